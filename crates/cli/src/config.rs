@@ -1,0 +1,158 @@
+//! Facilitator configuration: a TOML file, overridden by environment variables, including the
+//! variables the x402 e2e harness passes to third-party facilitators.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Largest config file read.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The whole facilitator configuration.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FacilitatorConfig {
+    /// Address to listen on, e.g. `127.0.0.1:4022`.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// `sqlite://file.db` (default `sqlite://tollgate.db`) or `postgres://...`.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Longest a settle waits for its receipt before answering `settlement_pending`.
+    #[serde(default)]
+    pub receipt_timeout_secs: Option<u64>,
+    /// EVM chains to serve.
+    #[serde(default)]
+    pub evm: Vec<EvmChainConfig>,
+}
+
+/// One EVM chain.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct EvmChainConfig {
+    /// CAIP-2 id, e.g. `eip155:8453`.
+    pub network: String,
+    /// JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// Name of the env variable holding the settlement key(s), comma-separated hex.
+    #[serde(default)]
+    pub private_key_env: Option<String>,
+    /// File holding the settlement key(s), one hex key per line.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// v1 network name for this chain, when it is not one of the well-known ones.
+    #[serde(default)]
+    pub v1_name: Option<String>,
+    /// Receipt poll interval in milliseconds (default 250).
+    #[serde(default)]
+    pub receipt_poll_ms: Option<u64>,
+    /// Gas limit per settlement (default 200000).
+    #[serde(default)]
+    pub gas_limit: Option<u64>,
+}
+
+impl FacilitatorConfig {
+    /// Reads the file (if any), then applies `PORT`, `DATABASE_URL`, `EVM_NETWORK`, `EVM_RPC_URL`
+    /// and `EVM_PRIVATE_KEY` from the environment.
+    pub fn load(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut cfg = match path {
+            Some(p) => Self::from_file(p)?,
+            None => Self::default(),
+        };
+        if let Some(port) = env("PORT") {
+            let port: u16 = port.parse().context("PORT is not a port number")?;
+            cfg.listen = Some(format!("0.0.0.0:{port}"));
+        }
+        if let Some(url) = env("DATABASE_URL") {
+            cfg.database_url = Some(url);
+        }
+        if let Some(network) = env("EVM_NETWORK") {
+            let rpc_url = env("EVM_RPC_URL")
+                .or_else(|| cfg.evm.iter().find(|c| c.network == network).map(|c| c.rpc_url.clone()))
+                .context("EVM_NETWORK is set but EVM_RPC_URL is not")?;
+            cfg.evm.retain(|c| c.network != network);
+            cfg.evm.push(EvmChainConfig {
+                network,
+                rpc_url,
+                private_key_env: Some("EVM_PRIVATE_KEY".into()),
+                private_key_file: None,
+                v1_name: None,
+                receipt_poll_ms: None,
+                gas_limit: None,
+            });
+        }
+        if cfg.evm.is_empty() {
+            bail!("no chain configured: give --config with [[evm]] entries, or set EVM_NETWORK and EVM_RPC_URL");
+        }
+        Ok(cfg)
+    }
+
+    fn from_file(p: &Path) -> anyhow::Result<Self> {
+        let meta = std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            bail!("{} is larger than {MAX_CONFIG_BYTES} bytes", p.display());
+        }
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))
+    }
+}
+
+impl EvmChainConfig {
+    /// The settlement keys, from the named env variable or file; the error never holds key text.
+    pub fn keys(&self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Vec<String>> {
+        let raw = if let Some(file) = &self.private_key_file {
+            std::fs::read_to_string(file).with_context(|| format!("reading key file {}", file.display()))?
+        } else {
+            let var = self.private_key_env.as_deref().unwrap_or("EVM_PRIVATE_KEY");
+            env(var).with_context(|| format!("{var} is not set (settlement key for {})", self.network))?
+        };
+        let keys: Vec<String> = raw
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect();
+        if keys.is_empty() {
+            bail!("no settlement key given for {}", self.network);
+        }
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn harness_env_alone_configures_a_chain() {
+        let env = env_of(&[("PORT", "4022"), ("EVM_NETWORK", "eip155:84532"), ("EVM_RPC_URL", "http://x"), ("EVM_PRIVATE_KEY", "0xab,0xcd")]);
+        let cfg = FacilitatorConfig::load(None, &env).unwrap();
+        assert_eq!(cfg.listen.as_deref(), Some("0.0.0.0:4022"));
+        assert_eq!(cfg.evm.len(), 1);
+        assert_eq!(cfg.evm[0].keys(&env).unwrap(), vec!["0xab", "0xcd"]);
+    }
+
+    #[test]
+    fn missing_key_error_names_the_variable_not_a_key() {
+        let env = env_of(&[("EVM_NETWORK", "eip155:1"), ("EVM_RPC_URL", "http://x")]);
+        let cfg = FacilitatorConfig::load(None, &env).unwrap();
+        let err = cfg.evm[0].keys(&env).unwrap_err().to_string();
+        assert!(err.contains("EVM_PRIVATE_KEY"), "{err}");
+    }
+
+    #[test]
+    fn unknown_config_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("tollgate-cfg-{}", std::process::id()));
+        std::fs::write(&dir, "listen = \"127.0.0.1:1\"\nlisten_typo = 1\n").unwrap();
+        let err = FacilitatorConfig::load(Some(&dir), &|_| None).unwrap_err();
+        assert!(format!("{err:#}").contains("listen_typo"), "{err:#}");
+        std::fs::remove_file(dir).unwrap();
+    }
+}

@@ -1,0 +1,253 @@
+//! One EVM chain as the facilitator sees it: an RPC client, the settlement signers with their
+//! nonces, a fee cache and the receipt watcher. Every EVM scheme settles through this.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy::eips::eip2718::Encodable2718;
+use alloy::network::TxSignerSync;
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::client::RpcClient;
+use alloy::transports::RpcError;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::http::reqwest::Url;
+use tokio::sync::Mutex;
+use tollgate_proto::{Broadcast, Network, SignedTx};
+
+use crate::nonce::NonceManager;
+use crate::receipts::ReceiptWatcher;
+
+/// How the facilitator reaches and pays on one EVM chain.
+#[derive(Clone)]
+pub struct ChainConfig {
+    pub network: Network,
+    pub rpc_url: String,
+    /// Keys that sign settlements; they pay the gas. Never logged.
+    pub signers: Vec<PrivateKeySigner>,
+    /// Gas limit of one settlement call (an EIP-3009 transfer uses well under 100k).
+    pub gas_limit: u64,
+    /// Tip offered per gas, in wei.
+    pub priority_fee_wei: u128,
+    /// How often outstanding receipts are polled.
+    pub receipt_poll: Duration,
+}
+
+impl ChainConfig {
+    /// Defaults that suit Base and a local anvil.
+    pub fn new(network: Network, rpc_url: impl Into<String>, signers: Vec<PrivateKeySigner>) -> Self {
+        Self {
+            network,
+            rpc_url: rpc_url.into(),
+            signers,
+            gas_limit: 200_000,
+            priority_fee_wei: 100_000_000,
+            receipt_poll: Duration::from_millis(250),
+        }
+    }
+}
+
+impl std::fmt::Debug for ChainConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let addrs: Vec<Address> = self.signers.iter().map(|s| s.address()).collect();
+        f.debug_struct("ChainConfig")
+            .field("network", &self.network)
+            .field("rpc_url", &self.rpc_url)
+            .field("signers", &addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A chain-level failure (RPC down, misconfiguration); never a verdict on a payment.
+#[derive(Debug, thiserror::Error)]
+pub enum EvmError {
+    #[error("rpc: {0}")]
+    Rpc(String),
+    #[error("config: {0}")]
+    Config(String),
+}
+
+fn rpc_err(e: impl std::fmt::Display) -> EvmError {
+    EvmError::Rpc(e.to_string())
+}
+
+struct SignerSlot {
+    signer: PrivateKeySigner,
+    nonces: NonceManager,
+}
+
+struct Fees {
+    fetched: Instant,
+    max_fee: u128,
+    priority: u128,
+}
+
+/// How long a fetched gas price is reused.
+const FEE_TTL: Duration = Duration::from_secs(3);
+
+/// A connected EVM chain with its settlement signers.
+pub struct EvmChain {
+    network: Network,
+    chain_id: u64,
+    provider: RootProvider,
+    slots: Vec<SignerSlot>,
+    next_slot: AtomicUsize,
+    fees: Mutex<Option<Fees>>,
+    in_flight: Mutex<HashMap<B256, (usize, u64)>>,
+    receipts: Arc<ReceiptWatcher>,
+    cfg: ChainConfig,
+}
+
+impl EvmChain {
+    /// Connects, checks the node serves the configured chain id, and loads signer nonces.
+    pub async fn connect(cfg: ChainConfig) -> Result<Arc<Self>, EvmError> {
+        let chain_id = cfg
+            .network
+            .chain_id()
+            .ok_or_else(|| EvmError::Config(format!("{} is not an EVM network", cfg.network)))?;
+        if cfg.signers.is_empty() {
+            return Err(EvmError::Config("no settlement signer configured".into()));
+        }
+        let url: Url = cfg.rpc_url.parse().map_err(|e| EvmError::Config(format!("rpc url: {e}")))?;
+        let provider = RootProvider::new(RpcClient::new_http(url));
+        let node_chain = provider.get_chain_id().await.map_err(rpc_err)?;
+        if node_chain != chain_id {
+            return Err(EvmError::Config(format!("node serves chain {node_chain}, config says {chain_id}")));
+        }
+        let mut slots = Vec::new();
+        for signer in &cfg.signers {
+            let next = provider.get_transaction_count(signer.address()).pending().await.map_err(rpc_err)?;
+            slots.push(SignerSlot { signer: signer.clone(), nonces: NonceManager::new(next) });
+        }
+        let receipts = ReceiptWatcher::spawn(provider.clone(), cfg.receipt_poll);
+        Ok(Arc::new(Self {
+            network: cfg.network.clone(),
+            chain_id,
+            provider,
+            slots,
+            next_slot: AtomicUsize::new(0),
+            fees: Mutex::new(None),
+            in_flight: Mutex::new(HashMap::new()),
+            receipts,
+            cfg,
+        }))
+    }
+
+    /// The network this chain serves.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// The EIP-155 chain id signatures must bind to.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The RPC client, for scheme-specific reads.
+    pub fn provider(&self) -> &RootProvider {
+        &self.provider
+    }
+
+    /// Addresses that sign settlements (published in `/supported`).
+    pub fn signer_addresses(&self) -> Vec<Address> {
+        self.slots.iter().map(|s| s.signer.address()).collect()
+    }
+
+    /// The address simulations run from, so they see what a settlement would.
+    pub fn simulation_sender(&self) -> Address {
+        self.slots[0].signer.address()
+    }
+
+    async fn fees(&self) -> Result<(u128, u128), EvmError> {
+        let mut cached = self.fees.lock().await;
+        if let Some(f) = cached.as_ref().filter(|f| f.fetched.elapsed() < FEE_TTL) {
+            return Ok((f.max_fee, f.priority));
+        }
+        let gas_price = self.provider.get_gas_price().await.map_err(rpc_err)?;
+        let priority = self.cfg.priority_fee_wei;
+        let max_fee = gas_price.saturating_mul(2).saturating_add(priority);
+        *cached = Some(Fees { fetched: Instant::now(), max_fee, priority });
+        Ok((max_fee, priority))
+    }
+
+    /// Signs a call to `to` with the next signer and nonce; nothing is sent.
+    pub async fn sign_call(&self, to: Address, data: Bytes) -> Result<SignedTx, EvmError> {
+        let (max_fee, priority) = self.fees().await?;
+        let idx = self.next_slot.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let slot = &self.slots[idx];
+        let nonce = slot.nonces.acquire().await;
+        let mut tx = TxEip1559 {
+            chain_id: self.chain_id,
+            nonce,
+            gas_limit: self.cfg.gas_limit,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: priority,
+            to: TxKind::Call(to),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: data,
+        };
+        let sig = match slot.signer.sign_transaction_sync(&mut tx) {
+            Ok(sig) => sig,
+            Err(e) => {
+                slot.nonces.give_back(nonce).await;
+                return Err(EvmError::Config(format!("signing failed: {e}")));
+            }
+        };
+        let envelope = TxEnvelope::Eip1559(tx.into_signed(sig));
+        let hash = *envelope.tx_hash();
+        self.in_flight.lock().await.insert(hash, (idx, nonce));
+        Ok(SignedTx { hash: format!("{hash:#x}"), raw: envelope.encoded_2718() })
+    }
+
+    /// Sends signed bytes; a refused fresh transaction gives its nonce back for reuse.
+    pub async fn broadcast(&self, tx: &SignedTx) -> Broadcast {
+        let hash: Option<B256> = tx.hash.parse().ok();
+        let local = match hash {
+            Some(h) => self.in_flight.lock().await.remove(&h),
+            None => None,
+        };
+        let outcome = match self.provider.send_raw_transaction(&tx.raw).await {
+            Ok(_) => Broadcast::Accepted,
+            Err(RpcError::ErrorResp(resp)) => {
+                let msg = resp.message.to_lowercase();
+                if msg.contains("already known") || msg.contains("known transaction") {
+                    Broadcast::Accepted
+                } else {
+                    Broadcast::Rejected(resp.message.to_string())
+                }
+            }
+            Err(e) => Broadcast::Unknown(e.to_string()),
+        };
+        if let (Broadcast::Rejected(msg), Some((idx, nonce))) = (&outcome, local) {
+            let slot = &self.slots[idx];
+            if msg.to_lowercase().contains("nonce too low") {
+                if let Ok(n) = self.provider.get_transaction_count(slot.signer.address()).pending().await {
+                    slot.nonces.resync(n).await;
+                }
+            } else {
+                slot.nonces.give_back(nonce).await;
+            }
+        }
+        outcome
+    }
+
+    /// Waits up to `timeout` for the receipt: `Some(status)` once mined, `None` if still pending.
+    pub async fn wait_receipt(&self, hash: &str, timeout: Duration) -> Result<Option<bool>, EvmError> {
+        let h: B256 = hash.parse().map_err(|_| EvmError::Rpc(format!("bad tx hash {hash}")))?;
+        let rx = self.receipts.watch(h).await;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(status)) => Ok(Some(status)),
+            Ok(Err(_)) => Err(EvmError::Rpc("receipt watcher stopped".into())),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Checks the node answers; returns the latest block number.
+    pub async fn health(&self) -> Result<u64, EvmError> {
+        self.provider.get_block_number().await.map_err(rpc_err)
+    }
+}

@@ -1,0 +1,67 @@
+//! Per-signer transaction nonces handed out locally so settlements pipeline within a block.
+
+use std::collections::BTreeSet;
+
+use tokio::sync::Mutex;
+
+/// Hands out nonces for one signer; a nonce whose send was refused is handed out again first,
+/// so one failed send never leaves a gap that stalls every later settlement.
+#[derive(Debug)]
+pub(crate) struct NonceManager {
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    next: u64,
+    returned: BTreeSet<u64>,
+}
+
+impl NonceManager {
+    pub(crate) fn new(next: u64) -> Self {
+        Self { state: Mutex::new(State { next, returned: BTreeSet::new() }) }
+    }
+
+    /// The lowest free nonce.
+    pub(crate) async fn acquire(&self) -> u64 {
+        let mut s = self.state.lock().await;
+        if let Some(n) = s.returned.pop_first() {
+            return n;
+        }
+        s.next += 1;
+        s.next - 1
+    }
+
+    /// Gives back a nonce whose transaction the node refused.
+    pub(crate) async fn give_back(&self, nonce: u64) {
+        let mut s = self.state.lock().await;
+        if nonce < s.next {
+            s.returned.insert(nonce);
+        }
+    }
+
+    /// Re-aligns with the chain's pending count after the node said our nonce was stale.
+    pub(crate) async fn resync(&self, chain_next: u64) {
+        let mut s = self.state.lock().await;
+        s.returned.retain(|n| *n >= chain_next);
+        s.next = s.next.max(chain_next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refused_nonce_is_reused_first() {
+        let m = NonceManager::new(5);
+        assert_eq!(m.acquire().await, 5);
+        assert_eq!(m.acquire().await, 6);
+        m.give_back(5).await;
+        assert_eq!(m.acquire().await, 5);
+        assert_eq!(m.acquire().await, 7);
+        m.give_back(6).await;
+        m.resync(9).await;
+        assert_eq!(m.acquire().await, 9);
+    }
+}

@@ -1,0 +1,16 @@
+//! The x402 facilitator: verifies payments, settles each at most once through the ledger, and
+//! serves the HTTP API (`/verify`, `/settle`, `/supported`, `/health`, `/metrics`).
+
+mod evm;
+mod metrics;
+mod reconcile;
+mod routes;
+mod scheme;
+mod service;
+
+pub use evm::EvmExactScheme;
+pub use metrics::Metrics;
+pub use reconcile::reconcile_once;
+pub use routes::{router, serve};
+pub use scheme::PaymentScheme;
+pub use service::{Facilitator, FacilitatorOptions, Failpoint, Reply};

@@ -1,0 +1,139 @@
+//! The facilitator's HTTP API on axum.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tollgate_proto::request::MAX_REQUEST_BYTES;
+
+use crate::reconcile::reconcile_once;
+use crate::service::{Facilitator, Internal, Reply};
+
+#[derive(Clone)]
+struct AppState {
+    f: Arc<Facilitator>,
+    close: Arc<Notify>,
+}
+
+/// The API routes; `close` is notified by `POST /close`.
+pub fn router(f: Arc<Facilitator>, close: Arc<Notify>) -> Router {
+    let state = AppState { f, close };
+    Router::new()
+        .route("/verify", post(verify))
+        .route("/settle", post(settle))
+        .route("/supported", get(supported))
+        .route("/discovery/resources", get(discovery))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/close", post(close_server))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .with_state(state)
+}
+
+/// Serves until `POST /close` or ctrl-c, reconciling unfinished settlements in the background.
+pub async fn serve(f: Arc<Facilitator>, listener: TcpListener) -> std::io::Result<()> {
+    let close = Arc::new(Notify::new());
+    let reconciler = tokio::spawn(reconcile_forever(f.clone()));
+    let app = router(f, close.clone());
+    let stop = async move {
+        tokio::select! {
+            _ = close.notified() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    let served = axum::serve(listener, app).with_graceful_shutdown(stop).await;
+    reconciler.abort();
+    served
+}
+
+async fn reconcile_forever(f: Arc<Facilitator>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = reconcile_once(&f, Duration::from_secs(60), Duration::from_secs(5)).await {
+            tracing::warn!(error = %e, "periodic reconcile failed");
+        }
+    }
+}
+
+async fn count_requests(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let resp = next.run(req).await;
+    s.f.metrics().request(route.as_deref().unwrap_or("unmatched"), resp.status().as_u16());
+    resp
+}
+
+fn reply<T: serde::Serialize>(r: Result<Reply<T>, Internal>) -> Response {
+    match r {
+        Ok(r) => (StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK), Json(r.body)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "internal error");
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal error"}))).into_response()
+        }
+    }
+}
+
+async fn verify(State(s): State<AppState>, body: Bytes) -> Response {
+    reply(s.f.verify(&body).await)
+}
+
+async fn settle(State(s): State<AppState>, body: Bytes) -> Response {
+    reply(s.f.settle(&body).await)
+}
+
+async fn supported(State(s): State<AppState>) -> Response {
+    Json(s.f.supported()).into_response()
+}
+
+#[derive(Deserialize)]
+struct Page {
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// Bazaar discovery; this facilitator lists no resources of its own.
+async fn discovery(Query(p): Query<Page>) -> Response {
+    let limit = p.limit.unwrap_or(20).clamp(1, 100);
+    let offset = p.offset.unwrap_or(0);
+    Json(json!({"x402Version": 2, "items": [], "pagination": {"limit": limit, "offset": offset, "total": 0}}))
+        .into_response()
+}
+
+async fn health(State(s): State<AppState>) -> Response {
+    let mut checks = serde_json::Map::new();
+    let mut healthy = true;
+    let store = s.f.ledger().ping().await.map_err(|e| e.to_string());
+    healthy &= store.is_ok();
+    checks.insert("store".into(), json!(store.err().unwrap_or_else(|| "ok".into())));
+    for scheme in s.f.schemes() {
+        let r = scheme.health().await;
+        healthy &= r.is_ok();
+        checks.insert(scheme.network().caip2().into(), json!(r.err().unwrap_or_else(|| "ok".into())));
+    }
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"status": if healthy { "ok" } else { "unhealthy" }, "checks": checks}))).into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    if let Ok(n) = s.f.ledger().pending_count().await {
+        s.f.metrics().set_pending(n);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.f.metrics().render()).into_response()
+}
+
+async fn close_server(State(s): State<AppState>) -> Response {
+    s.close.notify_one();
+    Json(json!({"status": "closing"})).into_response()
+}

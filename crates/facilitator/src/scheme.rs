@@ -1,0 +1,34 @@
+//! The one seam between the facilitator and a chain: every scheme verifies, signs, broadcasts
+//! and confirms through this trait, so the ledger logic is written once for all chains.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tollgate_proto::v2::SupportedKind;
+use tollgate_proto::{Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified};
+
+/// A payment scheme on one network.
+pub trait PaymentScheme: Send + Sync {
+    /// The network it settles on.
+    fn network(&self) -> &Network;
+    /// The `/supported` entries it serves (v1 and v2).
+    fn kinds(&self, networks: &Networks) -> Vec<SupportedKind>;
+    /// CAIP family pattern of its signers, e.g. `eip155:*`.
+    fn signer_family(&self) -> &'static str;
+    /// Addresses that sign settlements.
+    fn signers(&self) -> Vec<String>;
+    /// The payment's ledger identity, without any I/O.
+    fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection>;
+    /// Full verification, including on-chain simulation.
+    fn verify<'a>(&'a self, view: &'a PaymentView<'a>) -> BoxFuture<'a, Result<Verified, Rejection>>;
+    /// Signs the settlement transaction without sending it.
+    fn sign<'a>(&'a self, verified: &'a Verified) -> BoxFuture<'a, Result<SignedTx, String>>;
+    /// Sends signed bytes.
+    fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Broadcast>;
+    /// Waits (bounded) for the result: `Some(success)` once final, `None` if still pending.
+    fn confirm<'a>(&'a self, hash: &'a str, timeout: Duration) -> BoxFuture<'a, Result<Option<bool>, String>>;
+    /// The reason string for a settlement that landed but failed on chain.
+    fn failed_reason(&self) -> &'static str;
+    /// Checks the chain answers.
+    fn health(&self) -> BoxFuture<'_, Result<(), String>>;
+}

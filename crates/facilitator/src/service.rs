@@ -1,0 +1,320 @@
+//! Verify and settle orchestration: parse, route to a scheme, and settle each payment at most
+//! once through the ledger (claim → sign → record → broadcast → bounded wait → record result).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tollgate_proto::v2::{SettleResponse, SupportedResponse, VerifyResponse};
+use tollgate_proto::{Broadcast, FacilitatorRequest, Networks, PaymentView, Rejection, SignedTx, Verified, reason};
+use tollgate_store::{Claim, Intent, Ledger, SettlementRecord, SettlementState};
+
+use crate::metrics::Metrics;
+use crate::scheme::PaymentScheme;
+
+/// A deliberate crash point for crash-recovery tests: the process exits at that step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    /// Exit right after the node accepted the settlement, before its result is recorded.
+    AfterBroadcast,
+}
+
+/// Tunables of the facilitator service.
+#[derive(Debug, Clone)]
+pub struct FacilitatorOptions {
+    /// Longest a `/settle` waits for the receipt before answering `settlement_pending`.
+    pub receipt_timeout: Duration,
+    /// Extra v1 names for networks (e.g. a local chain).
+    pub networks: Networks,
+    /// Crash-test hook; `None` in production.
+    pub failpoint: Option<Failpoint>,
+}
+
+impl Default for FacilitatorOptions {
+    fn default() -> Self {
+        Self { receipt_timeout: Duration::from_secs(30), networks: Networks::default(), failpoint: None }
+    }
+}
+
+/// An HTTP-ready answer: status code and JSON body.
+#[derive(Debug, Clone)]
+pub struct Reply<T> {
+    pub status: u16,
+    pub body: T,
+}
+
+/// The facilitator: schemes per network over one ledger.
+pub struct Facilitator {
+    schemes: Vec<Arc<dyn PaymentScheme>>,
+    ledger: Ledger,
+    opts: FacilitatorOptions,
+    metrics: Metrics,
+}
+
+/// An internal fault: logged, answered 500, never a verdict on the payment.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Internal(pub String);
+
+impl Facilitator {
+    /// Builds a facilitator over `schemes`, recording settlements in `ledger`.
+    pub fn new(schemes: Vec<Arc<dyn PaymentScheme>>, ledger: Ledger, opts: FacilitatorOptions) -> Self {
+        Self { schemes, ledger, opts, metrics: Metrics::new() }
+    }
+
+    /// The ledger, for reconciliation and health checks.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Prometheus metrics of this instance.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub(crate) fn schemes(&self) -> &[Arc<dyn PaymentScheme>] {
+        &self.schemes
+    }
+
+    pub(crate) fn scheme_for(&self, network: &str) -> Option<&Arc<dyn PaymentScheme>> {
+        self.schemes.iter().find(|s| s.network().caip2() == network)
+    }
+
+    /// `/supported`: every kind of every scheme, and the signers per chain family.
+    pub fn supported(&self) -> SupportedResponse {
+        let mut signers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut kinds = Vec::new();
+        for s in &self.schemes {
+            kinds.extend(s.kinds(&self.opts.networks));
+            let entry = signers.entry(s.signer_family().to_string()).or_default();
+            for a in s.signers() {
+                if !entry.contains(&a) {
+                    entry.push(a);
+                }
+            }
+        }
+        SupportedResponse { kinds, extensions: Vec::new(), signers }
+    }
+
+    fn route<'r>(&self, req: &'r FacilitatorRequest) -> Result<(PaymentView<'r>, &Arc<dyn PaymentScheme>), Rejection> {
+        let view = req
+            .view(&self.opts.networks)
+            .map_err(|e| Rejection::new(e.reason).with_message(e.message))?;
+        let scheme = self.scheme_for(view.requirements.network.caip2()).ok_or_else(|| {
+            Rejection::new(reason::INVALID_NETWORK)
+                .with_message(format!("{} is not served here", view.requirements.network))
+        })?;
+        Ok((view, scheme))
+    }
+
+    /// `/verify`: 200 with a verdict, 400 for a malformed request, 500 for an internal fault.
+    pub async fn verify(&self, body: &[u8]) -> Result<Reply<VerifyResponse>, Internal> {
+        let started = Instant::now();
+        let reply = self.verify_inner(body).await;
+        let outcome = match &reply {
+            Ok(r) => r.body.invalid_reason.clone().unwrap_or_else(|| "valid".into()),
+            Err(_) => "internal".into(),
+        };
+        self.metrics.verify(&outcome, started.elapsed());
+        reply
+    }
+
+    async fn verify_inner(&self, body: &[u8]) -> Result<Reply<VerifyResponse>, Internal> {
+        let req = match FacilitatorRequest::parse(body) {
+            Ok(r) => r,
+            Err(e) => return Ok(bad_request_verify(Rejection::new(e.reason).with_message(e.message))),
+        };
+        let (view, scheme) = match self.route(&req) {
+            Ok(x) => x,
+            Err(r) => return Ok(invalid_verify(r)),
+        };
+        let identity = match scheme.identity(&view) {
+            Ok(id) => id,
+            Err(r) => return Ok(invalid_verify(r)),
+        };
+        if let Some(rec) = self.ledger.get(&identity).await.map_err(internal)? {
+            return Ok(invalid_verify(already_settled(&rec)));
+        }
+        Ok(match scheme.verify(&view).await {
+            Ok(v) => Reply { status: 200, body: VerifyResponse::valid(v.payer) },
+            Err(r) => invalid_verify(r),
+        })
+    }
+
+    /// `/settle`: re-verifies, then broadcasts at most once per payment identity.
+    pub async fn settle(&self, body: &[u8]) -> Result<Reply<SettleResponse>, Internal> {
+        let started = Instant::now();
+        let reply = self.settle_inner(body).await;
+        let outcome = match &reply {
+            Ok(r) if r.body.success => "success".to_string(),
+            Ok(r) => r.body.error_reason.clone().unwrap_or_default(),
+            Err(_) => "internal".into(),
+        };
+        self.metrics.settle(&outcome, started.elapsed());
+        reply
+    }
+
+    async fn settle_inner(&self, body: &[u8]) -> Result<Reply<SettleResponse>, Internal> {
+        let req = match FacilitatorRequest::parse(body) {
+            Ok(r) => r,
+            Err(e) => {
+                let r = Rejection::new(e.reason).with_message(e.message);
+                return Ok(Reply { status: 400, body: failed(r, String::new(), None) });
+            }
+        };
+        let (view, scheme) = match self.route(&req) {
+            Ok(x) => x,
+            Err(r) => return Ok(Reply { status: 200, body: failed(r, String::new(), None) }),
+        };
+        let net = self.wire_network(&req, &view);
+        let identity = match scheme.identity(&view) {
+            Ok(id) => id,
+            Err(r) => return Ok(Reply { status: 200, body: failed(r, net, None) }),
+        };
+        if let Some(rec) = self.ledger.get(&identity).await.map_err(internal)? {
+            return Ok(ok(duplicate(&rec, net)));
+        }
+        let verified = match scheme.verify(&view).await {
+            Ok(v) => v,
+            Err(r) => return Ok(ok(failed(r, net, None))),
+        };
+        let intent = Intent {
+            id: identity.clone(),
+            network: view.requirements.network.caip2().to_string(),
+            scheme: view.requirements.scheme.to_string(),
+            payer: verified.payer.clone(),
+            amount: verified.amount.to_string(),
+        };
+        if let Claim::Exists(rec) = self.ledger.claim(&intent).await.map_err(internal)? {
+            return Ok(ok(duplicate(&rec, net)));
+        }
+        self.settle_claimed(scheme.as_ref(), &verified, net).await.map(ok)
+    }
+
+    /// Carries a won claim through signing, recording, broadcast and the bounded wait.
+    async fn settle_claimed(
+        &self,
+        scheme: &dyn PaymentScheme,
+        v: &Verified,
+        net: String,
+    ) -> Result<SettleResponse, Internal> {
+        let id = &v.identity;
+        let signed = match scheme.sign(v).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.ledger.release(id).await.map_err(internal)?;
+                let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR).with_message(e);
+                return Ok(failed(r.with_payer(v.payer.clone()), net, None));
+            }
+        };
+        self.ledger.record_signed(id, &signed.hash, &signed.raw).await.map_err(internal)?;
+        match scheme.broadcast(&signed).await {
+            Broadcast::Accepted => {}
+            Broadcast::Rejected(msg) => {
+                self.ledger.release(id).await.map_err(internal)?;
+                let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR).with_message(format!("node refused: {msg}"));
+                return Ok(failed(r.with_payer(v.payer.clone()), net, None));
+            }
+            Broadcast::Unknown(msg) => {
+                tracing::warn!(tx = %signed.hash, error = %msg, "broadcast outcome unknown; reconciler will finish it");
+                return Ok(pending(v, &signed, net, format!("broadcast outcome unknown: {msg}")));
+            }
+        }
+        if self.opts.failpoint == Some(Failpoint::AfterBroadcast) {
+            tracing::error!(tx = %signed.hash, "failpoint after_broadcast: exiting before recording the result");
+            std::process::exit(86);
+        }
+        self.finish(scheme, v, &signed, net).await
+    }
+
+    async fn finish(
+        &self,
+        scheme: &dyn PaymentScheme,
+        v: &Verified,
+        signed: &SignedTx,
+        net: String,
+    ) -> Result<SettleResponse, Internal> {
+        match scheme.confirm(&signed.hash, self.opts.receipt_timeout).await {
+            Ok(Some(true)) => {
+                self.ledger.record_outcome(&v.identity, true, None).await.map_err(internal)?;
+                Ok(SettleResponse {
+                    success: true,
+                    error_reason: None,
+                    error_message: None,
+                    payer: Some(v.payer.clone()),
+                    transaction: signed.hash.clone(),
+                    network: net,
+                    amount: Some(v.amount.to_string()),
+                })
+            }
+            Ok(Some(false)) => {
+                let why = scheme.failed_reason();
+                self.ledger.record_outcome(&v.identity, false, Some(why)).await.map_err(internal)?;
+                let r = Rejection::new(why).with_message("transaction reverted").with_payer(v.payer.clone());
+                Ok(failed(r, net, Some(signed.hash.clone())))
+            }
+            Ok(None) => Ok(pending(v, signed, net, "receipt not seen within the wait bound".into())),
+            Err(e) => Ok(pending(v, signed, net, format!("receipt wait failed: {e}"))),
+        }
+    }
+
+    fn wire_network(&self, req: &FacilitatorRequest, view: &PaymentView<'_>) -> String {
+        match req {
+            FacilitatorRequest::V1 { .. } => self.opts.networks.v1_name(&view.requirements.network).to_string(),
+            FacilitatorRequest::V2 { .. } => view.requirements.network.caip2().to_string(),
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Internal {
+    Internal(e.to_string())
+}
+
+fn ok<T: Serialize>(body: T) -> Reply<T> {
+    Reply { status: 200, body }
+}
+
+fn invalid_verify(r: Rejection) -> Reply<VerifyResponse> {
+    ok(VerifyResponse::invalid(r.reason, r.message, r.payer))
+}
+
+fn bad_request_verify(r: Rejection) -> Reply<VerifyResponse> {
+    Reply { status: 400, body: VerifyResponse::invalid(r.reason, r.message, r.payer) }
+}
+
+fn already_settled(rec: &SettlementRecord) -> Rejection {
+    let msg = match &rec.tx_hash {
+        Some(h) => format!("payment already settled or in flight in transaction {h}"),
+        None => "payment already being settled".to_string(),
+    };
+    Rejection::new(reason::DUPLICATE_SETTLEMENT).with_message(msg).with_payer(rec.payer.clone())
+}
+
+fn failed(r: Rejection, network: String, tx: Option<String>) -> SettleResponse {
+    SettleResponse {
+        success: false,
+        error_reason: Some(r.reason.to_string()),
+        error_message: r.message,
+        payer: r.payer,
+        transaction: tx.unwrap_or_default(),
+        network,
+        amount: None,
+    }
+}
+
+/// A repeat of a payment the ledger already holds: refused, but naming the original transaction.
+fn duplicate(rec: &SettlementRecord, network: String) -> SettleResponse {
+    let state = match rec.state {
+        SettlementState::Claimed | SettlementState::Signed => "in flight",
+        SettlementState::Settled => "settled",
+        SettlementState::Failed => "failed on chain",
+    };
+    let r = already_settled(rec).with_message(format!("payment already {state}"));
+    failed(r, network, rec.tx_hash.clone())
+}
+
+fn pending(v: &Verified, signed: &SignedTx, network: String, msg: String) -> SettleResponse {
+    let r = Rejection::new(reason::SETTLEMENT_PENDING).with_message(msg).with_payer(v.payer.clone());
+    SettleResponse { amount: Some(v.amount.to_string()), ..failed(r, network, Some(signed.hash.clone())) }
+}

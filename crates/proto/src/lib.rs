@@ -1,0 +1,18 @@
+//! x402 wire types, header codec, networks and exact token amounts.
+//!
+//! Pure data: no I/O and no async, so every other crate can share one definition of the protocol.
+
+pub mod amount;
+pub mod codec;
+pub mod network;
+pub mod outcome;
+pub mod reason;
+pub mod request;
+pub mod v1;
+pub mod v2;
+
+pub use alloy_primitives::U256;
+pub use amount::{AmountError, TokenAmount, parse_atomic};
+pub use network::{Network, NetworkFamily, Networks};
+pub use outcome::{Broadcast, Rejection, SignedTx, Verified};
+pub use request::{FacilitatorRequest, PaymentView, RequestError, RequirementsView};

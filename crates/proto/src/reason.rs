@@ -1,0 +1,31 @@
+//! The x402 reason strings, character for character as the reference SDKs emit them.
+
+pub const INSUFFICIENT_FUNDS: &str = "insufficient_funds";
+pub const INVALID_NETWORK: &str = "invalid_network";
+pub const INVALID_PAYLOAD: &str = "invalid_payload";
+pub const INVALID_PAYMENT_REQUIREMENTS: &str = "invalid_payment_requirements";
+pub const INVALID_SCHEME: &str = "invalid_scheme";
+pub const UNSUPPORTED_SCHEME: &str = "unsupported_scheme";
+pub const INVALID_X402_VERSION: &str = "invalid_x402_version";
+pub const INVALID_TRANSACTION_STATE: &str = "invalid_transaction_state";
+pub const UNEXPECTED_VERIFY_ERROR: &str = "unexpected_verify_error";
+pub const UNEXPECTED_SETTLE_ERROR: &str = "unexpected_settle_error";
+pub const DUPLICATE_SETTLEMENT: &str = "duplicate_settlement";
+pub const SETTLEMENT_PENDING: &str = "settlement_pending";
+
+pub const EVM_SCHEME: &str = "invalid_exact_evm_scheme";
+pub const EVM_NETWORK_MISMATCH: &str = "invalid_exact_evm_network_mismatch";
+pub const EVM_MISSING_EIP712_DOMAIN: &str = "invalid_exact_evm_missing_eip712_domain";
+pub const EVM_RECIPIENT_MISMATCH: &str = "invalid_exact_evm_recipient_mismatch";
+pub const EVM_SIGNATURE: &str = "invalid_exact_evm_signature";
+pub const EVM_VALID_BEFORE: &str = "invalid_exact_evm_payload_authorization_valid_before";
+pub const EVM_VALID_AFTER: &str = "invalid_exact_evm_payload_authorization_valid_after";
+pub const EVM_AUTHORIZATION_VALUE: &str = "invalid_exact_evm_authorization_value";
+pub const EVM_UNDEPLOYED_SMART_WALLET: &str = "invalid_exact_evm_payload_undeployed_smart_wallet";
+pub const EVM_TRANSACTION_FAILED: &str = "invalid_exact_evm_transaction_failed";
+pub const EVM_TOKEN_NAME_MISMATCH: &str = "invalid_exact_evm_token_name_mismatch";
+pub const EVM_TOKEN_VERSION_MISMATCH: &str = "invalid_exact_evm_token_version_mismatch";
+pub const EVM_EIP3009_NOT_SUPPORTED: &str = "invalid_exact_evm_eip3009_not_supported";
+pub const EVM_NONCE_ALREADY_USED: &str = "invalid_exact_evm_nonce_already_used";
+pub const EVM_INSUFFICIENT_BALANCE: &str = "invalid_exact_evm_insufficient_balance";
+pub const EVM_SIMULATION_FAILED: &str = "invalid_exact_evm_transaction_simulation_failed";

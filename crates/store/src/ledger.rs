@@ -1,0 +1,263 @@
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor, Row};
+
+/// A ledger failure; the facilitator answers these as internal errors, never as payment outcomes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported DATABASE_URL scheme (want sqlite: or postgres:)")]
+    Scheme,
+    #[error("corrupt row {0}: {1}")]
+    Corrupt(String, String),
+}
+
+/// Where a settlement stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettlementState {
+    /// Claimed by one settler; nothing signed or broadcast yet.
+    Claimed,
+    /// The transaction is signed and recorded; it may be on chain. Reconciled by hash.
+    Signed,
+    /// Mined and successful.
+    Settled,
+    /// Mined and reverted, or abandoned with a reason.
+    Failed,
+}
+
+impl SettlementState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Claimed => "claimed",
+            Self::Signed => "signed",
+            Self::Settled => "settled",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for SettlementState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "claimed" => Self::Claimed,
+            "signed" => Self::Signed,
+            "settled" => Self::Settled,
+            "failed" => Self::Failed,
+            other => return Err(format!("unknown state {other:?}")),
+        })
+    }
+}
+
+/// What a settler intends to pay, recorded before anything is broadcast.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    /// The payment's identity, e.g. `eip155:8453/<asset>/<payer>/<nonce>`.
+    pub id: String,
+    pub network: String,
+    pub scheme: String,
+    pub payer: String,
+    pub amount: String,
+}
+
+/// A ledger row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementRecord {
+    pub id: String,
+    pub network: String,
+    pub scheme: String,
+    pub payer: String,
+    pub amount: String,
+    pub state: SettlementState,
+    pub tx_hash: Option<String>,
+    /// The signed transaction, kept so a crash after signing can rebroadcast the very same bytes.
+    pub raw_tx: Option<Vec<u8>>,
+    pub error_reason: Option<String>,
+    pub created_at: i64,
+}
+
+/// The outcome of trying to claim a payment for settlement.
+#[derive(Debug, Clone)]
+pub enum Claim {
+    /// This caller owns the settlement and must carry it through.
+    Won,
+    /// Someone already claimed it; here is what they recorded.
+    Exists(SettlementRecord),
+}
+
+/// The settlement ledger over SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    pool: AnyPool,
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// The columns every read returns, in `decode`'s terms.
+macro_rules! columns {
+    () => {
+        "id, network, scheme, payer, amount, state, tx_hash, raw_tx, error_reason, created_at"
+    };
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the store at `url` and applies its migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        if !is_sqlite && !url.starts_with("postgres:") && !url.starts_with("postgresql:") {
+            return Err(StoreError::Scheme);
+        }
+        let url = if is_sqlite && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_string()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if is_sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if is_sqlite {
+                        // WAL lets readers run beside the writer; FULL sync keeps money rows
+                        // across power loss, not only across a process crash.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        if is_sqlite {
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        } else {
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        }
+        Ok(Self { pool })
+    }
+
+    /// Claims a payment for settlement; exactly one concurrent caller wins, across instances.
+    pub async fn claim(&self, intent: &Intent) -> Result<Claim, StoreError> {
+        let t = now();
+        let inserted = sqlx::query(
+            "INSERT INTO settlements (id, network, scheme, payer, amount, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'claimed', $6, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&intent.id)
+        .bind(&intent.network)
+        .bind(&intent.scheme)
+        .bind(&intent.payer)
+        .bind(&intent.amount)
+        .bind(t)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(Claim::Won);
+        }
+        match self.get(&intent.id).await? {
+            Some(rec) => Ok(Claim::Exists(rec)),
+            // Released between our insert and read: the other settler gave up before broadcast.
+            None => Box::pin(self.claim(intent)).await,
+        }
+    }
+
+    /// Records the signed transaction before it is broadcast.
+    pub async fn record_signed(&self, id: &str, tx_hash: &str, raw_tx: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE settlements SET state = 'signed', tx_hash = $2, raw_tx = $3, updated_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(tx_hash)
+            .bind(raw_tx.to_vec())
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the final result of a broadcast transaction.
+    pub async fn record_outcome(&self, id: &str, success: bool, reason: Option<&str>) -> Result<(), StoreError> {
+        let state = if success { SettlementState::Settled } else { SettlementState::Failed };
+        sqlx::query("UPDATE settlements SET state = $2, error_reason = $3, updated_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(state.as_str())
+            .bind(reason.map(str::to_string))
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Drops a claim that never reached signing, so the payer's authorization can be used again.
+    pub async fn release(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM settlements WHERE id = $1 AND state = 'claimed'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Drops claims older than `age` that never signed: their settler died before broadcast.
+    pub async fn release_stale_claims(&self, age: Duration) -> Result<u64, StoreError> {
+        let cutoff = now() - age.as_secs() as i64;
+        let done = sqlx::query("DELETE FROM settlements WHERE state = 'claimed' AND updated_at <= $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// One settlement by identity.
+    pub async fn get(&self, id: &str) -> Result<Option<SettlementRecord>, StoreError> {
+        let sql = concat!("SELECT ", columns!(), " FROM settlements WHERE id = $1");
+        let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| decode(&r)).transpose()
+    }
+
+    /// Settlements that were signed but have no recorded result yet, oldest first.
+    pub async fn unfinished(&self) -> Result<Vec<SettlementRecord>, StoreError> {
+        let sql = concat!("SELECT ", columns!(), " FROM settlements WHERE state = 'signed' ORDER BY created_at");
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// How many settlements await a result (claimed or signed).
+    pub async fn pending_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM settlements WHERE state IN ('claimed', 'signed')")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Checks that the store answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn decode(r: &sqlx::any::AnyRow) -> Result<SettlementRecord, StoreError> {
+    let id: String = r.try_get("id")?;
+    let state: String = r.try_get("state")?;
+    let state = state.parse().map_err(|e| StoreError::Corrupt(id.clone(), e))?;
+    Ok(SettlementRecord {
+        network: r.try_get("network")?,
+        scheme: r.try_get("scheme")?,
+        payer: r.try_get("payer")?,
+        amount: r.try_get("amount")?,
+        state,
+        tx_hash: r.try_get("tx_hash")?,
+        raw_tx: r.try_get("raw_tx")?,
+        error_reason: r.try_get("error_reason")?,
+        created_at: r.try_get("created_at")?,
+        id,
+    })
+}

@@ -1,0 +1,9 @@
+//! The settlement ledger: a payment is claimed before broadcast and its result recorded after,
+//! so it is broadcast at most once and never lost across a crash.
+//!
+//! SQLite is the embedded default; PostgreSQL (`postgres://`) is the shared store for several
+//! facilitator instances. Both run the same SQL through sqlx's `Any` driver.
+
+mod ledger;
+
+pub use ledger::{Claim, Intent, Ledger, SettlementRecord, SettlementState, StoreError};

@@ -1,1 +1,207 @@
-//! placeholder
+//! Shared harness for the end-to-end tests: a real anvil with test USDC, a real ledger
+//! (SQLite file or a fresh PostgreSQL database), and the facilitator on a real TCP socket.
+
+mod db;
+mod pay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
+use tollgate_evm::{ChainConfig, EvmChain};
+use tollgate_facilitator::{EvmExactScheme, Facilitator, FacilitatorOptions, PaymentScheme};
+use tollgate_proto::Network;
+use tollgate_store::Ledger;
+
+pub use db::{Db, TestDb};
+pub use pay::{Payment, now};
+
+/// How a test environment is shaped.
+#[derive(Debug, Clone)]
+pub struct EnvOptions {
+    pub payers: usize,
+    /// USDC (atomic) minted to each payer.
+    pub usdc_each: U256,
+    pub block_time: Option<u64>,
+    pub receipt_timeout: Duration,
+}
+
+impl Default for EnvOptions {
+    fn default() -> Self {
+        Self {
+            payers: 2,
+            usdc_each: U256::from(10_000_000u64),
+            block_time: None,
+            receipt_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A running facilitator over a fresh local chain and ledger.
+pub struct Env {
+    pub dev: DevEvm,
+    pub url: String,
+    pub network: Network,
+    pub facilitator: Arc<Facilitator>,
+    pub db: TestDb,
+    http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Env {
+    /// Starts everything with defaults; `None` when the database kind is not available here.
+    pub async fn start(db: Db) -> Option<Self> {
+        Self::start_with(db, EnvOptions::default()).await
+    }
+
+    /// Starts everything with the given shape.
+    pub async fn start_with(db: Db, opts: EnvOptions) -> Option<Self> {
+        let db = TestDb::create(db).await?;
+        let anvil = Anvil::start(AnvilOptions {
+            chain_id: 31337,
+            block_time: opts.block_time,
+        })
+        .await
+        .expect("anvil starts");
+        let dev = DevEvm::start(anvil, opts.payers, opts.usdc_each)
+            .await
+            .expect("dev chain deploys");
+        let network = Network::evm(dev.anvil.chain_id);
+        let facilitator = Arc::new(Self::facilitator(&dev, &db.url, opts.receipt_timeout).await);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let f = facilitator.clone();
+        let server = tokio::spawn(async move {
+            tollgate_facilitator::serve(f, listener)
+                .await
+                .expect("serve");
+        });
+        Some(Self {
+            dev,
+            url,
+            network,
+            facilitator,
+            db,
+            http: reqwest::Client::new(),
+            server,
+        })
+    }
+
+    /// A facilitator over the dev chain and the given ledger, not yet serving.
+    pub async fn facilitator(dev: &DevEvm, db_url: &str, receipt_timeout: Duration) -> Facilitator {
+        let network = Network::evm(dev.anvil.chain_id);
+        let mut cfg = ChainConfig::new(
+            network,
+            dev.anvil.rpc_url.clone(),
+            vec![dev.facilitator.clone()],
+        );
+        cfg.receipt_poll = Duration::from_millis(20);
+        let chain = EvmChain::connect(cfg).await.expect("chain connects");
+        let schemes: Vec<Arc<dyn PaymentScheme>> = vec![Arc::new(EvmExactScheme::new(chain))];
+        let ledger = Ledger::connect(db_url).await.expect("ledger opens");
+        Facilitator::new(
+            schemes,
+            ledger,
+            FacilitatorOptions {
+                receipt_timeout,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Payer `i`.
+    pub fn payer(&self, i: usize) -> &PrivateKeySigner {
+        &self.dev.payers[i]
+    }
+
+    /// A valid payment of `amount` USDC atomic units from payer `i` to the payee.
+    pub fn payment(&self, i: usize, amount: u64) -> Payment {
+        Payment::new(
+            &self.dev,
+            &self.network,
+            self.payer(i).clone(),
+            U256::from(amount),
+        )
+    }
+
+    /// POSTs JSON and returns status and JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, serde_json::to_vec(body).expect("json"))
+            .await
+    }
+
+    /// POSTs raw bytes.
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GETs a path, returning status and body text.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request");
+        (resp.status().as_u16(), resp.text().await.expect("body"))
+    }
+
+    /// USDC balance of `who`.
+    pub async fn usdc(&self, who: Address) -> U256 {
+        self.dev
+            .balance(self.dev.usdc.address, who)
+            .await
+            .expect("balance")
+    }
+
+    /// Transactions the facilitator's signer has sent.
+    pub async fn settlements_sent(&self) -> u64 {
+        self.dev
+            .tx_count(self.dev.facilitator.address())
+            .await
+            .expect("nonce")
+    }
+}
+
+/// Declares one async test per ledger backend; the PostgreSQL one says it is skipped when
+/// `TOLLGATE_TEST_DATABASE_URL` is unset.
+#[macro_export]
+macro_rules! both_stores {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)($crate::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)($crate::Db::Postgres).await
+            }
+        }
+    };
+}

@@ -69,7 +69,12 @@ impl FacilitatorConfig {
         }
         if let Some(network) = env("EVM_NETWORK") {
             let rpc_url = env("EVM_RPC_URL")
-                .or_else(|| cfg.evm.iter().find(|c| c.network == network).map(|c| c.rpc_url.clone()))
+                .or_else(|| {
+                    cfg.evm
+                        .iter()
+                        .find(|c| c.network == network)
+                        .map(|c| c.rpc_url.clone())
+                })
                 .context("EVM_NETWORK is set but EVM_RPC_URL is not")?;
             cfg.evm.retain(|c| c.network != network);
             cfg.evm.push(EvmChainConfig {
@@ -83,7 +88,9 @@ impl FacilitatorConfig {
             });
         }
         if cfg.evm.is_empty() {
-            bail!("no chain configured: give --config with [[evm]] entries, or set EVM_NETWORK and EVM_RPC_URL");
+            bail!(
+                "no chain configured: give --config with [[evm]] entries, or set EVM_NETWORK and EVM_RPC_URL"
+            );
         }
         Ok(cfg)
     }
@@ -93,7 +100,8 @@ impl FacilitatorConfig {
         if meta.len() > MAX_CONFIG_BYTES {
             bail!("{} is larger than {MAX_CONFIG_BYTES} bytes", p.display());
         }
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))
     }
 }
@@ -102,10 +110,13 @@ impl EvmChainConfig {
     /// The settlement keys, from the named env variable or file; the error never holds key text.
     pub fn keys(&self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Vec<String>> {
         let raw = if let Some(file) = &self.private_key_file {
-            std::fs::read_to_string(file).with_context(|| format!("reading key file {}", file.display()))?
+            std::fs::read_to_string(file)
+                .with_context(|| format!("reading key file {}", file.display()))?
         } else {
             let var = self.private_key_env.as_deref().unwrap_or("EVM_PRIVATE_KEY");
-            env(var).with_context(|| format!("{var} is not set (settlement key for {})", self.network))?
+            env(var).with_context(|| {
+                format!("{var} is not set (settlement key for {})", self.network)
+            })?
         };
         let keys: Vec<String> = raw
             .split([',', '\n'])
@@ -126,13 +137,21 @@ mod tests {
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
     #[test]
     fn harness_env_alone_configures_a_chain() {
-        let env = env_of(&[("PORT", "4022"), ("EVM_NETWORK", "eip155:84532"), ("EVM_RPC_URL", "http://x"), ("EVM_PRIVATE_KEY", "0xab,0xcd")]);
+        let env = env_of(&[
+            ("PORT", "4022"),
+            ("EVM_NETWORK", "eip155:84532"),
+            ("EVM_RPC_URL", "http://x"),
+            ("EVM_PRIVATE_KEY", "0xab,0xcd"),
+        ]);
         let cfg = FacilitatorConfig::load(None, &env).unwrap();
         assert_eq!(cfg.listen.as_deref(), Some("0.0.0.0:4022"));
         assert_eq!(cfg.evm.len(), 1);

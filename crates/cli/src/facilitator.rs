@@ -7,7 +7,10 @@ use std::time::Duration;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, bail};
 use tollgate_evm::{ChainConfig, EvmChain};
-use tollgate_facilitator::{EvmExactScheme, Facilitator, FacilitatorOptions, Failpoint, PaymentScheme, reconcile_once, serve};
+use tollgate_facilitator::{
+    EvmExactScheme, Facilitator, FacilitatorOptions, Failpoint, PaymentScheme, reconcile_once,
+    serve,
+};
 use tollgate_proto::{Network, Networks};
 use tollgate_store::Ledger;
 
@@ -28,18 +31,24 @@ fn env(k: &str) -> Option<String> {
 /// Runs the facilitator until `POST /close` or ctrl-c.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let cfg = FacilitatorConfig::load(args.config.as_deref(), &env)?;
-    let db = cfg.database_url.clone().unwrap_or_else(|| "sqlite://tollgate.db".into());
+    let db = cfg
+        .database_url
+        .clone()
+        .unwrap_or_else(|| "sqlite://tollgate.db".into());
     let ledger = Ledger::connect(&db).await.context("opening the ledger")?;
     let mut networks = Networks::default();
     let mut schemes: Vec<Arc<dyn PaymentScheme>> = Vec::new();
     for c in &cfg.evm {
-        let network = Network::from_caip2(&c.network).with_context(|| format!("bad network {:?}", c.network))?;
+        let network = Network::from_caip2(&c.network)
+            .with_context(|| format!("bad network {:?}", c.network))?;
         if let Some(name) = &c.v1_name {
             networks.add_name(name, network.clone());
         }
         let mut signers = Vec::new();
         for (i, k) in c.keys(&env)?.iter().enumerate() {
-            let s: PrivateKeySigner = k.parse().map_err(|_| anyhow::anyhow!("settlement key #{i} for {network} is not a valid secp256k1 key"))?;
+            let s: PrivateKeySigner = k.parse().map_err(|_| {
+                anyhow::anyhow!("settlement key #{i} for {network} is not a valid secp256k1 key")
+            })?;
             signers.push(s);
         }
         let mut chain_cfg = ChainConfig::new(network.clone(), c.rpc_url.clone(), signers);
@@ -49,7 +58,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         if let Some(g) = c.gas_limit {
             chain_cfg.gas_limit = g;
         }
-        let chain = EvmChain::connect(chain_cfg).await.with_context(|| format!("connecting to {network}"))?;
+        let chain = EvmChain::connect(chain_cfg)
+            .await
+            .with_context(|| format!("connecting to {network}"))?;
         schemes.push(Arc::new(EvmExactScheme::new(chain)));
     }
     let failpoint = match env("TOLLGATE_FAILPOINT").as_deref() {
@@ -68,7 +79,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(done, "finished settlements left over from the last run");
     }
     let listen = cfg.listen.unwrap_or_else(|| "127.0.0.1:4022".into());
-    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     println!("Facilitator listening on http://{addr}");
     serve(f, listener).await?;

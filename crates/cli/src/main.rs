@@ -6,7 +6,11 @@ mod facilitator;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "tollgate", version, about = "x402 pay-per-call payments: facilitator and tools")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "x402 pay-per-call payments: facilitator and tools"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -22,7 +26,8 @@ enum Cmd {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

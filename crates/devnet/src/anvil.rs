@@ -20,7 +20,10 @@ pub struct AnvilOptions {
 
 impl Default for AnvilOptions {
     fn default() -> Self {
-        Self { chain_id: 31337, block_time: None }
+        Self {
+            chain_id: 31337,
+            block_time: None,
+        }
     }
 }
 
@@ -56,7 +59,9 @@ pub fn anvil_binary() -> anyhow::Result<PathBuf> {
             }
         }
     }
-    bail!("anvil not found: run `npm ci` in the project root (it installs @foundry-rs/anvil-linux-amd64) or set TOLLGATE_ANVIL")
+    bail!(
+        "anvil not found: run `npm ci` in the project root (it installs @foundry-rs/anvil-linux-amd64) or set TOLLGATE_ANVIL"
+    )
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -72,17 +77,30 @@ impl Anvil {
         for _ in 0..3 {
             let port = free_port()?;
             let mut cmd = Command::new(&bin);
-            cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", &opts.chain_id.to_string()])
-                .args(["--accounts", "1", "--silent"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true);
+            cmd.args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--chain-id",
+                &opts.chain_id.to_string(),
+            ])
+            .args(["--accounts", "1", "--silent"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
             if let Some(t) = opts.block_time {
                 cmd.args(["--block-time", &t.to_string()]);
             }
-            let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
-            let me = Self { child, rpc_url: format!("http://127.0.0.1:{port}"), chain_id: opts.chain_id };
+            let child = cmd
+                .spawn()
+                .with_context(|| format!("starting {}", bin.display()))?;
+            let me = Self {
+                child,
+                rpc_url: format!("http://127.0.0.1:{port}"),
+                chain_id: opts.chain_id,
+            };
             match me.wait_ready(Duration::from_secs(20)).await {
                 Ok(()) => return Ok(me),
                 Err(e) => last_err = Some(e),
@@ -110,7 +128,9 @@ impl Anvil {
 
     /// A plain RPC client for this node.
     pub fn provider(&self) -> RootProvider {
-        RootProvider::new(RpcClient::new_http(self.rpc_url.parse().expect("loopback url")))
+        RootProvider::new(RpcClient::new_http(
+            self.rpc_url.parse().expect("loopback url"),
+        ))
     }
 
     /// Stops the node now (also happens on drop).

@@ -34,7 +34,9 @@ pub struct TestToken {
 
 fn creation_code(artifact: &str) -> anyhow::Result<Vec<u8>> {
     let v: serde_json::Value = serde_json::from_str(artifact)?;
-    let hex = v["bytecode"].as_str().ok_or_else(|| anyhow!("artifact has no bytecode"))?;
+    let hex = v["bytecode"]
+        .as_str()
+        .ok_or_else(|| anyhow!("artifact has no bytecode"))?;
     Ok(alloy::hex::decode(hex)?)
 }
 
@@ -52,8 +54,15 @@ pub async fn deploy_test_usdc(
     code.extend((name.to_string(), version.to_string()).abi_encode_params());
     let tx = TransactionRequest::default().with_deploy_code(Bytes::from(code));
     let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
-    let address = receipt.contract_address.context("deployment produced no contract")?;
-    Ok(TestToken { address, name: name.into(), version: version.into(), decimals: 6 })
+    let address = receipt
+        .contract_address
+        .context("deployment produced no contract")?;
+    Ok(TestToken {
+        address,
+        name: name.into(),
+        version: version.into(),
+        decimals: 6,
+    })
 }
 
 /// A local EVM chain with test USDC deployed and accounts funded with ETH and tokens.
@@ -80,11 +89,23 @@ impl DevEvm {
         let pay_to = PrivateKeySigner::random().address();
         let provider = anvil.provider();
         let eth = U256::from(1000u64) * U256::from(10u64).pow(U256::from(18u64));
-        for a in [deployer.address(), facilitator.address()].into_iter().chain(payers.iter().map(|p| p.address())) {
-            provider.raw_request::<_, ()>("anvil_setBalance".into(), (a, eth)).await?;
+        for a in [deployer.address(), facilitator.address()]
+            .into_iter()
+            .chain(payers.iter().map(|p| p.address()))
+        {
+            provider
+                .raw_request::<_, ()>("anvil_setBalance".into(), (a, eth))
+                .await?;
         }
         let usdc = deploy_test_usdc(&anvil.rpc_url, &deployer, "USD Coin", "2").await?;
-        let me = Self { anvil, usdc, deployer, facilitator, payers, pay_to };
+        let me = Self {
+            anvil,
+            usdc,
+            deployer,
+            facilitator,
+            payers,
+            pay_to,
+        };
         for p in me.payers.iter().map(|p| p.address()).collect::<Vec<_>>() {
             me.mint(me.usdc.address, p, usdc_each).await?;
         }

@@ -12,8 +12,8 @@ use alloy::network::TxSignerSync;
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::client::RpcClient;
-use alloy::transports::RpcError;
 use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::RpcError;
 use alloy::transports::http::reqwest::Url;
 use tokio::sync::Mutex;
 use tollgate_proto::{Broadcast, Network, SignedTx};
@@ -38,7 +38,11 @@ pub struct ChainConfig {
 
 impl ChainConfig {
     /// Defaults that suit Base and a local anvil.
-    pub fn new(network: Network, rpc_url: impl Into<String>, signers: Vec<PrivateKeySigner>) -> Self {
+    pub fn new(
+        network: Network,
+        rpc_url: impl Into<String>,
+        signers: Vec<PrivateKeySigner>,
+    ) -> Self {
         Self {
             network,
             rpc_url: rpc_url.into(),
@@ -111,16 +115,28 @@ impl EvmChain {
         if cfg.signers.is_empty() {
             return Err(EvmError::Config("no settlement signer configured".into()));
         }
-        let url: Url = cfg.rpc_url.parse().map_err(|e| EvmError::Config(format!("rpc url: {e}")))?;
+        let url: Url = cfg
+            .rpc_url
+            .parse()
+            .map_err(|e| EvmError::Config(format!("rpc url: {e}")))?;
         let provider = RootProvider::new(RpcClient::new_http(url));
         let node_chain = provider.get_chain_id().await.map_err(rpc_err)?;
         if node_chain != chain_id {
-            return Err(EvmError::Config(format!("node serves chain {node_chain}, config says {chain_id}")));
+            return Err(EvmError::Config(format!(
+                "node serves chain {node_chain}, config says {chain_id}"
+            )));
         }
         let mut slots = Vec::new();
         for signer in &cfg.signers {
-            let next = provider.get_transaction_count(signer.address()).pending().await.map_err(rpc_err)?;
-            slots.push(SignerSlot { signer: signer.clone(), nonces: NonceManager::new(next) });
+            let next = provider
+                .get_transaction_count(signer.address())
+                .pending()
+                .await
+                .map_err(rpc_err)?;
+            slots.push(SignerSlot {
+                signer: signer.clone(),
+                nonces: NonceManager::new(next),
+            });
         }
         let receipts = ReceiptWatcher::spawn(provider.clone(), cfg.receipt_poll);
         Ok(Arc::new(Self {
@@ -169,7 +185,11 @@ impl EvmChain {
         let gas_price = self.provider.get_gas_price().await.map_err(rpc_err)?;
         let priority = self.cfg.priority_fee_wei;
         let max_fee = gas_price.saturating_mul(2).saturating_add(priority);
-        *cached = Some(Fees { fetched: Instant::now(), max_fee, priority });
+        *cached = Some(Fees {
+            fetched: Instant::now(),
+            max_fee,
+            priority,
+        });
         Ok((max_fee, priority))
     }
 
@@ -200,7 +220,10 @@ impl EvmChain {
         let envelope = TxEnvelope::Eip1559(tx.into_signed(sig));
         let hash = *envelope.tx_hash();
         self.in_flight.lock().await.insert(hash, (idx, nonce));
-        Ok(SignedTx { hash: format!("{hash:#x}"), raw: envelope.encoded_2718() })
+        Ok(SignedTx {
+            hash: format!("{hash:#x}"),
+            raw: envelope.encoded_2718(),
+        })
     }
 
     /// Sends signed bytes; a refused fresh transaction gives its nonce back for reuse.
@@ -225,7 +248,12 @@ impl EvmChain {
         if let (Broadcast::Rejected(msg), Some((idx, nonce))) = (&outcome, local) {
             let slot = &self.slots[idx];
             if msg.to_lowercase().contains("nonce too low") {
-                if let Ok(n) = self.provider.get_transaction_count(slot.signer.address()).pending().await {
+                if let Ok(n) = self
+                    .provider
+                    .get_transaction_count(slot.signer.address())
+                    .pending()
+                    .await
+                {
                     slot.nonces.resync(n).await;
                 }
             } else {
@@ -236,8 +264,14 @@ impl EvmChain {
     }
 
     /// Waits up to `timeout` for the receipt: `Some(status)` once mined, `None` if still pending.
-    pub async fn wait_receipt(&self, hash: &str, timeout: Duration) -> Result<Option<bool>, EvmError> {
-        let h: B256 = hash.parse().map_err(|_| EvmError::Rpc(format!("bad tx hash {hash}")))?;
+    pub async fn wait_receipt(
+        &self,
+        hash: &str,
+        timeout: Duration,
+    ) -> Result<Option<bool>, EvmError> {
+        let h: B256 = hash
+            .parse()
+            .map_err(|_| EvmError::Rpc(format!("bad tx hash {hash}")))?;
         let rx = self.receipts.watch(h).await;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(status)) => Ok(Some(status)),

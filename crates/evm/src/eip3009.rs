@@ -1,16 +1,17 @@
 //! `exact` on EVM through EIP-3009 `transferWithAuthorization` (USDC): payload parsing, the
 //! verification order of the x402 reference, and the payer-side signing that shares its types.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, B256, Bytes, Signature, U256};
 use alloy::providers::Provider;
-use alloy::transports::RpcError;
 use alloy::rpc::client::BatchRequest;
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::SignerSync;
 use alloy::sol_types::{Eip712Domain, SolCall, SolStruct};
+use alloy::transports::RpcError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_proto::v2::Object;
@@ -128,7 +129,9 @@ pub(crate) fn parse_address(s: &str, what: &str) -> Result<Address, String> {
 }
 
 fn parse_hex(s: &str, what: &str, max: usize) -> Result<Vec<u8>, String> {
-    let digits = s.strip_prefix("0x").ok_or_else(|| format!("{what}: missing 0x prefix"))?;
+    let digits = s
+        .strip_prefix("0x")
+        .ok_or_else(|| format!("{what}: missing 0x prefix"))?;
     if digits.len() > max * 2 {
         return Err(format!("{what}: longer than {max} bytes"));
     }
@@ -142,15 +145,18 @@ struct Parsed {
 }
 
 fn parse_payload(payload: &Object) -> Result<Parsed, Rejection> {
-    let wire: WirePayload =
-        serde_json::from_value(Value::Object(payload.clone())).map_err(|e| bad_payload(e.to_string()))?;
+    let wire: WirePayload = serde_json::from_value(Value::Object(payload.clone()))
+        .map_err(|e| bad_payload(e.to_string()))?;
     let a = &wire.authorization;
-    let num = |s: &str, what: &str| parse_atomic(s).map_err(|e| bad_payload(format!("authorization.{what}: {e}")));
+    let num = |s: &str, what: &str| {
+        parse_atomic(s).map_err(|e| bad_payload(format!("authorization.{what}: {e}")))
+    };
     let nonce = parse_hex(&a.nonce, "authorization.nonce", 32).map_err(bad_payload)?;
     if nonce.len() != 32 {
         return Err(bad_payload("authorization.nonce: must be 32 bytes"));
     }
-    let signature = parse_hex(&wire.signature, "signature", MAX_SIGNATURE_BYTES).map_err(bad_payload)?;
+    let signature =
+        parse_hex(&wire.signature, "signature", MAX_SIGNATURE_BYTES).map_err(bad_payload)?;
     Ok(Parsed {
         auth: Eip3009Authorization {
             from: parse_address(&a.from, "authorization.from").map_err(bad_payload)?,
@@ -166,7 +172,10 @@ fn parse_payload(payload: &Object) -> Result<Parsed, Rejection> {
 
 /// Unix seconds now.
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The ledger identity of an EIP-3009 payment: chain, token, payer, nonce.
@@ -176,22 +185,30 @@ fn identity(network: &str, token: Address, auth: &Eip3009Authorization) -> Strin
 
 /// Checks a 65-byte signature locally; `Ok(true)` when it recovers to `from` with a low `s`.
 fn ecdsa_matches(sig: &[u8], hash: &B256, from: Address) -> bool {
-    let Ok(sig) = Signature::try_from(sig) else { return false };
+    let Ok(sig) = Signature::try_from(sig) else {
+        return false;
+    };
     if sig.s() > SECP256K1N_HALF {
         return false;
     }
-    sig.recover_address_from_prehash(hash).is_ok_and(|a| a == from)
+    sig.recover_address_from_prehash(hash)
+        .is_ok_and(|a| a == from)
 }
 
 /// The `exact` scheme on one EVM chain.
 pub struct ExactEvm {
     chain: Arc<EvmChain>,
+    /// Assets already seen to have contract code; code does not vanish, so one look suffices.
+    deployed: RwLock<HashSet<Address>>,
 }
 
 impl ExactEvm {
     /// Serves `exact` payments on `chain`.
     pub fn new(chain: Arc<EvmChain>) -> Self {
-        Self { chain }
+        Self {
+            chain,
+            deployed: RwLock::new(HashSet::new()),
+        }
     }
 
     /// The chain this scheme settles on.
@@ -232,9 +249,14 @@ impl ExactEvm {
         let eoa_ok = signature.len() == 65 && ecdsa_matches(&signature, &digest, auth.from);
         if !eoa_ok {
             // Only a contract wallet may sign otherwise; its ERC-1271 check runs in simulation.
-            let code = self.chain.provider().get_code_at(auth.from).await.map_err(|e| {
-                reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))
-            })?;
+            let code = self
+                .chain
+                .provider()
+                .get_code_at(auth.from)
+                .await
+                .map_err(|e| {
+                    reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))
+                })?;
             if code.is_empty() {
                 return Err(reject(if signature.len() == 65 {
                     reason::EVM_SIGNATURE
@@ -257,6 +279,9 @@ impl ExactEvm {
             return Err(reject(reason::EVM_AUTHORIZATION_VALUE));
         }
 
+        self.ensure_deployed(token)
+            .await
+            .map_err(|r| r.with_payer(payer.clone()))?;
         let calldata = transfer_calldata(&auth, &signature, eoa_ok);
         let sim = TransactionRequest::default()
             .from(self.chain.simulation_sender())
@@ -274,14 +299,52 @@ impl ExactEvm {
                 let cause = self.diagnose(token, &auth, name, version).await;
                 Err(reject(cause).with_message(resp.message.to_string()))
             }
-            Err(e) => Err(reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))),
+            Err(e) => {
+                Err(reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}")))
+            }
         }
     }
 
+    /// Refuses an asset without code: a call to it would "succeed" and move nothing.
+    async fn ensure_deployed(&self, token: Address) -> Result<(), Rejection> {
+        if self
+            .deployed
+            .read()
+            .expect("lock poisoned")
+            .contains(&token)
+        {
+            return Ok(());
+        }
+        let code = self
+            .chain
+            .provider()
+            .get_code_at(token)
+            .await
+            .map_err(|e| {
+                Rejection::new(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))
+            })?;
+        if code.is_empty() {
+            return Err(Rejection::new(reason::ASSET_NOT_DEPLOYED)
+                .with_message(format!("{token} has no code")));
+        }
+        self.deployed.write().expect("lock poisoned").insert(token);
+        Ok(())
+    }
+
     /// Names why a simulation failed, with one batched round trip of reads.
-    async fn diagnose(&self, token: Address, auth: &Eip3009Authorization, name: &str, version: &str) -> &'static str {
+    async fn diagnose(
+        &self,
+        token: Address,
+        auth: &Eip3009Authorization,
+        name: &str,
+        version: &str,
+    ) -> &'static str {
         let calls = [
-            IEip3009::authorizationStateCall { authorizer: auth.from, nonce: auth.nonce }.abi_encode(),
+            IEip3009::authorizationStateCall {
+                authorizer: auth.from,
+                nonce: auth.nonce,
+            }
+            .abi_encode(),
             IEip3009::nameCall {}.abi_encode(),
             IEip3009::versionCall {}.abi_encode(),
             IEip3009::balanceOfCall { account: auth.from }.abi_encode(),
@@ -290,7 +353,9 @@ impl ExactEvm {
         let mut batch = BatchRequest::new(client);
         let mut waiters = Vec::new();
         for data in calls {
-            let tx = TransactionRequest::default().to(token).input(Bytes::from(data).into());
+            let tx = TransactionRequest::default()
+                .to(token)
+                .input(Bytes::from(data).into());
             match batch.add_call::<_, Bytes>("eth_call", &(tx,)) {
                 Ok(w) => waiters.push(w),
                 Err(_) => return reason::EVM_SIMULATION_FAILED,
@@ -303,20 +368,31 @@ impl ExactEvm {
         for w in waiters {
             out.push(w.await.ok());
         }
-        let used = out[0].as_ref().map(|b| IEip3009::authorizationStateCall::abi_decode_returns(b));
+        let used = out[0]
+            .as_ref()
+            .map(|b| IEip3009::authorizationStateCall::abi_decode_returns(b));
         match used {
             None | Some(Err(_)) => return reason::EVM_EIP3009_NOT_SUPPORTED,
             Some(Ok(true)) => return reason::EVM_NONCE_ALREADY_USED,
             Some(Ok(false)) => {}
         }
-        let text = |b: &Option<Bytes>, f: fn(&[u8]) -> Option<String>| b.as_ref().and_then(|b| f(b));
-        if text(&out[1], |b| IEip3009::nameCall::abi_decode_returns(b).ok()).is_some_and(|n| n != name) {
+        let text =
+            |b: &Option<Bytes>, f: fn(&[u8]) -> Option<String>| b.as_ref().and_then(|b| f(b));
+        if text(&out[1], |b| IEip3009::nameCall::abi_decode_returns(b).ok())
+            .is_some_and(|n| n != name)
+        {
             return reason::EVM_TOKEN_NAME_MISMATCH;
         }
-        if text(&out[2], |b| IEip3009::versionCall::abi_decode_returns(b).ok()).is_some_and(|v| v != version) {
+        if text(&out[2], |b| {
+            IEip3009::versionCall::abi_decode_returns(b).ok()
+        })
+        .is_some_and(|v| v != version)
+        {
             return reason::EVM_TOKEN_VERSION_MISMATCH;
         }
-        let balance = out[3].as_ref().and_then(|b| IEip3009::balanceOfCall::abi_decode_returns(b).ok());
+        let balance = out[3]
+            .as_ref()
+            .and_then(|b| IEip3009::balanceOfCall::abi_decode_returns(b).ok());
         if balance.is_some_and(|b| b < auth.value) {
             return reason::EVM_INSUFFICIENT_BALANCE;
         }

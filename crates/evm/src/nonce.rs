@@ -19,7 +19,12 @@ struct State {
 
 impl NonceManager {
     pub(crate) fn new(next: u64) -> Self {
-        Self { state: Mutex::new(State { next, returned: BTreeSet::new() }) }
+        Self {
+            state: Mutex::new(State {
+                next,
+                returned: BTreeSet::new(),
+            }),
+        }
     }
 
     /// The lowest free nonce.

@@ -25,7 +25,10 @@ pub(crate) struct ReceiptWatcher {
 impl ReceiptWatcher {
     /// Starts the poller; it stops when the last handle is dropped.
     pub(crate) fn spawn(provider: RootProvider, every: Duration) -> Arc<Self> {
-        let me = Arc::new(Self { waiting: Mutex::new(HashMap::new()), wake: Notify::new() });
+        let me = Arc::new(Self {
+            waiting: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        });
         tokio::spawn(poll_loop(Arc::downgrade(&me), provider, every));
         me
     }

@@ -7,7 +7,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tollgate_evm::{EvmChain, ExactEvm};
 use tollgate_proto::v2::SupportedKind;
-use tollgate_proto::{Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason};
+use tollgate_proto::{
+    Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
+};
 
 use crate::scheme::PaymentScheme;
 
@@ -19,7 +21,9 @@ pub struct EvmExactScheme {
 impl EvmExactScheme {
     /// Serves `exact` on `chain`.
     pub fn new(chain: Arc<EvmChain>) -> Self {
-        Self { exact: ExactEvm::new(chain) }
+        Self {
+            exact: ExactEvm::new(chain),
+        }
     }
 
     fn chain(&self) -> &EvmChain {
@@ -36,7 +40,12 @@ impl PaymentScheme for EvmExactScheme {
         let net = self.network();
         [(2, net.caip2()), (1, networks.v1_name(net))]
             .into_iter()
-            .map(|(v, n)| SupportedKind { x402_version: v, scheme: "exact".into(), network: n.into(), extra: None })
+            .map(|(v, n)| SupportedKind {
+                x402_version: v,
+                scheme: "exact".into(),
+                network: n.into(),
+                extra: None,
+            })
             .collect()
     }
 
@@ -45,21 +54,34 @@ impl PaymentScheme for EvmExactScheme {
     }
 
     fn signers(&self) -> Vec<String> {
-        self.chain().signer_addresses().iter().map(|a| a.to_checksum(None)).collect()
+        self.chain()
+            .signer_addresses()
+            .iter()
+            .map(|a| a.to_checksum(None))
+            .collect()
     }
 
     fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection> {
         self.exact.identity(view)
     }
 
-    fn verify<'a>(&'a self, view: &'a PaymentView<'a>) -> BoxFuture<'a, Result<Verified, Rejection>> {
+    fn verify<'a>(
+        &'a self,
+        view: &'a PaymentView<'a>,
+    ) -> BoxFuture<'a, Result<Verified, Rejection>> {
         self.exact.verify(view).boxed()
     }
 
     fn sign<'a>(&'a self, v: &'a Verified) -> BoxFuture<'a, Result<SignedTx, String>> {
         async move {
-            let to = v.target.parse().map_err(|_| format!("bad target {}", v.target))?;
-            self.chain().sign_call(to, v.data.clone().into()).await.map_err(|e| e.to_string())
+            let to = v
+                .target
+                .parse()
+                .map_err(|_| format!("bad target {}", v.target))?;
+            self.chain()
+                .sign_call(to, v.data.clone().into())
+                .await
+                .map_err(|e| e.to_string())
         }
         .boxed()
     }
@@ -68,8 +90,18 @@ impl PaymentScheme for EvmExactScheme {
         self.chain().broadcast(tx).boxed()
     }
 
-    fn confirm<'a>(&'a self, hash: &'a str, timeout: Duration) -> BoxFuture<'a, Result<Option<bool>, String>> {
-        async move { self.chain().wait_receipt(hash, timeout).await.map_err(|e| e.to_string()) }.boxed()
+    fn confirm<'a>(
+        &'a self,
+        hash: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<bool>, String>> {
+        async move {
+            self.chain()
+                .wait_receipt(hash, timeout)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .boxed()
     }
 
     fn failed_reason(&self) -> &'static str {
@@ -77,6 +109,13 @@ impl PaymentScheme for EvmExactScheme {
     }
 
     fn health(&self) -> BoxFuture<'_, Result<(), String>> {
-        async move { self.chain().health().await.map(|_| ()).map_err(|e| e.to_string()) }.boxed()
+        async move {
+            self.chain()
+                .health()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        .boxed()
     }
 }

@@ -12,24 +12,42 @@ use crate::service::{Facilitator, Internal};
 const STALE_CLAIM: Duration = Duration::from_secs(120);
 
 /// One pass over unfinished settlements older than `min_age`; returns how many were finished.
-pub async fn reconcile_once(f: &Facilitator, min_age: Duration, wait: Duration) -> Result<usize, Internal> {
+pub async fn reconcile_once(
+    f: &Facilitator,
+    min_age: Duration,
+    wait: Duration,
+) -> Result<usize, Internal> {
     let ledger = f.ledger();
-    let released = ledger.release_stale_claims(STALE_CLAIM).await.map_err(|e| Internal(e.to_string()))?;
+    let released = ledger
+        .release_stale_claims(STALE_CLAIM)
+        .await
+        .map_err(|e| Internal(e.to_string()))?;
     if released > 0 {
         tracing::info!(released, "released claims that never reached broadcast");
     }
     let cutoff = now_secs() - min_age.as_secs() as i64;
     let mut finished = 0;
-    for rec in ledger.unfinished().await.map_err(|e| Internal(e.to_string()))? {
+    for rec in ledger
+        .unfinished()
+        .await
+        .map_err(|e| Internal(e.to_string()))?
+    {
         if rec.created_at > cutoff {
             continue;
         }
-        let (Some(hash), Some(raw)) = (rec.tx_hash.clone(), rec.raw_tx.clone()) else { continue };
+        let (Some(hash), Some(raw)) = (rec.tx_hash.clone(), rec.raw_tx.clone()) else {
+            continue;
+        };
         let Some(scheme) = f.scheme_for(&rec.network) else {
             tracing::warn!(id = %rec.id, network = %rec.network, "unfinished settlement on a network not served here");
             continue;
         };
-        let sent = scheme.broadcast(&SignedTx { hash: hash.clone(), raw }).await;
+        let sent = scheme
+            .broadcast(&SignedTx {
+                hash: hash.clone(),
+                raw,
+            })
+            .await;
         let outcome = match scheme.confirm(&hash, wait).await {
             Ok(Some(true)) => Some((true, None)),
             Ok(Some(false)) => Some((false, Some(scheme.failed_reason()))),
@@ -46,7 +64,10 @@ pub async fn reconcile_once(f: &Facilitator, min_age: Duration, wait: Duration) 
             }
         };
         if let Some((success, why)) = outcome {
-            ledger.record_outcome(&rec.id, success, why).await.map_err(|e| Internal(e.to_string()))?;
+            ledger
+                .record_outcome(&rec.id, success, why)
+                .await
+                .map_err(|e| Internal(e.to_string()))?;
             tracing::info!(tx = %hash, success, "reconciled settlement");
             finished += 1;
         }

@@ -37,7 +37,10 @@ pub fn router(f: Arc<Facilitator>, close: Arc<Notify>) -> Router {
         .route("/metrics", get(metrics))
         .route("/close", post(close_server))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
 }
 
@@ -52,7 +55,9 @@ pub async fn serve(f: Arc<Facilitator>, listener: TcpListener) -> std::io::Resul
             _ = tokio::signal::ctrl_c() => {}
         }
     };
-    let served = axum::serve(listener, app).with_graceful_shutdown(stop).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await;
     reconciler.abort();
     served
 }
@@ -69,18 +74,32 @@ async fn reconcile_forever(f: Arc<Facilitator>) {
 }
 
 async fn count_requests(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let resp = next.run(req).await;
-    s.f.metrics().request(route.as_deref().unwrap_or("unmatched"), resp.status().as_u16());
+    s.f.metrics().request(
+        route.as_deref().unwrap_or("unmatched"),
+        resp.status().as_u16(),
+    );
     resp
 }
 
 fn reply<T: serde::Serialize>(r: Result<Reply<T>, Internal>) -> Response {
     match r {
-        Ok(r) => (StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK), Json(r.body)).into_response(),
+        Ok(r) => (
+            StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK),
+            Json(r.body),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "internal error");
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal error"}))).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": "internal error"})),
+            )
+                .into_response()
         }
     }
 }
@@ -116,21 +135,39 @@ async fn health(State(s): State<AppState>) -> Response {
     let mut healthy = true;
     let store = s.f.ledger().ping().await.map_err(|e| e.to_string());
     healthy &= store.is_ok();
-    checks.insert("store".into(), json!(store.err().unwrap_or_else(|| "ok".into())));
+    checks.insert(
+        "store".into(),
+        json!(store.err().unwrap_or_else(|| "ok".into())),
+    );
     for scheme in s.f.schemes() {
         let r = scheme.health().await;
         healthy &= r.is_ok();
-        checks.insert(scheme.network().caip2().into(), json!(r.err().unwrap_or_else(|| "ok".into())));
+        checks.insert(
+            scheme.network().caip2().into(),
+            json!(r.err().unwrap_or_else(|| "ok".into())),
+        );
     }
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"status": if healthy { "ok" } else { "unhealthy" }, "checks": checks}))).into_response()
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"status": if healthy { "ok" } else { "unhealthy" }, "checks": checks})),
+    )
+        .into_response()
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
     if let Ok(n) = s.f.ledger().pending_count().await {
         s.f.metrics().set_pending(n);
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.f.metrics().render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.f.metrics().render(),
+    )
+        .into_response()
 }
 
 async fn close_server(State(s): State<AppState>) -> Response {

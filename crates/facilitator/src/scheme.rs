@@ -20,13 +20,20 @@ pub trait PaymentScheme: Send + Sync {
     /// The payment's ledger identity, without any I/O.
     fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection>;
     /// Full verification, including on-chain simulation.
-    fn verify<'a>(&'a self, view: &'a PaymentView<'a>) -> BoxFuture<'a, Result<Verified, Rejection>>;
+    fn verify<'a>(
+        &'a self,
+        view: &'a PaymentView<'a>,
+    ) -> BoxFuture<'a, Result<Verified, Rejection>>;
     /// Signs the settlement transaction without sending it.
     fn sign<'a>(&'a self, verified: &'a Verified) -> BoxFuture<'a, Result<SignedTx, String>>;
     /// Sends signed bytes.
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Broadcast>;
     /// Waits (bounded) for the result: `Some(success)` once final, `None` if still pending.
-    fn confirm<'a>(&'a self, hash: &'a str, timeout: Duration) -> BoxFuture<'a, Result<Option<bool>, String>>;
+    fn confirm<'a>(
+        &'a self,
+        hash: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<bool>, String>>;
     /// The reason string for a settlement that landed but failed on chain.
     fn failed_reason(&self) -> &'static str;
     /// Checks the chain answers.

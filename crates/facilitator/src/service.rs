@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tollgate_proto::v2::{SettleResponse, SupportedResponse, VerifyResponse};
-use tollgate_proto::{Broadcast, FacilitatorRequest, Networks, PaymentView, Rejection, SignedTx, Verified, reason};
+use tollgate_proto::{
+    Broadcast, FacilitatorRequest, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
+};
 use tollgate_store::{Claim, Intent, Ledger, SettlementRecord, SettlementState};
 
 use crate::metrics::Metrics;
@@ -33,7 +35,11 @@ pub struct FacilitatorOptions {
 
 impl Default for FacilitatorOptions {
     fn default() -> Self {
-        Self { receipt_timeout: Duration::from_secs(30), networks: Networks::default(), failpoint: None }
+        Self {
+            receipt_timeout: Duration::from_secs(30),
+            networks: Networks::default(),
+            failpoint: None,
+        }
     }
 }
 
@@ -59,8 +65,17 @@ pub struct Internal(pub String);
 
 impl Facilitator {
     /// Builds a facilitator over `schemes`, recording settlements in `ledger`.
-    pub fn new(schemes: Vec<Arc<dyn PaymentScheme>>, ledger: Ledger, opts: FacilitatorOptions) -> Self {
-        Self { schemes, ledger, opts, metrics: Metrics::new() }
+    pub fn new(
+        schemes: Vec<Arc<dyn PaymentScheme>>,
+        ledger: Ledger,
+        opts: FacilitatorOptions,
+    ) -> Self {
+        Self {
+            schemes,
+            ledger,
+            opts,
+            metrics: Metrics::new(),
+        }
     }
 
     /// The ledger, for reconciliation and health checks.
@@ -94,17 +109,26 @@ impl Facilitator {
                 }
             }
         }
-        SupportedResponse { kinds, extensions: Vec::new(), signers }
+        SupportedResponse {
+            kinds,
+            extensions: Vec::new(),
+            signers,
+        }
     }
 
-    fn route<'r>(&self, req: &'r FacilitatorRequest) -> Result<(PaymentView<'r>, &Arc<dyn PaymentScheme>), Rejection> {
+    fn route<'r>(
+        &self,
+        req: &'r FacilitatorRequest,
+    ) -> Result<(PaymentView<'r>, &Arc<dyn PaymentScheme>), Rejection> {
         let view = req
             .view(&self.opts.networks)
             .map_err(|e| Rejection::new(e.reason).with_message(e.message))?;
-        let scheme = self.scheme_for(view.requirements.network.caip2()).ok_or_else(|| {
-            Rejection::new(reason::INVALID_NETWORK)
-                .with_message(format!("{} is not served here", view.requirements.network))
-        })?;
+        let scheme = self
+            .scheme_for(view.requirements.network.caip2())
+            .ok_or_else(|| {
+                Rejection::new(reason::INVALID_NETWORK)
+                    .with_message(format!("{} is not served here", view.requirements.network))
+            })?;
         Ok((view, scheme))
     }
 
@@ -113,7 +137,11 @@ impl Facilitator {
         let started = Instant::now();
         let reply = self.verify_inner(body).await;
         let outcome = match &reply {
-            Ok(r) => r.body.invalid_reason.clone().unwrap_or_else(|| "valid".into()),
+            Ok(r) => r
+                .body
+                .invalid_reason
+                .clone()
+                .unwrap_or_else(|| "valid".into()),
             Err(_) => "internal".into(),
         };
         self.metrics.verify(&outcome, started.elapsed());
@@ -123,21 +151,28 @@ impl Facilitator {
     async fn verify_inner(&self, body: &[u8]) -> Result<Reply<VerifyResponse>, Internal> {
         let req = match FacilitatorRequest::parse(body) {
             Ok(r) => r,
-            Err(e) => return Ok(bad_request_verify(Rejection::new(e.reason).with_message(e.message))),
+            Err(e) => {
+                return Ok(refuse_verify(
+                    Rejection::new(e.reason).with_message(e.message),
+                ));
+            }
         };
         let (view, scheme) = match self.route(&req) {
             Ok(x) => x,
-            Err(r) => return Ok(invalid_verify(r)),
+            Err(r) => return Ok(refuse_verify(r)),
         };
         let identity = match scheme.identity(&view) {
             Ok(id) => id,
-            Err(r) => return Ok(invalid_verify(r)),
+            Err(r) => return Ok(refuse_verify(r)),
         };
         if let Some(rec) = self.ledger.get(&identity).await.map_err(internal)? {
             return Ok(invalid_verify(already_settled(&rec)));
         }
         Ok(match scheme.verify(&view).await {
-            Ok(v) => Reply { status: 200, body: VerifyResponse::valid(v.payer) },
+            Ok(v) => Reply {
+                status: 200,
+                body: VerifyResponse::valid(v.payer),
+            },
             Err(r) => invalid_verify(r),
         })
     }
@@ -160,17 +195,30 @@ impl Facilitator {
             Ok(r) => r,
             Err(e) => {
                 let r = Rejection::new(e.reason).with_message(e.message);
-                return Ok(Reply { status: 400, body: failed(r, String::new(), None) });
+                return Ok(Reply {
+                    status: status_of(&r),
+                    body: failed(r, String::new(), None),
+                });
             }
         };
         let (view, scheme) = match self.route(&req) {
             Ok(x) => x,
-            Err(r) => return Ok(Reply { status: 200, body: failed(r, String::new(), None) }),
+            Err(r) => {
+                return Ok(Reply {
+                    status: status_of(&r),
+                    body: failed(r, String::new(), None),
+                });
+            }
         };
         let net = self.wire_network(&req, &view);
         let identity = match scheme.identity(&view) {
             Ok(id) => id,
-            Err(r) => return Ok(Reply { status: 200, body: failed(r, net, None) }),
+            Err(r) => {
+                return Ok(Reply {
+                    status: status_of(&r),
+                    body: failed(r, net, None),
+                });
+            }
         };
         if let Some(rec) = self.ledger.get(&identity).await.map_err(internal)? {
             return Ok(ok(duplicate(&rec, net)));
@@ -189,7 +237,9 @@ impl Facilitator {
         if let Claim::Exists(rec) = self.ledger.claim(&intent).await.map_err(internal)? {
             return Ok(ok(duplicate(&rec, net)));
         }
-        self.settle_claimed(scheme.as_ref(), &verified, net).await.map(ok)
+        self.settle_claimed(scheme.as_ref(), &verified, net)
+            .await
+            .map(ok)
     }
 
     /// Carries a won claim through signing, recording, broadcast and the bounded wait.
@@ -208,17 +258,26 @@ impl Facilitator {
                 return Ok(failed(r.with_payer(v.payer.clone()), net, None));
             }
         };
-        self.ledger.record_signed(id, &signed.hash, &signed.raw).await.map_err(internal)?;
+        self.ledger
+            .record_signed(id, &signed.hash, &signed.raw)
+            .await
+            .map_err(internal)?;
         match scheme.broadcast(&signed).await {
             Broadcast::Accepted => {}
             Broadcast::Rejected(msg) => {
                 self.ledger.release(id).await.map_err(internal)?;
-                let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR).with_message(format!("node refused: {msg}"));
+                let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR)
+                    .with_message(format!("node refused: {msg}"));
                 return Ok(failed(r.with_payer(v.payer.clone()), net, None));
             }
             Broadcast::Unknown(msg) => {
                 tracing::warn!(tx = %signed.hash, error = %msg, "broadcast outcome unknown; reconciler will finish it");
-                return Ok(pending(v, &signed, net, format!("broadcast outcome unknown: {msg}")));
+                return Ok(pending(
+                    v,
+                    &signed,
+                    net,
+                    format!("broadcast outcome unknown: {msg}"),
+                ));
             }
         }
         if self.opts.failpoint == Some(Failpoint::AfterBroadcast) {
@@ -235,9 +294,15 @@ impl Facilitator {
         signed: &SignedTx,
         net: String,
     ) -> Result<SettleResponse, Internal> {
-        match scheme.confirm(&signed.hash, self.opts.receipt_timeout).await {
+        match scheme
+            .confirm(&signed.hash, self.opts.receipt_timeout)
+            .await
+        {
             Ok(Some(true)) => {
-                self.ledger.record_outcome(&v.identity, true, None).await.map_err(internal)?;
+                self.ledger
+                    .record_outcome(&v.identity, true, None)
+                    .await
+                    .map_err(internal)?;
                 Ok(SettleResponse {
                     success: true,
                     error_reason: None,
@@ -250,18 +315,32 @@ impl Facilitator {
             }
             Ok(Some(false)) => {
                 let why = scheme.failed_reason();
-                self.ledger.record_outcome(&v.identity, false, Some(why)).await.map_err(internal)?;
-                let r = Rejection::new(why).with_message("transaction reverted").with_payer(v.payer.clone());
+                self.ledger
+                    .record_outcome(&v.identity, false, Some(why))
+                    .await
+                    .map_err(internal)?;
+                let r = Rejection::new(why)
+                    .with_message("transaction reverted")
+                    .with_payer(v.payer.clone());
                 Ok(failed(r, net, Some(signed.hash.clone())))
             }
-            Ok(None) => Ok(pending(v, signed, net, "receipt not seen within the wait bound".into())),
+            Ok(None) => Ok(pending(
+                v,
+                signed,
+                net,
+                "receipt not seen within the wait bound".into(),
+            )),
             Err(e) => Ok(pending(v, signed, net, format!("receipt wait failed: {e}"))),
         }
     }
 
     fn wire_network(&self, req: &FacilitatorRequest, view: &PaymentView<'_>) -> String {
         match req {
-            FacilitatorRequest::V1 { .. } => self.opts.networks.v1_name(&view.requirements.network).to_string(),
+            FacilitatorRequest::V1 { .. } => self
+                .opts
+                .networks
+                .v1_name(&view.requirements.network)
+                .to_string(),
             FacilitatorRequest::V2 { .. } => view.requirements.network.caip2().to_string(),
         }
     }
@@ -279,8 +358,21 @@ fn invalid_verify(r: Rejection) -> Reply<VerifyResponse> {
     ok(VerifyResponse::invalid(r.reason, r.message, r.payer))
 }
 
-fn bad_request_verify(r: Rejection) -> Reply<VerifyResponse> {
-    Reply { status: 400, body: VerifyResponse::invalid(r.reason, r.message, r.payer) }
+/// Malformed input is a 400; anything else refused before verification is a 200 verdict.
+fn status_of(r: &Rejection) -> u16 {
+    match r.reason {
+        reason::INVALID_PAYLOAD
+        | reason::INVALID_PAYMENT_REQUIREMENTS
+        | reason::INVALID_X402_VERSION => 400,
+        _ => 200,
+    }
+}
+
+fn refuse_verify(r: Rejection) -> Reply<VerifyResponse> {
+    Reply {
+        status: status_of(&r),
+        body: VerifyResponse::invalid(r.reason, r.message, r.payer),
+    }
 }
 
 fn already_settled(rec: &SettlementRecord) -> Rejection {
@@ -288,7 +380,9 @@ fn already_settled(rec: &SettlementRecord) -> Rejection {
         Some(h) => format!("payment already settled or in flight in transaction {h}"),
         None => "payment already being settled".to_string(),
     };
-    Rejection::new(reason::DUPLICATE_SETTLEMENT).with_message(msg).with_payer(rec.payer.clone())
+    Rejection::new(reason::DUPLICATE_SETTLEMENT)
+        .with_message(msg)
+        .with_payer(rec.payer.clone())
 }
 
 fn failed(r: Rejection, network: String, tx: Option<String>) -> SettleResponse {
@@ -315,6 +409,11 @@ fn duplicate(rec: &SettlementRecord, network: String) -> SettleResponse {
 }
 
 fn pending(v: &Verified, signed: &SignedTx, network: String, msg: String) -> SettleResponse {
-    let r = Rejection::new(reason::SETTLEMENT_PENDING).with_message(msg).with_payer(v.payer.clone());
-    SettleResponse { amount: Some(v.amount.to_string()), ..failed(r, network, Some(signed.hash.clone())) }
+    let r = Rejection::new(reason::SETTLEMENT_PENDING)
+        .with_message(msg)
+        .with_payer(v.payer.clone());
+    SettleResponse {
+        amount: Some(v.amount.to_string()),
+        ..failed(r, network, Some(signed.hash.clone()))
+    }
 }

@@ -75,13 +75,27 @@ impl TokenAmount {
         }
         let significant = frac.trim_end_matches('0');
         if significant.len() > decimals as usize {
-            return Err(AmountError::TooPrecise { got: significant.len(), decimals });
+            return Err(AmountError::TooPrecise {
+                got: significant.len(),
+                decimals,
+            });
         }
         let scale = U256::from(10u8).pow(U256::from(decimals));
-        let whole_v = if whole.is_empty() { U256::ZERO } else { parse_atomic(whole)? };
+        let whole_v = if whole.is_empty() {
+            U256::ZERO
+        } else {
+            parse_atomic(whole)?
+        };
         let mut frac_padded = significant.to_string();
-        frac_padded.extend(std::iter::repeat_n('0', decimals as usize - significant.len()));
-        let frac_v = if frac_padded.is_empty() { U256::ZERO } else { parse_atomic(&frac_padded)? };
+        frac_padded.extend(std::iter::repeat_n(
+            '0',
+            decimals as usize - significant.len(),
+        ));
+        let frac_v = if frac_padded.is_empty() {
+            U256::ZERO
+        } else {
+            parse_atomic(&frac_padded)?
+        };
         let atomic = whole_v
             .checked_mul(scale)
             .and_then(|w| w.checked_add(frac_v))
@@ -94,7 +108,10 @@ impl TokenAmount {
         (self.decimals == other.decimals)
             .then(|| self.atomic.checked_add(other.atomic))
             .flatten()
-            .map(|atomic| Self { atomic, decimals: self.decimals })
+            .map(|atomic| Self {
+                atomic,
+                decimals: self.decimals,
+            })
     }
 }
 
@@ -127,7 +144,8 @@ mod tests {
     fn atomic_bounds_at_u256_max() {
         let max = U256::MAX.to_string();
         assert_eq!(parse_atomic(&max).unwrap(), U256::MAX);
-        let two_256 = "115792089237316195423570985008687907853269984665640564039457584007913129639936";
+        let two_256 =
+            "115792089237316195423570985008687907853269984665640564039457584007913129639936";
         assert_eq!(parse_atomic(two_256), Err(AmountError::Overflow));
         assert_eq!(parse_atomic(&"9".repeat(200)), Err(AmountError::Overflow));
     }
@@ -135,17 +153,37 @@ mod tests {
     #[test]
     fn units_parse_exactly() {
         let tmai = TokenAmount::parse_units("200", 18).unwrap();
-        assert_eq!(tmai.atomic, U256::from(200u64) * U256::from(10u64).pow(U256::from(18u64)));
+        assert_eq!(
+            tmai.atomic,
+            U256::from(200u64) * U256::from(10u64).pow(U256::from(18u64))
+        );
         assert!(tmai.atomic > U256::from(u64::MAX));
-        assert_eq!(TokenAmount::parse_units("0.000000000000000001", 18).unwrap().atomic, U256::from(1u8));
-        assert_eq!(TokenAmount::parse_units("0.017", 6).unwrap().atomic, U256::from(17_000u64));
-        assert_eq!(TokenAmount::parse_units("0.0170", 6).unwrap().atomic, U256::from(17_000u64));
+        assert_eq!(
+            TokenAmount::parse_units("0.000000000000000001", 18)
+                .unwrap()
+                .atomic,
+            U256::from(1u8)
+        );
+        assert_eq!(
+            TokenAmount::parse_units("0.017", 6).unwrap().atomic,
+            U256::from(17_000u64)
+        );
+        assert_eq!(
+            TokenAmount::parse_units("0.0170", 6).unwrap().atomic,
+            U256::from(17_000u64)
+        );
         assert_eq!(
             TokenAmount::parse_units("0.0000001", 6),
-            Err(AmountError::TooPrecise { got: 7, decimals: 6 })
+            Err(AmountError::TooPrecise {
+                got: 7,
+                decimals: 6
+            })
         );
         for bad in ["", ".", "1.", "-1", "1e3", "1,5", " 1"] {
-            assert!(TokenAmount::parse_units(bad, 6).is_err(), "{bad:?} must be refused");
+            assert!(
+                TokenAmount::parse_units(bad, 6).is_err(),
+                "{bad:?} must be refused"
+            );
         }
     }
 

@@ -61,13 +61,22 @@ mod tests {
         assert!(decode_header::<Value>(&url_safe).is_err());
         assert!(decode_header::<Value>(std.trim_end_matches('=')).is_err());
         assert!(decode_header::<Value>("not base64 at all!").is_err());
-        assert!(matches!(decode_header::<Value>("bm90IGpzb24="), Err(CodecError::Json(_))));
-        assert!(matches!(decode_header::<Value>("/w=="), Err(CodecError::Utf8)));
+        assert!(matches!(
+            decode_header::<Value>("bm90IGpzb24="),
+            Err(CodecError::Json(_))
+        ));
+        assert!(matches!(
+            decode_header::<Value>("/w=="),
+            Err(CodecError::Utf8)
+        ));
     }
 
     #[test]
     fn refuses_oversize() {
         let big = "A".repeat(MAX_HEADER_BYTES + 4);
-        assert!(matches!(decode_header::<Value>(&big), Err(CodecError::TooLarge(_))));
+        assert!(matches!(
+            decode_header::<Value>(&big),
+            Err(CodecError::TooLarge(_))
+        ));
     }
 }

@@ -25,7 +25,9 @@ impl Network {
         let (ns, reference) = s.split_once(':')?;
         let ref_ok = !reference.is_empty()
             && reference.len() <= 64
-            && reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && reference
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ref_ok {
             return None;
         }
@@ -39,12 +41,18 @@ impl Network {
             "solana" => NetworkFamily::Solana(reference.to_string()),
             _ => return None,
         };
-        Some(Self { caip2: s.to_string(), family })
+        Some(Self {
+            caip2: s.to_string(),
+            family,
+        })
     }
 
     /// An EVM network by chain id.
     pub fn evm(chain_id: u64) -> Self {
-        Self { caip2: format!("eip155:{chain_id}"), family: NetworkFamily::Evm(chain_id) }
+        Self {
+            caip2: format!("eip155:{chain_id}"),
+            family: NetworkFamily::Evm(chain_id),
+        }
     }
 
     /// The canonical CAIP-2 id.
@@ -93,9 +101,15 @@ pub struct Networks {
 
 impl Default for Networks {
     fn default() -> Self {
-        let mut n = Self { by_name: HashMap::new(), by_caip2: HashMap::new() };
+        let mut n = Self {
+            by_name: HashMap::new(),
+            by_caip2: HashMap::new(),
+        };
         for (name, caip2) in KNOWN_V1_NAMES {
-            n.add_name(name, Network::from_caip2(caip2).expect("built-in ids are valid"));
+            n.add_name(
+                name,
+                Network::from_caip2(caip2).expect("built-in ids are valid"),
+            );
         }
         n
     }
@@ -104,18 +118,25 @@ impl Default for Networks {
 impl Networks {
     /// Adds or replaces a v1 name for a network.
     pub fn add_name(&mut self, name: &str, network: Network) {
-        self.by_caip2.insert(network.caip2.clone(), name.to_string());
+        self.by_caip2
+            .insert(network.caip2.clone(), name.to_string());
         self.by_name.insert(name.to_string(), network);
     }
 
     /// Resolves a v1 `network` field: a known name, or a CAIP-2 id given directly.
     pub fn resolve_v1(&self, name: &str) -> Option<Network> {
-        self.by_name.get(name).cloned().or_else(|| Network::from_caip2(name))
+        self.by_name
+            .get(name)
+            .cloned()
+            .or_else(|| Network::from_caip2(name))
     }
 
     /// The v1 name of a network, falling back to its CAIP-2 id when it has none.
     pub fn v1_name<'a>(&'a self, network: &'a Network) -> &'a str {
-        self.by_caip2.get(network.caip2()).map(String::as_str).unwrap_or(network.caip2())
+        self.by_caip2
+            .get(network.caip2())
+            .map(String::as_str)
+            .unwrap_or(network.caip2())
     }
 }
 
@@ -131,7 +152,9 @@ mod tests {
         assert_eq!(base.chain_id(), Some(8453));
         assert_eq!(n.v1_name(&base), "base");
         let sol = n.resolve_v1("solana-devnet").unwrap();
-        assert!(matches!(sol.family(), NetworkFamily::Solana(r) if r == "EtWTRABZaYq6iMfeYKouRu166VU2xqa1"));
+        assert!(
+            matches!(sol.family(), NetworkFamily::Solana(r) if r == "EtWTRABZaYq6iMfeYKouRu166VU2xqa1")
+        );
         let anvil = Network::evm(31337);
         assert_eq!(n.v1_name(&anvil), "eip155:31337");
         assert_eq!(n.resolve_v1("eip155:31337"), Some(anvil));
@@ -139,7 +162,16 @@ mod tests {
 
     #[test]
     fn refuses_malformed_ids() {
-        for bad in ["", "base-mainnet", "eip155:", "eip155:abc", "eip155:0x1", "eip155:01", "cosmos:hub", "eip155:1 "] {
+        for bad in [
+            "",
+            "base-mainnet",
+            "eip155:",
+            "eip155:abc",
+            "eip155:0x1",
+            "eip155:01",
+            "cosmos:hub",
+            "eip155:1 ",
+        ] {
             assert!(Network::from_caip2(bad).is_none(), "{bad:?}");
         }
     }

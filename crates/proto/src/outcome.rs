@@ -13,7 +13,11 @@ pub struct Rejection {
 impl Rejection {
     /// A refusal with only a reason.
     pub fn new(reason: &'static str) -> Self {
-        Self { reason, message: None, payer: None }
+        Self {
+            reason,
+            message: None,
+            payer: None,
+        }
     }
 
     /// Adds a human-readable detail.

@@ -29,3 +29,4 @@ pub const EVM_EIP3009_NOT_SUPPORTED: &str = "invalid_exact_evm_eip3009_not_suppo
 pub const EVM_NONCE_ALREADY_USED: &str = "invalid_exact_evm_nonce_already_used";
 pub const EVM_INSUFFICIENT_BALANCE: &str = "invalid_exact_evm_insufficient_balance";
 pub const EVM_SIMULATION_FAILED: &str = "invalid_exact_evm_transaction_simulation_failed";
+pub const ASSET_NOT_DEPLOYED: &str = "asset_not_deployed_contract";

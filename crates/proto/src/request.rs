@@ -26,15 +26,24 @@ pub struct RequestError {
 
 impl RequestError {
     fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
+        Self {
+            reason,
+            message: message.into(),
+        }
     }
 }
 
 /// A parsed `/verify` or `/settle` body in its own protocol version.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FacilitatorRequest {
-    V1 { payload: PaymentPayloadV1, requirements: PaymentRequirementsV1 },
-    V2 { payload: PaymentPayload, requirements: PaymentRequirements },
+    V1 {
+        payload: PaymentPayloadV1,
+        requirements: PaymentRequirementsV1,
+    },
+    V2 {
+        payload: PaymentPayload,
+        requirements: PaymentRequirements,
+    },
 }
 
 #[derive(Deserialize)]
@@ -45,7 +54,11 @@ struct Envelope {
     payment_requirements: Option<Value>,
 }
 
-fn typed<T: DeserializeOwned>(v: Value, reason: &'static str, what: &str) -> Result<T, RequestError> {
+fn typed<T: DeserializeOwned>(
+    v: Value,
+    reason: &'static str,
+    what: &str,
+) -> Result<T, RequestError> {
     serde_json::from_value(v).map_err(|e| RequestError::new(reason, format!("{what}: {e}")))
 }
 
@@ -53,32 +66,61 @@ impl FacilitatorRequest {
     /// Parses a request body strictly: size-capped JSON, known version, every required field.
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
         if body.len() > MAX_REQUEST_BYTES {
-            return Err(RequestError::new(reason::INVALID_PAYLOAD, "request body too large"));
+            return Err(RequestError::new(
+                reason::INVALID_PAYLOAD,
+                "request body too large",
+            ));
         }
-        let env: Envelope = serde_json::from_slice(body)
-            .map_err(|e| RequestError::new(reason::INVALID_PAYLOAD, format!("body is not a JSON request: {e}")))?;
-        let payload =
-            env.payment_payload.ok_or_else(|| RequestError::new(reason::INVALID_PAYLOAD, "missing paymentPayload"))?;
-        let requirements = env
-            .payment_requirements
-            .ok_or_else(|| RequestError::new(reason::INVALID_PAYMENT_REQUIREMENTS, "missing paymentRequirements"))?;
+        let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+            RequestError::new(
+                reason::INVALID_PAYLOAD,
+                format!("body is not a JSON request: {e}"),
+            )
+        })?;
+        let payload = env
+            .payment_payload
+            .ok_or_else(|| RequestError::new(reason::INVALID_PAYLOAD, "missing paymentPayload"))?;
+        let requirements = env.payment_requirements.ok_or_else(|| {
+            RequestError::new(
+                reason::INVALID_PAYMENT_REQUIREMENTS,
+                "missing paymentRequirements",
+            )
+        })?;
         let version = payload.get("x402Version").and_then(Value::as_u64);
-        if let (Some(top), Some(inner)) = (env.x402_version.as_ref().and_then(Value::as_u64), version)
+        if let (Some(top), Some(inner)) =
+            (env.x402_version.as_ref().and_then(Value::as_u64), version)
             && top != inner
         {
-            return Err(RequestError::new(reason::INVALID_X402_VERSION, "x402Version differs from paymentPayload's"));
+            return Err(RequestError::new(
+                reason::INVALID_X402_VERSION,
+                "x402Version differs from paymentPayload's",
+            ));
         }
         match version {
             Some(1) => Ok(Self::V1 {
                 payload: typed(payload, reason::INVALID_PAYLOAD, "paymentPayload")?,
-                requirements: typed(requirements, reason::INVALID_PAYMENT_REQUIREMENTS, "paymentRequirements")?,
+                requirements: typed(
+                    requirements,
+                    reason::INVALID_PAYMENT_REQUIREMENTS,
+                    "paymentRequirements",
+                )?,
             }),
             Some(2) => Ok(Self::V2 {
                 payload: typed(payload, reason::INVALID_PAYLOAD, "paymentPayload")?,
-                requirements: typed(requirements, reason::INVALID_PAYMENT_REQUIREMENTS, "paymentRequirements")?,
+                requirements: typed(
+                    requirements,
+                    reason::INVALID_PAYMENT_REQUIREMENTS,
+                    "paymentRequirements",
+                )?,
             }),
-            Some(v) => Err(RequestError::new(reason::INVALID_X402_VERSION, format!("x402Version {v} is not 1 or 2"))),
-            None => Err(RequestError::new(reason::INVALID_X402_VERSION, "paymentPayload.x402Version missing")),
+            Some(v) => Err(RequestError::new(
+                reason::INVALID_X402_VERSION,
+                format!("x402Version {v} is not 1 or 2"),
+            )),
+            None => Err(RequestError::new(
+                reason::INVALID_X402_VERSION,
+                "paymentPayload.x402Version missing",
+            )),
         }
     }
 
@@ -93,14 +135,25 @@ impl FacilitatorRequest {
     /// A version-neutral view with networks resolved and the amount parsed.
     pub fn view<'a>(&'a self, networks: &Networks) -> Result<PaymentView<'a>, RequestError> {
         let resolve_req = |n: &str, v1: bool| {
-            let net = if v1 { networks.resolve_v1(n) } else { Network::from_caip2(n) };
-            net.ok_or_else(|| RequestError::new(reason::INVALID_NETWORK, format!("unknown network {n:?}")))
+            let net = if v1 {
+                networks.resolve_v1(n)
+            } else {
+                Network::from_caip2(n)
+            };
+            net.ok_or_else(|| {
+                RequestError::new(reason::INVALID_NETWORK, format!("unknown network {n:?}"))
+            })
         };
         let amount = |s: &str| {
-            parse_atomic(s).map_err(|e| RequestError::new(reason::INVALID_PAYMENT_REQUIREMENTS, format!("amount: {e}")))
+            parse_atomic(s).map_err(|e| {
+                RequestError::new(reason::INVALID_PAYMENT_REQUIREMENTS, format!("amount: {e}"))
+            })
         };
         match self {
-            Self::V1 { payload, requirements: r } => Ok(PaymentView {
+            Self::V1 {
+                payload,
+                requirements: r,
+            } => Ok(PaymentView {
                 version: 1,
                 scheme: &payload.scheme,
                 network: networks.resolve_v1(&payload.network),
@@ -115,7 +168,10 @@ impl FacilitatorRequest {
                     extra: r.extra.as_ref(),
                 },
             }),
-            Self::V2 { payload, requirements: r } => Ok(PaymentView {
+            Self::V2 {
+                payload,
+                requirements: r,
+            } => Ok(PaymentView {
                 version: 2,
                 scheme: &payload.accepted.scheme,
                 network: Network::from_caip2(&payload.accepted.network),
@@ -193,12 +249,28 @@ mod tests {
     #[test]
     fn each_missing_field_names_its_reason() {
         for (path, field, want) in [
-            ("paymentRequirements", "amount", reason::INVALID_PAYMENT_REQUIREMENTS),
-            ("paymentRequirements", "payTo", reason::INVALID_PAYMENT_REQUIREMENTS),
-            ("paymentRequirements", "asset", reason::INVALID_PAYMENT_REQUIREMENTS),
+            (
+                "paymentRequirements",
+                "amount",
+                reason::INVALID_PAYMENT_REQUIREMENTS,
+            ),
+            (
+                "paymentRequirements",
+                "payTo",
+                reason::INVALID_PAYMENT_REQUIREMENTS,
+            ),
+            (
+                "paymentRequirements",
+                "asset",
+                reason::INVALID_PAYMENT_REQUIREMENTS,
+            ),
             ("paymentPayload", "accepted", reason::INVALID_PAYLOAD),
             ("paymentPayload", "payload", reason::INVALID_PAYLOAD),
-            ("paymentPayload", "x402Version", reason::INVALID_X402_VERSION),
+            (
+                "paymentPayload",
+                "x402Version",
+                reason::INVALID_X402_VERSION,
+            ),
         ] {
             let mut body = v2_body();
             body[path].as_object_mut().unwrap().remove(field);
@@ -209,21 +281,35 @@ mod tests {
 
     #[test]
     fn refuses_bad_amounts_and_networks() {
-        for amount in ["-1", "1.5", "1e6", "115792089237316195423570985008687907853269984665640564039457584007913129639936"] {
+        for amount in [
+            "-1",
+            "1.5",
+            "1e6",
+            "115792089237316195423570985008687907853269984665640564039457584007913129639936",
+        ] {
             let mut body = v2_body();
             body["paymentRequirements"]["amount"] = json!(amount);
             let req = FacilitatorRequest::parse(&serde_json::to_vec(&body).unwrap()).unwrap();
-            assert_eq!(req.view(&Networks::default()).unwrap_err().reason, reason::INVALID_PAYMENT_REQUIREMENTS);
+            assert_eq!(
+                req.view(&Networks::default()).unwrap_err().reason,
+                reason::INVALID_PAYMENT_REQUIREMENTS
+            );
         }
         let mut body = v2_body();
         body["paymentRequirements"]["network"] = json!("base");
         let req = FacilitatorRequest::parse(&serde_json::to_vec(&body).unwrap()).unwrap();
-        assert_eq!(req.view(&Networks::default()).unwrap_err().reason, reason::INVALID_NETWORK);
+        assert_eq!(
+            req.view(&Networks::default()).unwrap_err().reason,
+            reason::INVALID_NETWORK
+        );
     }
 
     #[test]
     fn refuses_garbage_and_unknown_versions() {
-        assert_eq!(FacilitatorRequest::parse(b"{not json").unwrap_err().reason, reason::INVALID_PAYLOAD);
+        assert_eq!(
+            FacilitatorRequest::parse(b"{not json").unwrap_err().reason,
+            reason::INVALID_PAYLOAD
+        );
         let mut body = v2_body();
         body["paymentPayload"]["x402Version"] = json!(3);
         body["x402Version"] = json!(3);

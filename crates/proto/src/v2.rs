@@ -73,12 +73,22 @@ pub struct VerifyResponse {
 impl VerifyResponse {
     /// A passing verification for `payer`.
     pub fn valid(payer: impl Into<String>) -> Self {
-        Self { is_valid: true, invalid_reason: None, invalid_message: None, payer: Some(payer.into()) }
+        Self {
+            is_valid: true,
+            invalid_reason: None,
+            invalid_message: None,
+            payer: Some(payer.into()),
+        }
     }
 
     /// A refusal with its x402 reason string.
     pub fn invalid(reason: &str, message: Option<String>, payer: Option<String>) -> Self {
-        Self { is_valid: false, invalid_reason: Some(reason.to_string()), invalid_message: message, payer }
+        Self {
+            is_valid: false,
+            invalid_reason: Some(reason.to_string()),
+            invalid_message: message,
+            payer,
+        }
     }
 }
 

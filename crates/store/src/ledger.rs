@@ -87,7 +87,7 @@ pub enum Claim {
     /// This caller owns the settlement and must carry it through.
     Won,
     /// Someone already claimed it; here is what they recorded.
-    Exists(SettlementRecord),
+    Exists(Box<SettlementRecord>),
 }
 
 /// The settlement ledger over SQLite or PostgreSQL.
@@ -97,7 +97,10 @@ pub struct Ledger {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// The columns every read returns, in `decode`'s terms.
@@ -165,14 +168,19 @@ impl Ledger {
             return Ok(Claim::Won);
         }
         match self.get(&intent.id).await? {
-            Some(rec) => Ok(Claim::Exists(rec)),
+            Some(rec) => Ok(Claim::Exists(Box::new(rec))),
             // Released between our insert and read: the other settler gave up before broadcast.
             None => Box::pin(self.claim(intent)).await,
         }
     }
 
     /// Records the signed transaction before it is broadcast.
-    pub async fn record_signed(&self, id: &str, tx_hash: &str, raw_tx: &[u8]) -> Result<(), StoreError> {
+    pub async fn record_signed(
+        &self,
+        id: &str,
+        tx_hash: &str,
+        raw_tx: &[u8],
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE settlements SET state = 'signed', tx_hash = $2, raw_tx = $3, updated_at = $4 WHERE id = $1")
             .bind(id)
             .bind(tx_hash)
@@ -184,15 +192,26 @@ impl Ledger {
     }
 
     /// Records the final result of a broadcast transaction.
-    pub async fn record_outcome(&self, id: &str, success: bool, reason: Option<&str>) -> Result<(), StoreError> {
-        let state = if success { SettlementState::Settled } else { SettlementState::Failed };
-        sqlx::query("UPDATE settlements SET state = $2, error_reason = $3, updated_at = $4 WHERE id = $1")
-            .bind(id)
-            .bind(state.as_str())
-            .bind(reason.map(str::to_string))
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
+    pub async fn record_outcome(
+        &self,
+        id: &str,
+        success: bool,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let state = if success {
+            SettlementState::Settled
+        } else {
+            SettlementState::Failed
+        };
+        sqlx::query(
+            "UPDATE settlements SET state = $2, error_reason = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state.as_str())
+        .bind(reason.map(str::to_string))
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -208,10 +227,11 @@ impl Ledger {
     /// Drops claims older than `age` that never signed: their settler died before broadcast.
     pub async fn release_stale_claims(&self, age: Duration) -> Result<u64, StoreError> {
         let cutoff = now() - age.as_secs() as i64;
-        let done = sqlx::query("DELETE FROM settlements WHERE state = 'claimed' AND updated_at <= $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM settlements WHERE state = 'claimed' AND updated_at <= $1")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected())
     }
 
@@ -224,16 +244,21 @@ impl Ledger {
 
     /// Settlements that were signed but have no recorded result yet, oldest first.
     pub async fn unfinished(&self) -> Result<Vec<SettlementRecord>, StoreError> {
-        let sql = concat!("SELECT ", columns!(), " FROM settlements WHERE state = 'signed' ORDER BY created_at");
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM settlements WHERE state = 'signed' ORDER BY created_at"
+        );
         let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
         rows.iter().map(decode).collect()
     }
 
     /// How many settlements await a result (claimed or signed).
     pub async fn pending_count(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM settlements WHERE state IN ('claimed', 'signed')")
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) FROM settlements WHERE state IN ('claimed', 'signed')")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(row.try_get(0)?)
     }
 
@@ -247,7 +272,9 @@ impl Ledger {
 fn decode(r: &sqlx::any::AnyRow) -> Result<SettlementRecord, StoreError> {
     let id: String = r.try_get("id")?;
     let state: String = r.try_get("state")?;
-    let state = state.parse().map_err(|e| StoreError::Corrupt(id.clone(), e))?;
+    let state = state
+        .parse()
+        .map_err(|e| StoreError::Corrupt(id.clone(), e))?;
     Ok(SettlementRecord {
         network: r.try_get("network")?,
         scheme: r.try_get("scheme")?,

@@ -1,0 +1,164 @@
+//! The facilitator process dies after broadcasting and before recording the result; on restart
+//! it finds the payment, records it as settled with its hash, and never broadcasts it again.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
+use tollgate_e2e::{Db, Payment, TestDb};
+use tollgate_proto::{Network, reason};
+use tollgate_store::{Ledger, SettlementState};
+
+struct Setup {
+    dev: DevEvm,
+    db_url: String,
+    config: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    _db: TestDb,
+}
+
+/// Starts `tollgate facilitator` and returns it with its base URL once it says it listens.
+async fn start(s: &Setup, failpoint: Option<&str>) -> (Child, String) {
+    let key = alloy::hex::encode(s.dev.facilitator.to_bytes());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    cmd.arg("facilitator")
+        .arg("--config")
+        .arg(&s.config)
+        .env("EVM_NETWORK", "eip155:31337")
+        .env("EVM_RPC_URL", &s.dev.anvil.rpc_url)
+        .env("EVM_PRIVATE_KEY", key)
+        .env("DATABASE_URL", &s.db_url)
+        .env_remove("PORT")
+        .env_remove("TOLLGATE_FAILPOINT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    if let Some(fp) = failpoint {
+        cmd.env("TOLLGATE_FAILPOINT", fp);
+    }
+    let mut child = cmd.spawn().expect("spawn tollgate");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            if let Some(rest) = line.split("Facilitator listening on ").nth(1) {
+                return rest.trim().to_string();
+            }
+        }
+        panic!("facilitator exited before listening");
+    })
+    .await
+    .expect("facilitator starts within 60 s");
+    (child, url)
+}
+
+async fn settle(url: &str, body: &Value) -> Result<Value, reqwest::Error> {
+    reqwest::Client::new()
+        .post(format!("{url}/settle"))
+        .json(body)
+        .send()
+        .await?
+        .json()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_crash_after_broadcast_is_recovered_without_rebroadcast() {
+    crash_after_broadcast_is_recovered(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crash_after_broadcast_is_recovered_without_rebroadcast() {
+    crash_after_broadcast_is_recovered(Db::Postgres).await;
+}
+
+async fn crash_after_broadcast_is_recovered(db: Db) {
+    let Some(test_db) = TestDb::create(db).await else {
+        return;
+    };
+    let anvil = Anvil::start(AnvilOptions::default()).await.expect("anvil");
+    let dev = DevEvm::start(anvil, 1, U256::from(1_000_000u64))
+        .await
+        .expect("dev chain");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("facilitator.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\nreceipt_timeout_secs = 10\n",
+    )
+    .expect("config");
+    let s = Setup {
+        dev,
+        db_url: test_db.url.clone(),
+        config,
+        _dir: dir,
+        _db: test_db,
+    };
+    let pay = Payment::new(
+        &s.dev,
+        &Network::evm(31337),
+        s.dev.payers[0].clone(),
+        U256::from(17_000u64),
+    );
+    let body = pay.v2();
+
+    let (mut child, url) = start(&s, Some("after_broadcast")).await;
+    assert!(
+        settle(&url, &body).await.is_err(),
+        "the process dies before answering"
+    );
+    let status = child.wait().await.expect("wait");
+    assert_eq!(status.code(), Some(86), "died at the failpoint");
+
+    assert_eq!(
+        s.dev
+            .balance(s.dev.usdc.address, s.dev.pay_to)
+            .await
+            .unwrap(),
+        U256::from(17_000u64)
+    );
+    let ledger = Ledger::connect(&s.db_url).await.expect("ledger");
+    let open = ledger.unfinished().await.expect("unfinished");
+    assert_eq!(open.len(), 1, "broadcast but unrecorded");
+    let hash = open[0]
+        .tx_hash
+        .clone()
+        .expect("hash recorded before broadcast");
+
+    let (mut child, url) = start(&s, None).await;
+    let rec = ledger.get(&open[0].id).await.unwrap().expect("row");
+    assert_eq!(rec.state, SettlementState::Settled, "reconciled at start");
+    assert_eq!(rec.tx_hash.as_deref(), Some(hash.as_str()));
+
+    let again = settle(&url, &body).await.expect("answer");
+    assert_eq!(again["success"], json!(false));
+    assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+    assert_eq!(again["transaction"], json!(hash));
+    assert_eq!(
+        s.dev.tx_count(s.dev.facilitator.address()).await.unwrap(),
+        1,
+        "never rebroadcast as a new tx"
+    );
+    assert_eq!(
+        s.dev
+            .balance(s.dev.usdc.address, s.dev.pay_to)
+            .await
+            .unwrap(),
+        U256::from(17_000u64)
+    );
+
+    let closed = reqwest::Client::new()
+        .post(format!("{url}/close"))
+        .send()
+        .await
+        .expect("close");
+    assert_eq!(closed.status().as_u16(), 200);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops")
+        .expect("wait");
+    assert!(status.success(), "graceful stop after POST /close");
+}

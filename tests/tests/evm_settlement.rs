@@ -1,0 +1,117 @@
+//! Settlement timing: a receipt that does not arrive within the bound is answered as
+//! `settlement_pending` with the hash, and the reconciler finishes it later.
+
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use alloy::providers::Provider;
+use serde_json::json;
+use tollgate_e2e::{Db, Env, EnvOptions, both_stores};
+use tollgate_facilitator::reconcile_once;
+use tollgate_proto::reason;
+
+both_stores!(
+    slow_receipt_answers_pending_then_reconciles,
+    |db: Db| async move {
+        let opts = EnvOptions {
+            receipt_timeout: Duration::from_millis(300),
+            ..Default::default()
+        };
+        let Some(env) = Env::start_with(db, opts).await else {
+            return;
+        };
+        let provider = env.dev.anvil.provider();
+        provider
+            .raw_request::<_, serde_json::Value>("evm_setAutomine".into(), (false,))
+            .await
+            .unwrap();
+
+        let pay = env.payment(0, 17_000);
+        let (_, s) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(s["success"], json!(false), "{s}");
+        assert_eq!(s["errorReason"], json!(reason::SETTLEMENT_PENDING), "{s}");
+        let hash = s["transaction"].as_str().expect("hash").to_string();
+        assert_eq!(hash.len(), 66, "pending answers carry the hash");
+
+        let (_, again) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(
+            again["errorReason"],
+            json!(reason::DUPLICATE_SETTLEMENT),
+            "in flight is not paid twice"
+        );
+        assert_eq!(again["transaction"], json!(hash));
+        assert_eq!(env.facilitator.ledger().pending_count().await.unwrap(), 1);
+
+        provider
+            .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
+            .await
+            .unwrap();
+        let done = reconcile_once(&env.facilitator, Duration::ZERO, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(done, 1);
+        assert_eq!(env.facilitator.ledger().pending_count().await.unwrap(), 0);
+        assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(17_000u64));
+        assert_eq!(env.settlements_sent().await, 1);
+        let (_, metrics) = env.get("/metrics").await;
+        assert!(
+            metrics.contains(
+                "tollgate_payment_outcomes_total{op=\"settle\",outcome=\"settlement_pending\"} 1"
+            ),
+            "{metrics}"
+        );
+    }
+);
+
+both_stores!(supported_health_and_metrics_answer, |db: Db| async move {
+    let Some(env) = Env::start(db).await else {
+        return;
+    };
+    let (status, body) = env.get("/supported").await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let kinds = v["kinds"].as_array().unwrap();
+    assert!(
+        kinds.contains(&json!({"x402Version": 2, "scheme": "exact", "network": "eip155:31337"})),
+        "{v}"
+    );
+    assert!(
+        kinds.contains(&json!({"x402Version": 1, "scheme": "exact", "network": "eip155:31337"})),
+        "{v}"
+    );
+    assert_eq!(
+        v["signers"]["eip155:*"],
+        json!([env.dev.facilitator.address().to_checksum(None)])
+    );
+
+    let (status, body) = env.get("/health").await;
+    assert_eq!(
+        (status, body.contains("\"status\":\"ok\"")),
+        (200, true),
+        "{body}"
+    );
+
+    env.post("/verify", &env.payment(0, 17_000).v2()).await;
+    let (status, metrics) = env.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("tollgate_payment_outcomes_total{op=\"verify\",outcome=\"valid\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tollgate_operation_seconds_bucket{op=\"verify\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tollgate_http_requests_total{route=\"/verify\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tollgate_pending_settlements 0"),
+        "{metrics}"
+    );
+
+    let (status, body) = env.get("/discovery/resources?limit=500").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"limit\":100"), "{body}");
+});

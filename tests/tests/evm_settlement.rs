@@ -115,3 +115,49 @@ both_stores!(supported_health_and_metrics_answer, |db: Db| async move {
     assert_eq!(status, 200);
     assert!(body.contains("\"limit\":100"), "{body}");
 });
+
+both_stores!(
+    a_refused_send_frees_the_payment_and_its_nonce,
+    |db: Db| async move {
+        let Some(env) = Env::start(db).await else {
+            return;
+        };
+        let provider = env.dev.anvil.provider();
+        let signer = env.dev.facilitator.address();
+        let set_balance = |wei: U256| {
+            let p = provider.clone();
+            async move {
+                p.raw_request::<_, serde_json::Value>("anvil_setBalance".into(), (signer, wei))
+                    .await
+                    .unwrap()
+            }
+        };
+        set_balance(U256::ZERO).await;
+        let pay = env.payment(0, 17_000);
+        let (_, s) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(s["success"], json!(false), "{s}");
+        assert_eq!(
+            s["errorReason"],
+            json!(reason::UNEXPECTED_SETTLE_ERROR),
+            "{s}"
+        );
+        assert_eq!(s["transaction"], json!(""), "nothing landed");
+        assert_eq!(env.facilitator.ledger().pending_count().await.unwrap(), 0);
+
+        set_balance(U256::from(10u64).pow(U256::from(18u64))).await;
+        let (_, s) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(
+            s["success"],
+            json!(true),
+            "the same payment settles once the signer can pay gas: {s}"
+        );
+        let (_, s2) = env.post("/settle", &env.payment(1, 17_000).v2()).await;
+        assert_eq!(
+            s2["success"],
+            json!(true),
+            "the refused nonce was reused, leaving no gap: {s2}"
+        );
+        assert_eq!(env.settlements_sent().await, 2);
+        assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(34_000u64));
+    }
+);

@@ -1,14 +1,14 @@
 //! The facilitator process dies after broadcasting and before recording the result; on restart
 //! it finds the payment, records it as settled with its hash, and never broadcasts it again.
 
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
 use alloy::primitives::U256;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
+use tollgate_e2e::process::spawn_facilitator;
 use tollgate_e2e::{Db, Payment, TestDb};
 use tollgate_proto::{Network, reason};
 use tollgate_store::{Ledger, SettlementState};
@@ -21,38 +21,21 @@ struct Setup {
     _db: TestDb,
 }
 
-/// Starts `tollgate facilitator` and returns it with its base URL once it says it listens.
+/// Starts the facilitator binary on the test chain and ledger.
 async fn start(s: &Setup, failpoint: Option<&str>) -> (Child, String) {
-    let key = alloy::hex::encode(s.dev.facilitator.to_bytes());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    cmd.arg("facilitator")
-        .arg("--config")
-        .arg(&s.config)
-        .env("EVM_NETWORK", "eip155:31337")
-        .env("EVM_RPC_URL", &s.dev.anvil.rpc_url)
-        .env("EVM_PRIVATE_KEY", key)
-        .env("DATABASE_URL", &s.db_url)
-        .env_remove("PORT")
-        .env_remove("TOLLGATE_FAILPOINT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
+    let mut envs = vec![
+        ("EVM_NETWORK", "eip155:31337".to_string()),
+        ("EVM_RPC_URL", s.dev.anvil.rpc_url.clone()),
+        (
+            "EVM_PRIVATE_KEY",
+            alloy::hex::encode(s.dev.facilitator.to_bytes()),
+        ),
+        ("DATABASE_URL", s.db_url.clone()),
+    ];
     if let Some(fp) = failpoint {
-        cmd.env("TOLLGATE_FAILPOINT", fp);
+        envs.push(("TOLLGATE_FAILPOINT", fp.to_string()));
     }
-    let mut child = cmd.spawn().expect("spawn tollgate");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.expect("read stdout") {
-            if let Some(rest) = line.split("Facilitator listening on ").nth(1) {
-                return rest.trim().to_string();
-            }
-        }
-        panic!("facilitator exited before listening");
-    })
-    .await
-    .expect("facilitator starts within 60 s");
-    (child, url)
+    spawn_facilitator(Path::new(env!("CARGO_BIN_EXE_tollgate")), &s.config, &envs).await
 }
 
 async fn settle(url: &str, body: &Value) -> Result<Value, reqwest::Error> {

@@ -265,7 +265,7 @@ impl Facilitator {
         match scheme.broadcast(&signed).await {
             Broadcast::Accepted => {}
             Broadcast::Rejected(msg) => {
-                self.ledger.release(id).await.map_err(internal)?;
+                self.ledger.discard_refused(id).await.map_err(internal)?;
                 let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR)
                     .with_message(format!("node refused: {msg}"));
                 return Ok(failed(r.with_payer(v.payer.clone()), net, None));

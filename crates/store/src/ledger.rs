@@ -224,6 +224,16 @@ impl Ledger {
         Ok(())
     }
 
+    /// Drops a settlement whose signed transaction the node refused outright, so it never
+    /// landed and the payer's authorization can be used again.
+    pub async fn discard_refused(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM settlements WHERE id = $1 AND state IN ('claimed', 'signed')")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Drops claims older than `age` that never signed: their settler died before broadcast.
     pub async fn release_stale_claims(&self, age: Duration) -> Result<u64, StoreError> {
         let cutoff = now() - age.as_secs() as i64;

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what Tollgate's local chains need: anvil and solc-js from npm (into ./node_modules).
+# Safe to run again: it does nothing when everything is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "setup: '$1' is required but not installed ($2)" >&2; exit 1; }; }
+need cargo "install Rust 1.95 with rustup"
+need node "install Node.js 20+ (apt-get install nodejs npm)"
+need npm "install npm (apt-get install npm)"
+
+anvil=node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+if [ ! -x "$anvil" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing local-chain tools from npm (anvil, solc, Permit2 bytecode)..." >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+"$anvil" --version >/dev/null || { echo "setup: anvil did not install at $anvil" >&2; exit 1; }

@@ -1,0 +1,87 @@
+//! The ledger as the only arbiter of "settle once": two facilitator instances sharing one store
+//! race to settle the same payment, and exactly one broadcasts.
+
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use tollgate_e2e::{Db, Env, both_stores};
+use tollgate_proto::reason;
+use tollgate_store::{Claim, Intent, Ledger};
+
+both_stores!(
+    two_instances_on_one_store_settle_once,
+    |db: Db| async move {
+        let Some(env) = Env::start(db).await else {
+            return;
+        };
+        let other = Env::facilitator(&env.dev, &env.db.url, Duration::from_secs(20)).await;
+        let body = serde_json::to_vec(&env.payment(0, 17_000).v2()).unwrap();
+        let runs = (0..10).map(|i| {
+            let (a, b, body) = (&env.facilitator, &other, body.clone());
+            async move {
+                if i % 2 == 0 {
+                    a.settle(&body).await
+                } else {
+                    b.settle(&body).await
+                }
+            }
+        });
+        let replies = futures::future::join_all(runs).await;
+        let wins = replies
+            .iter()
+            .filter(|r| r.as_ref().unwrap().body.success)
+            .count();
+        assert_eq!(wins, 1);
+        for r in &replies {
+            let r = &r.as_ref().unwrap().body;
+            if !r.success {
+                assert_eq!(
+                    r.error_reason.as_deref(),
+                    Some(reason::DUPLICATE_SETTLEMENT),
+                    "{r:?}"
+                );
+            }
+        }
+        assert_eq!(env.settlements_sent().await, 1);
+        assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(17_000u64));
+        let (_, m) = env.get("/metrics").await;
+        assert!(!m.contains("outcome=\"internal\""), "{m}");
+    }
+);
+
+both_stores!(claims_race_to_exactly_one_winner, |db: Db| async move {
+    let Some(test_db) = tollgate_e2e::TestDb::create(db).await else {
+        return;
+    };
+    let a = Ledger::connect(&test_db.url).await.unwrap();
+    let b = Ledger::connect(&test_db.url).await.unwrap();
+    let intent = Intent {
+        id: "eip155:1/0xtoken/0xpayer/0x01".into(),
+        network: "eip155:1".into(),
+        scheme: "exact".into(),
+        payer: "0xpayer".into(),
+        amount: "200000000000000000000".into(),
+    };
+    let claims = futures::future::join_all((0..20).map(|i| {
+        let (l, intent) = (if i % 2 == 0 { &a } else { &b }, intent.clone());
+        async move { l.claim(&intent).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(claims.iter().filter(|c| matches!(c, Claim::Won)).count(), 1);
+
+    a.record_signed(&intent.id, "0xhash", b"raw").await.unwrap();
+    assert_eq!(b.unfinished().await.unwrap().len(), 1);
+    b.release(&intent.id).await.unwrap();
+    assert!(
+        a.get(&intent.id).await.unwrap().is_some(),
+        "a signed settlement is never released"
+    );
+    a.record_outcome(&intent.id, true, None).await.unwrap();
+    let rec = b.get(&intent.id).await.unwrap().unwrap();
+    assert_eq!(
+        rec.amount, "200000000000000000000",
+        "amounts above 2^64 round-trip as text"
+    );
+    assert_eq!(rec.raw_tx.as_deref(), Some(&b"raw"[..]));
+    assert_eq!(b.pending_count().await.unwrap(), 0);
+});

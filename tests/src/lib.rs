@@ -3,6 +3,7 @@
 
 mod db;
 mod pay;
+pub mod process;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,232 @@
+//! PayingClient: sends a request; on 402 picks an offer the policy allows, reserves the amount,
+//! signs, and retries once with the payment (resending the same signed payment on a transport
+//! error, so an ambiguous outcome can never pay twice).
+
+use std::sync::Arc;
+
+use reqwest::{Request, Response, StatusCode};
+
+use tollgate_proto::codec::{decode_header, encode_header};
+use tollgate_proto::v1::PaymentPayloadV1;
+use tollgate_proto::v2::{PaymentPayload, SettleResponse};
+use tollgate_proto::{Networks, U256, reason};
+
+use crate::challenge::{ChallengeError, Offer, read_challenge};
+use crate::policy::{AssetKey, PolicyError, SpendPolicy};
+use crate::spending::{Spending, SpendingError};
+use crate::wallet::{EvmWallet, WalletError};
+
+/// Times the same signed payment is resent after a transport error.
+const RESENDS: usize = 2;
+
+/// Why a paid request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("http: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("request body cannot be replayed (streaming bodies cannot be paid for)")]
+    NotReplayable,
+    #[error("{0}")]
+    Challenge(#[from] ChallengeError),
+    #[error("refused by spend policy: {0}")]
+    Policy(#[from] PolicyError),
+    #[error("spending: {0}")]
+    Spending(#[from] SpendingError),
+    #[error("wallet: {0}")]
+    Wallet(#[from] WalletError),
+    #[error("payment was not accepted: {reason}")]
+    Declined { reason: String },
+}
+
+/// What one call paid.
+#[derive(Debug, Clone)]
+pub struct PaymentMade {
+    pub asset: AssetKey,
+    pub amount: U256,
+    /// The amount in the asset's own terms, e.g. `0.017 USDC`.
+    pub display: String,
+    pub pay_to: String,
+    /// The server's settlement answer (`transaction` holds the hash).
+    pub settlement: Option<SettleResponse>,
+}
+
+/// A response, with what was paid for it (nothing when no 402 came back).
+#[derive(Debug)]
+pub struct PaidResponse {
+    pub response: Response,
+    pub payment: Option<PaymentMade>,
+}
+
+/// An HTTP client that pays x402 challenges within a spend policy.
+pub struct PayingClient {
+    http: reqwest::Client,
+    wallet: EvmWallet,
+    policy: SpendPolicy,
+    spending: Arc<Spending>,
+    networks: Networks,
+}
+
+impl PayingClient {
+    /// A client paying from `wallet` under `policy`, recording spend in `spending`.
+    pub fn new(wallet: EvmWallet, policy: SpendPolicy, spending: Arc<Spending>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            wallet,
+            policy,
+            spending,
+            networks: Networks::default(),
+        }
+    }
+
+    /// The underlying HTTP client, for building requests.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Spending so far, shared with other clients on the same record.
+    pub fn spending(&self) -> &Arc<Spending> {
+        &self.spending
+    }
+
+    /// GETs `url`, paying if asked.
+    pub async fn get(&self, url: &str) -> Result<PaidResponse, ClientError> {
+        let req = self.http.get(url).build()?;
+        self.execute(req).await
+    }
+
+    /// Sends `req`; on 402 pays one acceptable offer and retries once.
+    pub async fn execute(&self, req: Request) -> Result<PaidResponse, ClientError> {
+        let retry = req.try_clone().ok_or(ClientError::NotReplayable)?;
+        let first = self.http.execute(req).await?;
+        if first.status() != StatusCode::PAYMENT_REQUIRED {
+            return Ok(PaidResponse {
+                response: first,
+                payment: None,
+            });
+        }
+        let headers = first.headers().clone();
+        let body = first.bytes().await?;
+        let offers = read_challenge(&headers, &body, &self.networks)?;
+        let (offer, key) = self.choose(&offers)?;
+        let budget = self.policy.budget.get(&key).copied();
+        self.spending
+            .reserve(&key, offer.amount, budget)
+            .map_err(|e| self.over_budget(e, &key, offer))?;
+        let (name, value) = match self.payment_header(offer) {
+            Ok(h) => h,
+            Err(e) => {
+                self.spending.release(&key, offer.amount)?;
+                return Err(e);
+            }
+        };
+        let response = self.send_paid(retry, name, &value).await?;
+        let settlement = settlement_of(&response);
+        let declined = response.status() == StatusCode::PAYMENT_REQUIRED
+            && settlement.as_ref().is_none_or(|s| {
+                !s.success && s.error_reason.as_deref() != Some(reason::SETTLEMENT_PENDING)
+            });
+        if declined {
+            self.spending.release(&key, offer.amount)?;
+            let reason = settlement
+                .and_then(|s| s.error_reason)
+                .unwrap_or_else(|| "payment refused".into());
+            return Err(ClientError::Declined { reason });
+        }
+        let payment = PaymentMade {
+            display: self.policy.describe(&key, offer.amount),
+            asset: key,
+            amount: offer.amount,
+            pay_to: offer.requirements.pay_to.clone(),
+            settlement,
+        };
+        Ok(PaidResponse {
+            response,
+            payment: Some(payment),
+        })
+    }
+
+    fn choose<'a>(&self, offers: &'a [Offer]) -> Result<(&'a Offer, AssetKey), ClientError> {
+        let mut why = Vec::new();
+        for offer in self.policy.ordered(offers) {
+            let key = AssetKey::new(offer.network.caip2(), &offer.requirements.asset);
+            let spent = self.spending.spent(&key)?;
+            match self.policy.check(offer, spent) {
+                Ok(key) => return Ok((offer, key)),
+                Err(e) => why.push(format!("{}: {e}", self.policy.describe(&key, offer.amount))),
+            }
+        }
+        Err(PolicyError::NoAcceptableOffer(why).into())
+    }
+
+    fn over_budget(&self, e: SpendingError, key: &AssetKey, offer: &Offer) -> ClientError {
+        match e {
+            SpendingError::OverBudget { spent, budget, .. } => PolicyError::OverBudget {
+                asked: self.policy.describe(key, offer.amount),
+                budget: self.policy.describe(key, budget),
+                spent: self.policy.describe(key, spent),
+            }
+            .into(),
+            other => other.into(),
+        }
+    }
+
+    fn payment_header(&self, offer: &Offer) -> Result<(&'static str, String), ClientError> {
+        let payload = self.wallet.sign(offer)?;
+        Ok(match offer.version {
+            1 => {
+                let network = offer.requirements.network.clone();
+                let p = PaymentPayloadV1 {
+                    x402_version: 1,
+                    scheme: offer.requirements.scheme.clone(),
+                    network,
+                    payload,
+                };
+                ("X-PAYMENT", encode_header(&p))
+            }
+            _ => {
+                let p = PaymentPayload {
+                    x402_version: 2,
+                    resource: offer.resource.clone(),
+                    accepted: offer.requirements.clone(),
+                    payload,
+                    extensions: offer.extensions.clone(),
+                };
+                ("PAYMENT-SIGNATURE", encode_header(&p))
+            }
+        })
+    }
+
+    async fn send_paid(
+        &self,
+        req: Request,
+        name: &'static str,
+        value: &str,
+    ) -> Result<Response, ClientError> {
+        let mut last = None;
+        for _ in 0..=RESENDS {
+            let mut r = req.try_clone().ok_or(ClientError::NotReplayable)?;
+            r.headers_mut().insert(
+                name,
+                value.parse().map_err(|_| ClientError::Declined {
+                    reason: "header".into(),
+                })?,
+            );
+            match self.http.execute(r).await {
+                Ok(resp) => return Ok(resp),
+                Err(e) => {
+                    tracing::warn!(error = %e, "paid request failed in transit; resending the same signed payment");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.expect("at least one attempt").into())
+    }
+}
+
+fn settlement_of(resp: &Response) -> Option<SettleResponse> {
+    let h = resp
+        .headers()
+        .get("payment-response")
+        .or_else(|| resp.headers().get("x-payment-response"))?;
+    decode_header(h.to_str().ok()?).ok()
+}

@@ -1,0 +1,14 @@
+//! The paying side of x402: an HTTP client that answers 402 challenges by signing a payment,
+//! but only within a [`SpendPolicy`] checked before anything is signed.
+
+mod challenge;
+mod client;
+mod policy;
+mod spending;
+mod wallet;
+
+pub use challenge::{ChallengeError, Offer, read_challenge};
+pub use client::{ClientError, PaidResponse, PayingClient, PaymentMade};
+pub use policy::{AssetBook, AssetInfo, AssetKey, PolicyError, SpendPolicy};
+pub use spending::Spending;
+pub use wallet::{EvmWallet, WalletError};

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what Tollgate's local chains need: anvil and solc-js from npm (into ./node_modules).
+# Installs what Tollgate's local chains and interop tests need, from npm: anvil, solc-js and the
+# Permit2 bytecode (into ./node_modules), and the official x402 SDK (into tests/interop).
 # Safe to run again: it does nothing when everything is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,5 +14,10 @@ anvil=node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 if [ ! -x "$anvil" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing local-chain tools from npm (anvil, solc, Permit2 bytecode)..." >&2
   npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+interop=tests/interop
+if [ ! -d "$interop/node_modules/@x402/fetch" ] || [ "$interop/package-lock.json" -nt "$interop/node_modules/.package-lock.json" ]; then
+  echo "setup: installing the official x402 SDK for interop tests..." >&2
+  npm ci --prefix "$interop" --no-audit --no-fund --loglevel=error >&2
 fi
 "$anvil" --version >/dev/null || { echo "setup: anvil did not install at $anvil" >&2; exit 1; }

@@ -4,6 +4,7 @@
 
 pub mod amount;
 pub mod codec;
+pub mod money;
 pub mod network;
 pub mod outcome;
 pub mod reason;

@@ -7,3 +7,7 @@
 mod ledger;
 
 pub use ledger::{Claim, Intent, Ledger, SettlementRecord, SettlementState, StoreError};
+
+mod receipts;
+
+pub use receipts::{NewReceipt, ReceiptRow, ReceiptStore};

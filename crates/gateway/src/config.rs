@@ -1,0 +1,234 @@
+//! The gateway's TOML configuration: upstream, facilitator, payees, assets, priced routes,
+//! access rules and receipts. Parsed strictly (unknown keys are errors) and size-capped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tollgate_proto::v2::Object;
+
+/// Largest configuration file read.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Why a configuration could not be used; each names the key or rule at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("{0} is over {MAX_CONFIG_BYTES} bytes")]
+    TooLarge(PathBuf),
+    #[error("config is not valid TOML for a gateway: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The whole gateway configuration (`gateway.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address the reverse proxy listens on, e.g. `127.0.0.1:8080`.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Base URL of the upstream API the proxy forwards to (not needed for the Layer).
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// Public base URL used in `resource` fields; defaults to `http://<Host header>`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// `maxTimeoutSeconds` offered in every requirement.
+    #[serde(default = "default_timeout")]
+    pub max_timeout_seconds: u64,
+    /// Largest request or upstream response body buffered, in bytes.
+    #[serde(default = "default_body_limit")]
+    pub max_body_bytes: usize,
+    /// Where verify and settle happen.
+    #[serde(default)]
+    pub facilitator: FacilitatorConfig,
+    /// Receiving address per CAIP-2 network.
+    pub pay_to: BTreeMap<String, String>,
+    /// Who must pay: API-key passthrough and the `x-coinbase-402` opt-in.
+    #[serde(default)]
+    pub access: AccessConfig,
+    /// Tokens accepted, one `accepts` entry each.
+    pub assets: Vec<AssetConfig>,
+    /// Priced routes; unmatched requests pass through free.
+    pub routes: Vec<RouteConfig>,
+    /// Receipts for metered bundles; required when any route sells a bundle.
+    #[serde(default)]
+    pub receipts: Option<ReceiptsConfig>,
+    /// Extra v1 network names, e.g. `{"anvil" = "eip155:31337"}`.
+    #[serde(default)]
+    pub v1_names: BTreeMap<String, String>,
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+
+fn default_body_limit() -> usize {
+    8 * 1024 * 1024
+}
+
+/// The facilitator: a remote `/verify` `/settle` URL, or one built in this process.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacilitatorConfig {
+    /// Base URL of a remote facilitator, e.g. `http://127.0.0.1:4022`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Path of a facilitator TOML to run in this process (CLI only).
+    #[serde(default)]
+    pub in_process: Option<PathBuf>,
+}
+
+/// Which requests x402 applies to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayMode {
+    /// Every keyless request to a priced route must pay.
+    #[default]
+    Keyless,
+    /// Only requests carrying `x-coinbase-402: true` are challenged; others pass through.
+    OptIn,
+}
+
+/// Access rules ahead of payment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// Header whose presence sends a request to the upstream untouched (it judges the key).
+    #[serde(default)]
+    pub api_key_header: Option<String>,
+    /// `keyless` (default) or `opt_in`.
+    #[serde(default)]
+    pub mode: PayMode,
+}
+
+/// One accepted token on one network.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetConfig {
+    /// Short name clients use in `x-payment-token`, e.g. `USDC`, `TMAI`.
+    pub symbol: String,
+    /// CAIP-2 network, e.g. `eip155:8453`.
+    pub network: String,
+    /// Token contract address or SPL mint.
+    pub address: String,
+    /// Decimals of one whole token.
+    pub decimals: u8,
+    /// USD per whole token as an exact decimal string (USDC: `"1"`).
+    pub usd_rate: String,
+    /// Percent off the USD price when paying in this asset, e.g. `"10"`.
+    #[serde(default)]
+    pub discount_percent: Option<String>,
+    /// Scheme name; `exact` by default.
+    #[serde(default)]
+    pub scheme: Option<String>,
+    /// Scheme `extra` copied into requirements (EIP-712 name/version, `assetTransferMethod`).
+    #[serde(default)]
+    pub extra: Option<Object>,
+}
+
+/// One priced route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Stable name; receipts name the routes they cover by it.
+    pub name: String,
+    /// HTTP method, or `*` for any.
+    #[serde(default = "any_method")]
+    pub method: String,
+    /// Path pattern: literal segments, `{param}` for one segment, a final `*` for the rest.
+    pub path: String,
+    /// USD price of one call (or of the whole bundle), e.g. `"0.017"`.
+    pub price: String,
+    /// Shown in the challenge and the HTML page.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Media type of the paid response.
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    /// Sells N calls or a time window for one payment.
+    #[serde(default)]
+    pub bundle: Option<BundleConfig>,
+}
+
+fn any_method() -> String {
+    "*".into()
+}
+
+/// A metered bundle bought with one payment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleConfig {
+    /// Calls included, the paying call among them.
+    #[serde(default)]
+    pub calls: Option<u64>,
+    /// Seconds of unlimited calls; also the receipt's lifetime when `calls` is set.
+    #[serde(default)]
+    pub seconds: Option<u64>,
+    /// Route names the receipt unlocks; defaults to this route alone.
+    #[serde(default)]
+    pub covers: Vec<String>,
+    /// Also put the receipt into a JSON object response as `tollgate_receipt`.
+    #[serde(default)]
+    pub receipt_in_body: bool,
+}
+
+/// Receipt store, keys and metering.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptsConfig {
+    /// `sqlite://…` or `postgres://…`; shared by every gateway instance.
+    pub database_url: String,
+    /// Env variable holding `kid:hexsecret[,kid:hexsecret…]`.
+    #[serde(default)]
+    pub keys_env: Option<String>,
+    /// File holding one `kid:hexsecret` per line.
+    #[serde(default)]
+    pub keys_file: Option<PathBuf>,
+    /// Key id that signs new receipts; the others only verify.
+    pub signing_key: String,
+    /// Calls taken from the store per refill (1 = one atomic decrement per call).
+    #[serde(default = "default_lease")]
+    pub lease: u32,
+    /// Receipts held in the hot cache.
+    #[serde(default = "default_cache")]
+    pub cache_capacity: u64,
+    /// Lifetime of call-count receipts without `seconds`, in seconds.
+    #[serde(default = "default_receipt_ttl")]
+    pub default_ttl_seconds: u64,
+}
+
+fn default_lease() -> u32 {
+    1
+}
+
+fn default_cache() -> u64 {
+    100_000
+}
+
+fn default_receipt_ttl() -> u64 {
+    30 * 24 * 3600
+}
+
+impl GatewayConfig {
+    /// Reads and parses a TOML file, refusing files over [`MAX_CONFIG_BYTES`].
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let meta = std::fs::metadata(path).map_err(|e| ConfigError::Io(path.into(), e))?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge(path.into()));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io(path.into(), e))?;
+        Self::parse(&text)
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::Invalid("config text is too large".into()));
+        }
+        Ok(toml::from_str(text)?)
+    }
+}

@@ -1,0 +1,273 @@
+//! The gateway's decision for one request: pass through, challenge, take a payment, or spend a
+//! receipt. The Layer and the reverse proxy both run every request through [`Gateway::handle`].
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use tollgate_proto::Networks;
+use tollgate_proto::v2::SettleResponse;
+
+use crate::challenge::Challenge;
+use crate::config::{AccessConfig, ConfigError, GatewayConfig, PayMode};
+use crate::facilitator::FacilitatorClient;
+use crate::headers;
+use crate::inflight::InFlight;
+use crate::meter::Meter;
+use crate::payment::Carrier;
+use crate::receipt::KeyRing;
+use crate::routes::{Route, compile};
+
+/// The wrapped handler: called at most once per request.
+pub type Next = Box<dyn FnOnce(Request) -> BoxFuture<'static, Response> + Send>;
+
+/// Receipt signing keys and the meter over the receipt store.
+pub struct Receipts {
+    pub keys: KeyRing,
+    pub meter: Meter,
+}
+
+/// A configured gateway: routes with their prices, a facilitator, and optional receipts.
+pub struct Gateway {
+    pub(crate) routes: Vec<Route>,
+    pub(crate) facilitator: Arc<dyn FacilitatorClient>,
+    pub(crate) inflight: InFlight,
+    pub(crate) receipts: Option<Receipts>,
+    access: AccessConfig,
+    public_url: Option<String>,
+    pub(crate) networks: Networks,
+    pub(crate) max_body: usize,
+}
+
+/// Unix seconds now.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Gateway {
+    /// Builds the gateway, asking the facilitator which kinds it supports so only payable
+    /// assets are offered. Bundled routes require `receipts`.
+    pub async fn new(
+        cfg: &GatewayConfig,
+        facilitator: Arc<dyn FacilitatorClient>,
+        receipts: Option<Receipts>,
+    ) -> Result<Self, ConfigError> {
+        let supported = facilitator
+            .supported()
+            .await
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let ttl = cfg
+            .receipts
+            .as_ref()
+            .map(|r| r.default_ttl_seconds)
+            .unwrap_or(30 * 24 * 3600);
+        let routes = compile(cfg, &supported, ttl)?;
+        if receipts.is_none() && routes.iter().any(|r| r.bundle.is_some()) {
+            return Err(ConfigError::Invalid(
+                "a route sells a bundle but receipts are not configured".into(),
+            ));
+        }
+        let mut networks = Networks::default();
+        for (name, caip2) in &cfg.v1_names {
+            let n = tollgate_proto::Network::from_caip2(caip2)
+                .ok_or_else(|| ConfigError::Invalid(format!("v1_names.{name}: bad CAIP-2 id")))?;
+            networks.add_name(name, n);
+        }
+        Ok(Self {
+            routes,
+            facilitator,
+            inflight: InFlight::default(),
+            receipts,
+            access: cfg.access.clone(),
+            public_url: cfg.public_url.clone(),
+            networks,
+            max_body: cfg.max_body_bytes,
+        })
+    }
+
+    /// The priced routes, as compiled.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The receipt meter, when receipts are configured.
+    pub fn meter(&self) -> Option<&Meter> {
+        self.receipts.as_ref().map(|r| &r.meter)
+    }
+
+    fn route_for(&self, method: &str, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.pattern.matches(method, path))
+    }
+
+    /// Decides one request; `next` runs the protected handler.
+    pub async fn handle(&self, req: Request, next: Next) -> Response {
+        let Some(route) = self.route_for(req.method().as_str(), req.uri().path()) else {
+            return next(req).await;
+        };
+        if self.exempt(req.headers()) {
+            return next(req).await;
+        }
+        let resource = self.resource_url(&req);
+        if let Some((carrier, value)) = payment_header(req.headers()) {
+            return self.paid(route, resource, carrier, value, req, next).await;
+        }
+        if let Some(token) = req.headers().get(headers::RECEIPT) {
+            let token = token.to_str().unwrap_or("").to_string();
+            return self.with_receipt(route, resource, &token, req, next).await;
+        }
+        self.refuse(
+            route,
+            resource,
+            req.headers(),
+            "PAYMENT-SIGNATURE header is required",
+        )
+    }
+
+    /// API-key holders, and non-opted-in callers in opt-in mode, go straight to the handler.
+    fn exempt(&self, h: &HeaderMap) -> bool {
+        let keyed = self
+            .access
+            .api_key_header
+            .as_deref()
+            .and_then(|k| h.get(k))
+            .is_some_and(|v| !v.is_empty());
+        let opted_in = h
+            .get(headers::COINBASE_402)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        keyed || (self.access.mode == PayMode::OptIn && !opted_in)
+    }
+
+    fn resource_url(&self, req: &Request) -> String {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        match &self.public_url {
+            Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+            None => {
+                let host = req
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("localhost");
+                format!("http://{host}{path}")
+            }
+        }
+    }
+
+    /// A 402 (or `status`) challenge naming `error`.
+    pub(crate) fn challenge_with(
+        &self,
+        route: &Route,
+        resource: String,
+        h: &HeaderMap,
+        status: StatusCode,
+        error: &str,
+    ) -> Response {
+        let accepts_v1 = route.accepts_v1(&resource, &self.networks);
+        Challenge {
+            route,
+            resource,
+            error: error.to_string(),
+            accepts_v1,
+        }
+        .respond(status, h)
+    }
+
+    pub(crate) fn refuse(
+        &self,
+        route: &Route,
+        resource: String,
+        h: &HeaderMap,
+        e: &str,
+    ) -> Response {
+        self.challenge_with(route, resource, h, StatusCode::PAYMENT_REQUIRED, e)
+    }
+
+    async fn with_receipt(
+        &self,
+        route: &Route,
+        resource: String,
+        token: &str,
+        mut req: Request,
+        next: Next,
+    ) -> Response {
+        let Some(r) = &self.receipts else {
+            return self.refuse(route, resource, req.headers(), "receipts_disabled");
+        };
+        let now = unix_now();
+        let claims = match r.keys.verify(token, &route.name, now) {
+            Ok(c) => c,
+            Err(e) => return self.refuse(route, resource, req.headers(), &e.to_string()),
+        };
+        match r.meter.consume(&claims, now).await {
+            Ok(()) => {
+                req.headers_mut().remove(headers::RECEIPT);
+                next(req).await
+            }
+            Err(e @ crate::meter::MeterError::Store(_)) => {
+                tracing::error!(error = %e, "receipt store failed");
+                json_error(StatusCode::SERVICE_UNAVAILABLE, e.reason())
+            }
+            Err(e) => self.refuse(route, resource, req.headers(), &e.to_string()),
+        }
+    }
+}
+
+/// The payment header and which one carried it; `PAYMENT-SIGNATURE` wins over `X-PAYMENT`.
+fn payment_header(h: &HeaderMap) -> Option<(Carrier, String)> {
+    let get = |name: &str| {
+        h.get(name)
+            .map(|v| v.to_str().unwrap_or("\u{0}").to_string())
+    };
+    get(headers::PAYMENT_SIGNATURE)
+        .map(|v| (Carrier::PaymentSignature, v))
+        .or_else(|| get(headers::X_PAYMENT).map(|v| (Carrier::XPayment, v)))
+}
+
+/// A small JSON error `{error}` with a status.
+pub(crate) fn json_error(status: StatusCode, reason: &str) -> Response {
+    let mut r = Response::new(Body::from(json!({ "error": reason }).to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The response header that carries a settlement for this carrier.
+pub(crate) fn settle_header(carrier: Carrier, s: &SettleResponse) -> (&'static str, HeaderValue) {
+    let name = match carrier {
+        Carrier::PaymentSignature => headers::PAYMENT_RESPONSE,
+        Carrier::XPayment => headers::X_PAYMENT_RESPONSE,
+    };
+    let v = tollgate_proto::codec::encode_header(s);
+    (
+        name,
+        HeaderValue::from_str(&v).expect("base64 is a valid header value"),
+    )
+}
+
+/// Reads a buffered body, or `None` when it is over `limit`.
+pub(crate) async fn buffer(body: Body, limit: usize) -> Option<bytes::Bytes> {
+    to_bytes(body, limit).await.ok()
+}
+
+/// Adds `tollgate_receipt` to a JSON object body; other bodies are returned unchanged.
+pub(crate) fn with_body_receipt(body: &[u8], token: &str) -> Option<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    v.as_object_mut()?
+        .insert("tollgate_receipt".into(), Value::String(token.into()));
+    serde_json::to_vec(&v).ok()
+}

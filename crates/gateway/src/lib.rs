@@ -1,0 +1,28 @@
+//! The x402 402-challenge gateway: a tower Layer for axum apps and a reverse proxy driven by a
+//! TOML file, with exact USD pricing per asset and signed receipts for metered bundles.
+
+pub mod challenge;
+pub mod config;
+pub mod demo;
+pub mod facilitator;
+mod gate;
+pub mod headers;
+mod inflight;
+pub mod layer;
+pub mod meter;
+mod paid;
+pub mod pattern;
+pub mod payment;
+pub mod pricing;
+pub mod proxy;
+pub mod receipt;
+pub mod routes;
+pub mod setup;
+
+pub use config::{ConfigError, GatewayConfig};
+pub use facilitator::{FacilitatorClient, FacilitatorError, InProcess, Remote};
+pub use gate::{Gateway, Next, Receipts};
+pub use layer::{Paywall, PaywallLayer};
+pub use meter::Meter;
+pub use proxy::{Upstream, proxy_app, serve_proxy};
+pub use receipt::{Claims, KeyRing};

@@ -1,0 +1,157 @@
+//! A paid call: match, verify, hold the in-flight lock, run the handler buffered, settle only
+//! below 400, attach the settlement (and, for bundles, a receipt).
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+use tollgate_proto::reason;
+use tollgate_proto::v2::SettleResponse;
+use tollgate_store::NewReceipt;
+
+use crate::gate::{Gateway, Next, buffer, json_error, settle_header, unix_now, with_body_receipt};
+use crate::headers;
+use crate::payment::{self, Carrier, Offer, PaymentError};
+use crate::receipt::Claims;
+use crate::routes::{Bundle, Route};
+
+impl Gateway {
+    /// Takes a payment for `route` and serves the handler's answer only once it is settled.
+    pub(crate) async fn paid(
+        &self,
+        route: &Route,
+        resource: String,
+        carrier: Carrier,
+        value: String,
+        mut req: Request,
+        next: Next,
+    ) -> Response {
+        let h = req.headers().clone();
+        let decoded = match payment::decode(&value) {
+            Ok(d) => d,
+            Err(e) => {
+                let status = StatusCode::BAD_REQUEST;
+                return self.challenge_with(route, resource, &h, status, &e.to_string());
+            }
+        };
+        let accepts_v1 = route.accepts_v1(&resource, &self.networks);
+        let offer = Offer {
+            v2: &route.accepts,
+            v1: &accepts_v1,
+        };
+        let Ok(i) = payment::match_offer(&decoded, &offer) else {
+            return self.refuse(route, resource, &h, &PaymentError::NoMatch.to_string());
+        };
+        let chosen = &route.accepts[i];
+        let id = payment::identity(&decoded, &chosen.network, &chosen.asset);
+        let Some(_held) = self.inflight.try_hold(&id) else {
+            let e = "payment_in_flight: this payment is already being processed";
+            return self.refuse(route, resource, &h, e);
+        };
+        let body = payment::facilitator_body(&decoded, &offer, i);
+        let verdict = match self.facilitator.verify(body.clone()).await {
+            Ok(v) => v,
+            Err(e) => return unavailable(&e.to_string()),
+        };
+        if !verdict.is_valid {
+            let why = verdict
+                .invalid_reason
+                .as_deref()
+                .unwrap_or(reason::INVALID_PAYLOAD);
+            return self.refuse(route, resource, &h, why);
+        }
+        for name in [
+            headers::PAYMENT_SIGNATURE,
+            headers::X_PAYMENT,
+            headers::RECEIPT,
+        ] {
+            req.headers_mut().remove(name);
+        }
+        let (mut parts, inner_body) = next(req).await.into_parts();
+        let Some(bytes) = buffer(inner_body, self.max_body).await else {
+            return json_error(StatusCode::BAD_GATEWAY, "upstream_response_too_large");
+        };
+        if parts.status.as_u16() >= 400 {
+            return Response::from_parts(parts, Body::from(bytes));
+        }
+        let settled = match self.facilitator.settle(body).await {
+            Ok(s) => s,
+            Err(e) => return unavailable(&e.to_string()),
+        };
+        let pending = settled.error_reason.as_deref() == Some(reason::SETTLEMENT_PENDING);
+        let (name, value) = settle_header(carrier, &settled);
+        if !settled.success && !pending {
+            let why = settled
+                .error_reason
+                .as_deref()
+                .unwrap_or(reason::UNEXPECTED_SETTLE_ERROR);
+            let mut r = self.refuse(route, resource, &h, why);
+            r.headers_mut().insert(name, value);
+            return r;
+        }
+        parts.headers.insert(name, value);
+        let mut out = bytes.to_vec();
+        if let Some(b) = &route.bundle {
+            let payer = settled.payer.clone().or(verdict.payer).unwrap_or_default();
+            if let Some(token) = self.issue(b, &payer, &id, &settled).await {
+                if b.receipt_in_body
+                    && let Some(with) = with_body_receipt(&out, &token)
+                {
+                    out = with;
+                    parts.headers.remove(header::CONTENT_LENGTH);
+                }
+                if let Ok(v) = HeaderValue::from_str(&token) {
+                    parts.headers.insert(headers::RECEIPT, v);
+                }
+            }
+        }
+        expose(&mut parts.headers);
+        Response::from_parts(parts, Body::from(out))
+    }
+
+    /// Records a bundle bought by this payment and signs its token; the paying call counts as
+    /// the first of its calls. The row id derives from the payment, so a retry cannot mint two.
+    async fn issue(
+        &self,
+        b: &Bundle,
+        payer: &str,
+        payment_id: &str,
+        settled: &SettleResponse,
+    ) -> Option<String> {
+        let r = self.receipts.as_ref()?;
+        let rid = hex::encode(&Sha256::digest(payment_id.as_bytes())[..16]);
+        let exp = unix_now() + b.seconds;
+        let row = NewReceipt {
+            id: rid.clone(),
+            payer: payer.to_string(),
+            routes: b.covers.clone(),
+            calls_left: b.calls.map(|n| n - 1),
+            expires_at: exp,
+            payment_tx: Some(settled.transaction.clone()).filter(|t| !t.is_empty()),
+        };
+        if let Err(e) = r.meter.create(&row).await {
+            tracing::error!(error = %e, receipt = %rid, "paid bundle not recorded; served one call only");
+            return None;
+        }
+        Some(r.keys.sign(&Claims {
+            rid,
+            payer: payer.to_string(),
+            routes: b.covers.clone(),
+            exp,
+        }))
+    }
+}
+
+fn unavailable(e: &str) -> Response {
+    tracing::error!(error = %e, "facilitator unavailable");
+    json_error(StatusCode::BAD_GATEWAY, "facilitator_unavailable")
+}
+
+/// Lets browser clients read the payment headers.
+fn expose(h: &mut HeaderMap) {
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("PAYMENT-RESPONSE, X-PAYMENT-RESPONSE, TOLLGATE-RECEIPT"),
+    );
+}

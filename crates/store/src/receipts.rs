@@ -1,0 +1,231 @@
+//! Receipt rows for metered bundles: the truth about how many paid calls remain. Calls are taken
+//! by one atomic conditional UPDATE, so instances sharing PostgreSQL never hand out more calls
+//! than were paid for, whether they take one call at a time or lease blocks.
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::StoreError;
+
+/// Longest route list stored with a receipt, in bytes.
+const MAX_ROUTES_BYTES: usize = 4096;
+
+/// A bundle to record after its payment settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReceipt {
+    /// Row id the signed token names.
+    pub id: String,
+    /// Who paid.
+    pub payer: String,
+    /// Route names unlocked.
+    pub routes: Vec<String>,
+    /// Calls still to serve; `None` for unlimited calls until `expires_at`.
+    pub calls_left: Option<u64>,
+    /// Unix seconds after which nothing is served.
+    pub expires_at: u64,
+    /// Settlement transaction that paid for it.
+    pub payment_tx: Option<String>,
+}
+
+/// A stored receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRow {
+    pub id: String,
+    pub payer: String,
+    pub routes: Vec<String>,
+    pub calls_total: Option<u64>,
+    pub calls_left: Option<u64>,
+    pub expires_at: u64,
+    pub payment_tx: Option<String>,
+}
+
+/// The receipt table over SQLite or PostgreSQL.
+#[derive(Clone)]
+pub struct ReceiptStore {
+    pool: AnyPool,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl ReceiptStore {
+    /// Opens the store at `url` (`sqlite:` or `postgres:`) and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        if !is_sqlite && !url.starts_with("postgres:") && !url.starts_with("postgresql:") {
+            return Err(StoreError::Scheme);
+        }
+        let url = if is_sqlite && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_string()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if is_sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if is_sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        if is_sqlite {
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        } else {
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        }
+        Ok(Self { pool })
+    }
+
+    /// Records a bundle; `false` when a row with this id already exists (an idempotent retry).
+    pub async fn create(&self, r: &NewReceipt) -> Result<bool, StoreError> {
+        let routes = r.routes.join(",");
+        if routes.len() > MAX_ROUTES_BYTES || r.routes.iter().any(|x| x.contains(',')) {
+            return Err(StoreError::Corrupt(r.id.clone(), "route list".into()));
+        }
+        let calls = r.calls_left.map(to_i64);
+        let done = sqlx::query(
+            "INSERT INTO receipts (id, payer, routes, calls_total, calls_left, expires_at, payment_tx, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&r.id)
+        .bind(&r.payer)
+        .bind(routes)
+        .bind(calls)
+        .bind(calls)
+        .bind(to_i64(r.expires_at))
+        .bind(r.payment_tx.clone())
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Reads a receipt.
+    pub async fn get(&self, id: &str) -> Result<Option<ReceiptRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, payer, routes, calls_total, calls_left, expires_at, payment_tx \
+             FROM receipts WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| decode(&r)).transpose()
+    }
+
+    /// Takes up to `want` calls from a counted receipt in one atomic UPDATE, returning how many
+    /// were granted: 0 when it is exhausted, expired, unlimited or missing.
+    pub async fn take(&self, id: &str, want: u64, now: u64) -> Result<u64, StoreError> {
+        let want = to_i64(want.max(1));
+        let row = sqlx::query(
+            "UPDATE receipts SET \
+               last_grant = CASE WHEN calls_left < $2 THEN calls_left ELSE $2 END, \
+               calls_left = calls_left - CASE WHEN calls_left < $2 THEN calls_left ELSE $2 END \
+             WHERE id = $1 AND calls_left > 0 AND expires_at > $3 \
+             RETURNING last_grant",
+        )
+        .bind(id)
+        .bind(want)
+        .bind(to_i64(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => u64::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+            None => 0,
+        })
+    }
+}
+
+fn opt_u64(r: &sqlx::any::AnyRow, col: &str) -> Result<Option<u64>, StoreError> {
+    Ok(r.try_get::<Option<i64>, _>(col)?
+        .map(|v| u64::try_from(v).unwrap_or(0)))
+}
+
+fn decode(r: &sqlx::any::AnyRow) -> Result<ReceiptRow, StoreError> {
+    let routes: String = r.try_get("routes")?;
+    Ok(ReceiptRow {
+        id: r.try_get("id")?,
+        payer: r.try_get("payer")?,
+        routes: routes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        calls_total: opt_u64(r, "calls_total")?,
+        calls_left: opt_u64(r, "calls_left")?,
+        expires_at: u64::try_from(r.try_get::<i64, _>("expires_at")?).unwrap_or(0),
+        payment_tx: r.try_get("payment_tx")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh SQLite file in the temp dir, unique per test.
+    async fn store(name: &str) -> (ReceiptStore, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "tollgate-receipts-{}-{name}-{}.db",
+            std::process::id(),
+            now()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let url = format!("sqlite://{}", path.display());
+        (ReceiptStore::connect(&url).await.unwrap(), path)
+    }
+
+    fn receipt(id: &str, calls: Option<u64>) -> NewReceipt {
+        NewReceipt {
+            id: id.into(),
+            payer: "0xabc".into(),
+            routes: vec!["signals".into(), "grades".into()],
+            calls_left: calls,
+            expires_at: 2_000_000_000,
+            payment_tx: Some("0xtx".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn takes_never_exceed_what_was_paid() {
+        let (s, _d) = store("takes").await;
+        assert!(s.create(&receipt("r1", Some(5))).await.unwrap());
+        assert!(
+            !s.create(&receipt("r1", Some(5))).await.unwrap(),
+            "idempotent"
+        );
+        assert_eq!(s.take("r1", 2, 1).await.unwrap(), 2);
+        assert_eq!(s.take("r1", 10, 1).await.unwrap(), 3);
+        assert_eq!(s.take("r1", 1, 1).await.unwrap(), 0);
+        let row = s.get("r1").await.unwrap().unwrap();
+        assert_eq!((row.calls_total, row.calls_left), (Some(5), Some(0)));
+        assert_eq!(row.routes, vec!["signals", "grades"]);
+        assert_eq!(s.take("missing", 1, 1).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn expired_and_unlimited_receipts_grant_nothing_from_take() {
+        let (s, _d) = store("expired").await;
+        s.create(&receipt("r2", Some(5))).await.unwrap();
+        assert_eq!(s.take("r2", 1, 2_000_000_000).await.unwrap(), 0);
+        s.create(&receipt("w", None)).await.unwrap();
+        assert_eq!(s.take("w", 1, 1).await.unwrap(), 0);
+        assert_eq!(s.get("w").await.unwrap().unwrap().calls_left, None);
+    }
+}

@@ -1,0 +1,216 @@
+//! Paid calls through the gateway proxy on real TCP sockets, over a real anvil and facilitator:
+//! v2 and v1 payments, replays, concurrency, and handlers that fail.
+
+mod gateway_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use alloy::primitives::U256;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get as route_get;
+use gateway_support::*;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tollgate_e2e::{Db, both_stores};
+use tollgate_gateway::PaywallLayer;
+
+const SIGNALS_PRICE: u64 = 17_000; // $0.017 in USDC atomic units
+
+both_stores!(v2_payment_is_served_and_settled_once, |db: Db| async move {
+    let Some(w) = world(db, 1).await else { return };
+    let url = format!("{}/v2/trading-signals", w.proxy.url);
+    let payer = w.env.payer(0).address();
+    let before = w.env.usdc(payer).await;
+    let accepted = first_accept(&get(&w.http, &url, &[]).await);
+    assert_eq!(accepted["amount"], json!(SIGNALS_PRICE.to_string()));
+
+    let header = v2_header(&w.env, 0, &accepted);
+    let a = get(&w.http, &url, &[("PAYMENT-SIGNATURE", header.clone())]).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["data"][0]["symbol"], json!("AAVE"));
+    let settled = a.decoded("payment-response");
+    assert_eq!(settled["success"], json!(true), "{settled}");
+    assert_eq!(settled["payer"], json!(payer.to_checksum(None)));
+    assert_eq!(w.env.usdc(payer).await, before - U256::from(SIGNALS_PRICE));
+    assert_eq!(
+        w.env.usdc(w.env.dev.pay_to).await,
+        U256::from(SIGNALS_PRICE)
+    );
+
+    // The same header again is a replay: refused, handler not run, nothing moves.
+    let again = get(&w.http, &url, &[("PAYMENT-SIGNATURE", header)]).await;
+    assert_eq!(again.status, 402, "{again:?}");
+    assert_eq!(
+        again.decoded("payment-required")["error"],
+        json!("duplicate_settlement")
+    );
+    assert_eq!(w.api.demo.served(), 1);
+    assert_eq!(w.env.settlements_sent().await, 1);
+    assert_eq!(
+        w.env.usdc(w.env.dev.pay_to).await,
+        U256::from(SIGNALS_PRICE)
+    );
+});
+
+both_stores!(v1_payment_is_served_and_settled_once, |db: Db| async move {
+    let Some(w) = world(db, 1).await else { return };
+    let url = format!("{}/v2/grades/aave", w.proxy.url);
+    let challenge = get(&w.http, &url, &[]).await;
+    assert_eq!(challenge.body["x402Version"], json!(1));
+    let price = challenge.body["accepts"][0]["maxAmountRequired"].clone();
+    assert_eq!(price, json!("34000"));
+
+    let a = get(
+        &w.http,
+        &url,
+        &[("X-PAYMENT", v1_header(&w.env, 1, &challenge.body))],
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["data"]["tm_grade"], json!(72));
+    assert!(
+        a.header("payment-response").is_none(),
+        "v1 answers in X-PAYMENT-RESPONSE"
+    );
+    let settled = a.decoded("x-payment-response");
+    assert_eq!(settled["success"], json!(true), "{settled}");
+    assert_eq!(w.env.usdc(w.env.dev.pay_to).await, U256::from(34_000u64));
+    assert_eq!(w.env.settlements_sent().await, 1);
+});
+
+both_stores!(
+    ten_identical_headers_run_the_handler_once,
+    |db: Db| async move {
+        let Some(w) = world(db, 1).await else { return };
+        let url = format!("{}/v2/trading-signals", w.proxy.url);
+        let accepted = first_accept(&get(&w.http, &url, &[]).await);
+        let header = v2_header(&w.env, 0, &accepted);
+        let sig = [("PAYMENT-SIGNATURE", header)];
+        let answers = futures::future::join_all((0..10).map(|_| get(&w.http, &url, &sig))).await;
+        let served: Vec<_> = answers.iter().filter(|a| a.status == 200).collect();
+        assert_eq!(served.len(), 1, "{answers:?}");
+        for a in answers.iter().filter(|a| a.status != 200) {
+            assert_eq!(a.status, 402);
+            let why = a.decoded("payment-required")["error"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                why.starts_with("payment_in_flight") || why == "duplicate_settlement",
+                "{why}"
+            );
+        }
+        assert_eq!(w.api.demo.served(), 1, "the handler ran exactly once");
+        assert_eq!(w.env.settlements_sent().await, 1);
+        assert_eq!(
+            w.env.usdc(w.env.dev.pay_to).await,
+            U256::from(SIGNALS_PRICE)
+        );
+    }
+);
+
+both_stores!(failing_upstream_settles_nothing, |db: Db| async move {
+    let Some(w) = world(db, 1).await else { return };
+    let url = format!("{}/v2/indices", w.proxy.url);
+    let accepted = first_accept(&get(&w.http, &url, &[]).await);
+    let a = get(
+        &w.http,
+        &url,
+        &[("PAYMENT-SIGNATURE", v2_header(&w.env, 0, &accepted))],
+    )
+    .await;
+    assert_eq!(a.status, 503, "the upstream's error passes through: {a:?}");
+    assert_eq!(a.body["error"], json!("no_index_data"));
+    assert!(a.header("payment-response").is_none());
+    assert_eq!(w.env.settlements_sent().await, 0);
+    assert_eq!(w.env.usdc(w.env.dev.pay_to).await, U256::ZERO);
+});
+
+both_stores!(
+    mismatched_or_bad_payments_are_refused,
+    |db: Db| async move {
+        let Some(w) = world(db, 1).await else { return };
+        let url = format!("{}/v2/trading-signals", w.proxy.url);
+        let mut accepted = first_accept(&get(&w.http, &url, &[]).await);
+        accepted["amount"] = json!("1");
+        let cheap = get(
+            &w.http,
+            &url,
+            &[("PAYMENT-SIGNATURE", v2_header(&w.env, 0, &accepted))],
+        )
+        .await;
+        assert_eq!(cheap.status, 402);
+        assert_eq!(
+            cheap.decoded("payment-required")["error"],
+            json!("No matching payment requirements")
+        );
+        let junk = get(
+            &w.http,
+            &url,
+            &[("PAYMENT-SIGNATURE", "not base64!".into())],
+        )
+        .await;
+        assert_eq!(junk.status, 400);
+        assert!(
+            junk.body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid_payload"),
+            "{junk:?}"
+        );
+        assert_eq!(w.api.demo.served(), 0);
+        assert_eq!(w.env.settlements_sent().await, 0);
+    }
+);
+
+// The Layer inside an axum app: a handler answering 500 is never settled; one answering 200 is.
+both_stores!(
+    layer_settles_only_successful_handlers,
+    |db: Db| async move {
+        let Some(w) = world(db, 1).await else { return };
+        let runs = Arc::new(AtomicU64::new(0));
+        let r = runs.clone();
+        let app = Router::new()
+            .route(
+                "/v2/trading-signals",
+                route_get(move || {
+                    let r = r.clone();
+                    async move {
+                        r.fetch_add(1, Ordering::SeqCst);
+                        (StatusCode::INTERNAL_SERVER_ERROR, "model crashed")
+                    }
+                }),
+            )
+            .route("/v2/grades/{symbol}", route_get(|| async { "graded" }))
+            .layer(PaywallLayer::new(w.proxy.gateway.clone()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let url = format!("{base}/v2/trading-signals");
+        let accepted = first_accept(&get(&w.http, &url, &[]).await);
+        let a = get(
+            &w.http,
+            &url,
+            &[("PAYMENT-SIGNATURE", v2_header(&w.env, 0, &accepted))],
+        )
+        .await;
+        assert_eq!(a.status, 500);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(w.env.settlements_sent().await, 0);
+
+        let url = format!("{base}/v2/grades/x");
+        let accepted = first_accept(&get(&w.http, &url, &[]).await);
+        let ok = get(
+            &w.http,
+            &url,
+            &[("PAYMENT-SIGNATURE", v2_header(&w.env, 1, &accepted))],
+        )
+        .await;
+        assert_eq!((ok.status, ok.body.clone()), (200, json!("graded")));
+        assert_eq!(w.env.settlements_sent().await, 1);
+        server.abort();
+    }
+);

@@ -1,0 +1,306 @@
+//! Shared harness for the gateway tests: the facilitator environment (anvil + ledger), the demo
+//! API as the upstream on its own TCP port, and gateway proxies on theirs, built from TOML.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use alloy::primitives::U256;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tollgate_e2e::{Db, Env, Payment};
+use tollgate_gateway::demo::{self, Demo};
+use tollgate_gateway::{Gateway, GatewayConfig, InProcess, KeyRing, Upstream, setup};
+use tollgate_proto::codec::{decode_header, encode_header};
+
+/// Calls in the test bundle.
+pub const BUNDLE_CALLS: u64 = 3;
+
+/// Test receipt keys `kid:hex`: k1 and k2 both 32 random-looking bytes (test-only values).
+pub fn test_keys() -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("k1", format!("k1:{}", "11".repeat(32))),
+        ("k2", format!("k2:{}", "22".repeat(32))),
+    ])
+}
+
+/// A key ring over the named test keys, signing with `signing`.
+pub fn ring(kids: &[&str], signing: &str) -> KeyRing {
+    let keys = test_keys();
+    let text: Vec<String> = kids.iter().map(|k| keys[k].clone()).collect();
+    KeyRing::parse(&text.join(","), signing).expect("test keys")
+}
+
+/// The gateway TOML for this environment, as an operator would write it.
+pub fn config_toml(env: &Env, upstream: &str, lease: u32) -> String {
+    let usdc = &env.dev.usdc;
+    format!(
+        r#"
+upstream = "{upstream}"
+public_url = "http://gateway.test"
+
+[pay_to]
+"eip155:31337" = "{pay_to}"
+"solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1" = "CKPKJWNdJEqa81x7CkZ14BVPiY6y16Sxs7owznqtWYp5"
+
+[[assets]]
+symbol = "USDC"
+network = "eip155:31337"
+address = "{usdc_addr}"
+decimals = 6
+usd_rate = "1"
+extra = {{ name = "{name}", version = "{version}" }}
+
+[[assets]]
+symbol = "TMAI"
+network = "eip155:31337"
+address = "0x00000000000000000000000000000000000000aa"
+decimals = 18
+usd_rate = "0.02"
+discount_percent = "10"
+extra = {{ assetTransferMethod = "permit2" }}
+
+[[assets]]
+symbol = "USDC"
+network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
+address = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
+decimals = 6
+usd_rate = "1"
+
+[[routes]]
+name = "signals"
+method = "GET"
+path = "/v2/trading-signals"
+price = "0.017"
+description = "Trading signals"
+
+[[routes]]
+name = "grades"
+method = "GET"
+path = "/v2/grades/{{symbol}}"
+price = "0.034"
+description = "Investor and trader grades"
+
+[[routes]]
+name = "indices"
+method = "GET"
+path = "/v2/indices"
+price = "0.017"
+
+[[routes]]
+name = "prediction"
+method = "GET"
+path = "/v2/price-prediction/{{symbol}}"
+price = "0.068"
+description = "Price scenarios, bundle of {calls} calls"
+bundle = {{ calls = {calls}, covers = ["prediction", "fundamental"], receipt_in_body = true }}
+
+[[routes]]
+name = "fundamental"
+method = "GET"
+path = "/v2/fundamental-grade/{{symbol}}"
+price = "0.017"
+
+[[routes]]
+name = "technology"
+method = "GET"
+path = "/v2/technology-grade/{{symbol}}"
+price = "0.05"
+bundle = {{ seconds = 3600 }}
+
+[receipts]
+database_url = "{db}"
+keys_env = "TOLLGATE_TEST_RECEIPT_KEYS"
+signing_key = "k1"
+lease = {lease}
+"#,
+        pay_to = env.dev.pay_to.to_checksum(None),
+        usdc_addr = usdc.address.to_checksum(None),
+        name = usdc.name,
+        version = usdc.version,
+        calls = BUNDLE_CALLS,
+        db = env.db.url,
+    )
+}
+
+/// A running demo API (the upstream).
+pub struct DemoApi {
+    pub demo: Arc<Demo>,
+    pub url: String,
+    task: JoinHandle<()>,
+}
+
+impl Drop for DemoApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the demo API on a free port.
+pub async fn start_demo() -> DemoApi {
+    let demo = Demo::embedded();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = demo::router(demo.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("demo serves");
+    });
+    DemoApi { demo, url, task }
+}
+
+/// A running gateway proxy.
+pub struct Proxy {
+    pub gateway: Arc<Gateway>,
+    pub url: String,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Builds a gateway from TOML with the in-process facilitator and the given key ring.
+pub async fn gateway(env: &Env, toml: &str, kids: &[&str], signing: &str) -> Arc<Gateway> {
+    let cfg = GatewayConfig::parse(toml).expect("gateway TOML parses");
+    let mut rc = cfg.receipts.clone().expect("receipts configured");
+    rc.signing_key = signing.into();
+    let keys = test_keys();
+    let text: Vec<String> = kids.iter().map(|k| keys[k].clone()).collect();
+    let text = text.join(",");
+    let receipts = setup::receipts(&rc, &|var| {
+        (var == "TOLLGATE_TEST_RECEIPT_KEYS").then(|| text.clone())
+    })
+    .await
+    .expect("receipts open");
+    let f = Arc::new(InProcess(env.facilitator.clone()));
+    Arc::new(
+        Gateway::new(&cfg, f, Some(receipts))
+            .await
+            .expect("gateway builds"),
+    )
+}
+
+/// Serves `gateway` as a reverse proxy to `upstream` on a free port.
+pub async fn serve(gateway: Arc<Gateway>, upstream: &str) -> Proxy {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let up = Upstream::new(upstream, 1 << 20).expect("upstream client");
+    let gw = gateway.clone();
+    let task = tokio::spawn(async move {
+        tollgate_gateway::serve_proxy(gw, up, listener)
+            .await
+            .expect("proxy serves");
+    });
+    Proxy { gateway, url, task }
+}
+
+/// Everything one gateway test needs.
+pub struct World {
+    pub env: Env,
+    pub api: DemoApi,
+    pub proxy: Proxy,
+    pub http: reqwest::Client,
+}
+
+/// Starts chain, facilitator, demo API and one gateway; `None` when the store kind is absent.
+pub async fn world(db: Db, lease: u32) -> Option<World> {
+    let env = Env::start(db).await?;
+    let api = start_demo().await;
+    let toml = config_toml(&env, &api.url, lease);
+    let gw = gateway(&env, &toml, &["k1"], "k1").await;
+    let proxy = serve(gw, &api.url).await;
+    Some(World {
+        env,
+        api,
+        proxy,
+        http: reqwest::Client::new(),
+    })
+}
+
+/// A response reduced to what tests look at.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ascii header").to_string())
+    }
+
+    /// A base64 JSON header decoded.
+    pub fn decoded(&self, name: &str) -> Value {
+        decode_header(
+            &self
+                .header(name)
+                .unwrap_or_else(|| panic!("{name} missing: {self:?}")),
+        )
+        .expect("header decodes")
+    }
+}
+
+/// GETs `url` with extra headers.
+pub async fn get(http: &reqwest::Client, url: &str, headers: &[(&str, String)]) -> Answer {
+    let mut rb = http.get(url);
+    for (k, v) in headers {
+        rb = rb.header(*k, v);
+    }
+    let resp = rb.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    Answer {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+/// The first `accepts` entry of a 402's `PAYMENT-REQUIRED` header (USDC by default).
+pub fn first_accept(a: &Answer) -> Value {
+    assert_eq!(a.status, 402, "{a:?}");
+    a.decoded("payment-required")["accepts"][0].clone()
+}
+
+/// A signed EIP-3009 payment from payer `i` answering `accepted`.
+pub fn payment_for(env: &Env, i: usize, accepted: &Value) -> Payment {
+    let amount: U256 = accepted["amount"]
+        .as_str()
+        .expect("amount")
+        .parse()
+        .expect("u256");
+    env.payment(i, amount.to::<u64>())
+}
+
+/// A v2 `PAYMENT-SIGNATURE` value paying `accepted` as payer `i`.
+pub fn v2_header(env: &Env, i: usize, accepted: &Value) -> String {
+    let pay = payment_for(env, i, accepted);
+    encode_header(
+        &json!({"x402Version": 2, "resource": {"url": "http://gateway.test"},
+        "accepted": accepted, "payload": pay.payload()}),
+    )
+}
+
+/// A v1 `X-PAYMENT` value paying the v1 body's first requirement as payer `i`.
+pub fn v1_header(env: &Env, i: usize, body: &Value) -> String {
+    let req = &body["accepts"][0];
+    let amount: u64 = req["maxAmountRequired"]
+        .as_str()
+        .expect("amount")
+        .parse()
+        .expect("u64");
+    let pay = env.payment(i, amount);
+    encode_header(
+        &json!({"x402Version": 1, "scheme": req["scheme"], "network": req["network"],
+        "payload": pay.payload()}),
+    )
+}

@@ -214,3 +214,33 @@ both_stores!(
         server.abort();
     }
 );
+
+// A settlement still waiting for its receipt is treated as paid: served, never asked to pay again.
+both_stores!(settlement_pending_is_served, |db: Db| async move {
+    let opts = tollgate_e2e::EnvOptions {
+        block_time: Some(2),
+        receipt_timeout: std::time::Duration::from_millis(1),
+        ..Default::default()
+    };
+    let Some(env) = tollgate_e2e::Env::start_with(db, opts).await else {
+        return;
+    };
+    let w = world_on(env, 1).await;
+    let url = format!("{}/v2/trading-signals", w.proxy.url);
+    let accepted = first_accept(&get(&w.http, &url, &[]).await);
+    let a = get(
+        &w.http,
+        &url,
+        &[("PAYMENT-SIGNATURE", v2_header(&w.env, 0, &accepted))],
+    )
+    .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    let settled = a.decoded("payment-response");
+    assert_eq!(
+        settled["errorReason"],
+        json!("settlement_pending"),
+        "{settled}"
+    );
+    assert_eq!(settled["transaction"].as_str().unwrap().len(), 66);
+    assert_eq!(w.api.demo.served(), 1);
+});

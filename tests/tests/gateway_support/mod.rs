@@ -15,7 +15,7 @@ use tollgate_gateway::demo::{self, Demo};
 use tollgate_gateway::{Gateway, GatewayConfig, InProcess, KeyRing, Upstream, setup};
 use tollgate_proto::codec::{decode_header, encode_header};
 
-/// Calls in the test bundle.
+/// Calls in the test bundle unless a test asks for another size.
 pub const BUNDLE_CALLS: u64 = 3;
 
 /// Test receipt keys `kid:hex`: k1 and k2 both 32 random-looking bytes (test-only values).
@@ -34,7 +34,7 @@ pub fn ring(kids: &[&str], signing: &str) -> KeyRing {
 }
 
 /// The gateway TOML for this environment, as an operator would write it.
-pub fn config_toml(env: &Env, upstream: &str, lease: u32) -> String {
+pub fn config_toml(env: &Env, upstream: &str, lease: u32, calls: u64) -> String {
     let usdc = &env.dev.usdc;
     format!(
         r#"
@@ -120,7 +120,7 @@ lease = {lease}
         usdc_addr = usdc.address.to_checksum(None),
         name = usdc.name,
         version = usdc.version,
-        calls = BUNDLE_CALLS,
+        calls = calls,
         db = env.db.url,
     )
 }
@@ -208,17 +208,21 @@ pub struct World {
 
 /// Starts chain, facilitator, demo API and one gateway; `None` when the store kind is absent.
 pub async fn world(db: Db, lease: u32) -> Option<World> {
-    let env = Env::start(db).await?;
+    Some(world_on(Env::start(db).await?, lease).await)
+}
+
+/// Demo API and one gateway over an environment already started.
+pub async fn world_on(env: Env, lease: u32) -> World {
     let api = start_demo().await;
-    let toml = config_toml(&env, &api.url, lease);
+    let toml = config_toml(&env, &api.url, lease, BUNDLE_CALLS);
     let gw = gateway(&env, &toml, &["k1"], "k1").await;
     let proxy = serve(gw, &api.url).await;
-    Some(World {
+    World {
         env,
         api,
         proxy,
         http: reqwest::Client::new(),
-    })
+    }
 }
 
 /// A response reduced to what tests look at.

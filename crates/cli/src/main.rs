@@ -1,7 +1,9 @@
 //! `tollgate`: the command-line entry to every Tollgate service.
 
 mod config;
+mod demo_api;
 mod facilitator;
+mod gateway;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +22,10 @@ struct Cli {
 enum Cmd {
     /// Run the facilitator (verify and settle x402 payments).
     Facilitator(facilitator::Args),
+    /// Run the x402 gateway: a paying reverse proxy in front of an upstream API.
+    Gateway(gateway::Args),
+    /// Serve the demo metered crypto-analytics API from fixtures.
+    DemoApi(demo_api::Args),
 }
 
 #[tokio::main]
@@ -34,5 +40,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().cmd {
         Cmd::Facilitator(args) => facilitator::run(args).await,
+        Cmd::Gateway(args) => gateway::run(args).await,
+        Cmd::DemoApi(args) => demo_api::run(args).await,
     }
 }

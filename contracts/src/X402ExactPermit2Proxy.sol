@@ -93,6 +93,7 @@ contract X402ExactPermit2Proxy {
     }
 
     /// Like settle(), after first trying the token's EIP-2612 permit(owner -> PERMIT2).
+    /// The permit must be for exactly the amount paid (as the deployed x402 proxy demands).
     /// A failing permit is ignored: the Permit2 transfer still works if the allowance exists.
     function settleWithPermit(
         EIP2612Permit calldata permit2612,
@@ -101,7 +102,7 @@ contract X402ExactPermit2Proxy {
         Witness calldata witness,
         bytes calldata signature
     ) external nonReentrant {
-        if (permit2612.value < permit.permitted.amount) revert Permit2612AmountMismatch();
+        if (permit2612.value != permit.permitted.amount) revert Permit2612AmountMismatch();
         try IERC20Permit(permit.permitted.token).permit(
             owner, PERMIT2, permit2612.value, permit2612.deadline, permit2612.v, permit2612.r, permit2612.s
         ) {} catch {}

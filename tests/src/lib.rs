@@ -3,6 +3,7 @@
 
 mod db;
 mod pay;
+mod permit2;
 pub mod process;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tollgate_store::Ledger;
 
 pub use db::{Db, TestDb};
 pub use pay::{Payment, now};
+pub use permit2::Permit2Payment;
 
 /// How a test environment is shaped.
 #[derive(Debug, Clone)]

@@ -9,8 +9,11 @@ use alloy::sol_types::SolValue;
 use anyhow::{Context, anyhow};
 
 use crate::anvil::Anvil;
+use crate::permit2::{PERMIT2, install_permit2};
 
 const TEST_USDC: &str = include_str!("../../../contracts/out/TestUSDC.json");
+const TEST_TOKEN18: &str = include_str!("../../../contracts/out/TestToken18.json");
+const TEST_SMART_WALLET: &str = include_str!("../../../contracts/out/TestSmartWallet.json");
 
 alloy::sol! {
     #[sol(rpc)]
@@ -18,6 +21,9 @@ alloy::sol! {
         function mint(address to, uint256 amount) external;
         function balanceOf(address account) external view returns (uint256);
         function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
+        function approve(address spender, uint256 value) external returns (bool);
+        function allowance(address owner, address spender) external view returns (uint256);
+        function nonces(address owner) external view returns (uint256);
     }
 }
 
@@ -40,6 +46,25 @@ fn creation_code(artifact: &str) -> anyhow::Result<Vec<u8>> {
     Ok(alloy::hex::decode(hex)?)
 }
 
+/// Deploys an artifact with ABI-encoded constructor arguments appended; returns its address.
+async fn deploy(
+    rpc_url: &str,
+    deployer: &PrivateKeySigner,
+    artifact: &str,
+    args: Vec<u8>,
+) -> anyhow::Result<Address> {
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(deployer.clone()))
+        .connect_http(rpc_url.parse()?);
+    let mut code = creation_code(artifact)?;
+    code.extend(args);
+    let tx = TransactionRequest::default().with_deploy_code(Bytes::from(code));
+    let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
+    receipt
+        .contract_address
+        .context("deployment produced no contract")
+}
+
 /// Deploys a 6-decimal EIP-3009 USDC with the given EIP-712 domain, owned by `deployer`.
 pub async fn deploy_test_usdc(
     rpc_url: &str,
@@ -47,28 +72,39 @@ pub async fn deploy_test_usdc(
     name: &str,
     version: &str,
 ) -> anyhow::Result<TestToken> {
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(deployer.clone()))
-        .connect_http(rpc_url.parse()?);
-    let mut code = creation_code(TEST_USDC)?;
-    code.extend((name.to_string(), version.to_string()).abi_encode_params());
-    let tx = TransactionRequest::default().with_deploy_code(Bytes::from(code));
-    let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
-    let address = receipt
-        .contract_address
-        .context("deployment produced no contract")?;
+    let args = (name.to_string(), version.to_string()).abi_encode_params();
     Ok(TestToken {
-        address,
+        address: deploy(rpc_url, deployer, TEST_USDC, args).await?,
         name: name.into(),
         version: version.into(),
         decimals: 6,
     })
 }
 
-/// A local EVM chain with test USDC deployed and accounts funded with ETH and tokens.
+/// Deploys an 18-decimal EIP-2612 token without EIP-3009 (paid through Permit2).
+pub async fn deploy_test_token18(
+    rpc_url: &str,
+    deployer: &PrivateKeySigner,
+    name: &str,
+    symbol: &str,
+    version: &str,
+) -> anyhow::Result<TestToken> {
+    let args = (name.to_string(), symbol.to_string(), version.to_string()).abi_encode_params();
+    Ok(TestToken {
+        address: deploy(rpc_url, deployer, TEST_TOKEN18, args).await?,
+        name: name.into(),
+        version: version.into(),
+        decimals: 18,
+    })
+}
+
+/// A local EVM chain with test USDC and TMAI deployed, Permit2 and the x402 exact Permit2
+/// proxy in place, and accounts funded with ETH and USDC.
 pub struct DevEvm {
     pub anvil: Anvil,
     pub usdc: TestToken,
+    /// 18-decimal "TMAI" (EIP-2612, no EIP-3009); nobody holds any until minted.
+    pub tmai: TestToken,
     /// Owns the token contracts and mints.
     pub deployer: PrivateKeySigner,
     /// Signs settlements; funded with ETH only.
@@ -80,8 +116,8 @@ pub struct DevEvm {
 }
 
 impl DevEvm {
-    /// Starts anvil, deploys test USDC ("USD Coin" / "2"), and funds `payers` accounts with
-    /// `usdc_each` atomic units.
+    /// Starts anvil, deploys test USDC ("USD Coin" / "2") and TMAI ("TMAI" / "1"), places
+    /// Permit2 and the proxy, and funds `payers` accounts with `usdc_each` USDC atomic units.
     pub async fn start(anvil: Anvil, payers: usize, usdc_each: U256) -> anyhow::Result<Self> {
         let deployer = PrivateKeySigner::random();
         let facilitator = PrivateKeySigner::random();
@@ -98,9 +134,12 @@ impl DevEvm {
                 .await?;
         }
         let usdc = deploy_test_usdc(&anvil.rpc_url, &deployer, "USD Coin", "2").await?;
+        let tmai = deploy_test_token18(&anvil.rpc_url, &deployer, "TMAI", "TMAI", "1").await?;
+        install_permit2(&anvil).await?;
         let me = Self {
             anvil,
             usdc,
+            tmai,
             deployer,
             facilitator,
             payers,
@@ -127,6 +166,55 @@ impl DevEvm {
     pub async fn balance(&self, token: Address, who: Address) -> anyhow::Result<U256> {
         let t = ITestToken::new(token, self.anvil.provider());
         Ok(t.balanceOf(who).call().await?)
+    }
+
+    /// `owner` approves Permit2 for `amount` of `token`, paying the gas itself.
+    pub async fn approve_permit2(
+        &self,
+        owner: &PrivateKeySigner,
+        token: Address,
+        amount: U256,
+    ) -> anyhow::Result<()> {
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(owner.clone()))
+            .connect_http(self.anvil.rpc_url.parse()?);
+        let t = ITestToken::new(token, provider);
+        let receipt = t
+            .approve(PERMIT2, amount)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        anyhow::ensure!(receipt.status(), "approve reverted");
+        Ok(())
+    }
+
+    /// Allowance `owner` has given Permit2 on `token`.
+    pub async fn permit2_allowance(&self, token: Address, owner: Address) -> anyhow::Result<U256> {
+        let t = ITestToken::new(token, self.anvil.provider());
+        Ok(t.allowance(owner, PERMIT2).call().await?)
+    }
+
+    /// The EIP-2612 nonce of `owner` on `token`.
+    pub async fn permit_nonce(&self, token: Address, owner: Address) -> anyhow::Result<U256> {
+        let t = ITestToken::new(token, self.anvil.provider());
+        Ok(t.nonces(owner).call().await?)
+    }
+
+    /// Deploys an ERC-1271 wallet owned by `owner`; returns its address.
+    pub async fn deploy_smart_wallet(&self, owner: Address) -> anyhow::Result<Address> {
+        deploy(
+            &self.anvil.rpc_url,
+            &self.deployer,
+            TEST_SMART_WALLET,
+            owner.abi_encode(),
+        )
+        .await
+    }
+
+    /// ETH balance of `who`, in wei.
+    pub async fn eth_balance(&self, who: Address) -> anyhow::Result<U256> {
+        Ok(self.anvil.provider().get_balance(who).await?)
     }
 
     /// How many transactions `who` has sent (its account nonce).

@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 use tollgate_proto::{Broadcast, Network, SignedTx};
 
 use crate::nonce::NonceManager;
+use crate::permit2::{EXACT_PERMIT2_PROXY, PERMIT2};
 use crate::receipts::ReceiptWatcher;
 
 /// How the facilitator reaches and pays on one EVM chain.
@@ -28,12 +29,16 @@ pub struct ChainConfig {
     pub rpc_url: String,
     /// Keys that sign settlements; they pay the gas. Never logged.
     pub signers: Vec<PrivateKeySigner>,
-    /// Gas limit of one settlement call (an EIP-3009 transfer uses well under 100k).
+    /// Gas limit of one settlement call (an EIP-3009 transfer uses well under 100k, a Permit2
+    /// settlement with an EIP-2612 permit about 150k).
     pub gas_limit: u64,
     /// Tip offered per gas, in wei.
     pub priority_fee_wei: u128,
     /// How often outstanding receipts are polled.
     pub receipt_poll: Duration,
+    /// Whether to pay the gas of payers' EIP-2612 permits (`eip2612GasSponsoring`) when the
+    /// chain has Permit2 and the x402 proxy.
+    pub eip2612_gas_sponsoring: bool,
 }
 
 impl ChainConfig {
@@ -47,9 +52,10 @@ impl ChainConfig {
             network,
             rpc_url: rpc_url.into(),
             signers,
-            gas_limit: 200_000,
+            gas_limit: 300_000,
             priority_fee_wei: 100_000_000,
             receipt_poll: Duration::from_millis(250),
+            eip2612_gas_sponsoring: true,
         }
     }
 }
@@ -72,6 +78,16 @@ pub enum EvmError {
     Rpc(String),
     #[error("config: {0}")]
     Config(String),
+}
+
+/// Looks for code at the canonical Permit2 and the x402 exact proxy addresses.
+async fn permit2_deployed(provider: &RootProvider) -> Result<bool, EvmError> {
+    for a in [PERMIT2, EXACT_PERMIT2_PROXY] {
+        if provider.get_code_at(a).await.map_err(rpc_err)?.is_empty() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn rpc_err(e: impl std::fmt::Display) -> EvmError {
@@ -102,6 +118,7 @@ pub struct EvmChain {
     fees: Mutex<Option<Fees>>,
     in_flight: Mutex<HashMap<B256, (usize, u64)>>,
     receipts: Arc<ReceiptWatcher>,
+    permit2_deployed: bool,
     cfg: ChainConfig,
 }
 
@@ -138,6 +155,7 @@ impl EvmChain {
                 nonces: NonceManager::new(next),
             });
         }
+        let permit2_deployed = permit2_deployed(&provider).await?;
         let receipts = ReceiptWatcher::spawn(provider.clone(), cfg.receipt_poll);
         Ok(Arc::new(Self {
             network: cfg.network.clone(),
@@ -148,8 +166,20 @@ impl EvmChain {
             fees: Mutex::new(None),
             in_flight: Mutex::new(HashMap::new()),
             receipts,
+            permit2_deployed,
             cfg,
         }))
+    }
+
+    /// Whether Permit2 and the x402 exact Permit2 proxy had code when this chain connected;
+    /// without both, Permit2 payments are neither advertised nor accepted.
+    pub fn permit2_deployed(&self) -> bool {
+        self.permit2_deployed
+    }
+
+    /// Whether EIP-2612 permits are sponsored here (configured on, and Permit2 usable).
+    pub fn eip2612_gas_sponsoring(&self) -> bool {
+        self.permit2_deployed && self.cfg.eip2612_gas_sponsoring
     }
 
     /// The network this chain serves.

@@ -22,3 +22,60 @@ alloy::sol! {
         bytes32 nonce;
     }
 }
+
+alloy::sol! {
+    /// The x402 exact Permit2 proxy: pulls a Permit2 witness transfer to `witness.to`.
+    interface IX402ExactPermit2Proxy {
+        struct TokenPermissions { address token; uint256 amount; }
+        struct PermitTransferFrom { TokenPermissions permitted; uint256 nonce; uint256 deadline; }
+        struct Witness { address to; uint256 validAfter; }
+        struct EIP2612Permit { uint256 value; uint256 deadline; bytes32 r; bytes32 s; uint8 v; }
+        function settle(PermitTransferFrom permit, address owner, Witness witness, bytes signature) external;
+        function settleWithPermit(EIP2612Permit permit2612, PermitTransferFrom permit, address owner, Witness witness, bytes signature) external;
+    }
+
+    /// The ERC-20 reads the Permit2 diagnostic needs.
+    interface IErc20 {
+        function balanceOf(address account) external view returns (uint256);
+        function allowance(address owner, address spender) external view returns (uint256);
+    }
+}
+
+/// EIP-712 types a payer signs for Permit2 and EIP-2612; kept apart so their names stay plain.
+pub mod typed {
+    alloy::sol! {
+        /// Permit2's token-and-amount pair.
+        #[derive(Debug)]
+        struct TokenPermissions {
+            address token;
+            uint256 amount;
+        }
+
+        /// The x402 witness: the recipient and the earliest settlement time.
+        #[derive(Debug)]
+        struct Witness {
+            address to;
+            uint256 validAfter;
+        }
+
+        /// Permit2's witness transfer as signed by the payer (spender = the x402 proxy).
+        #[derive(Debug)]
+        struct PermitWitnessTransferFrom {
+            TokenPermissions permitted;
+            address spender;
+            uint256 nonce;
+            uint256 deadline;
+            Witness witness;
+        }
+
+        /// EIP-2612 `permit` (owner approves spender for value), signed over the token's domain.
+        #[derive(Debug)]
+        struct Permit {
+            address owner;
+            address spender;
+            uint256 value;
+            uint256 nonce;
+            uint256 deadline;
+        }
+    }
+}

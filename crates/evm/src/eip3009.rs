@@ -1,13 +1,8 @@
 //! `exact` on EVM through EIP-3009 `transferWithAuthorization` (USDC): payload parsing, the
 //! verification order of the x402 reference, and the payer-side signing that shares its types.
 
-use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use alloy::primitives::{Address, B256, Bytes, Signature, U256};
 use alloy::providers::Provider;
-use alloy::rpc::client::BatchRequest;
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::SignerSync;
 use alloy::sol_types::{Eip712Domain, SolCall, SolStruct};
@@ -17,22 +12,12 @@ use serde_json::{Value, json};
 use tollgate_proto::v2::Object;
 use tollgate_proto::{PaymentView, Rejection, Verified, parse_atomic, reason};
 
-use crate::chain::EvmChain;
 use crate::contracts::{IEip3009, TransferWithAuthorization};
-
-/// Seconds a validBefore must lie ahead so the transfer can still be mined.
-pub const VALID_BEFORE_BUFFER_SECS: u64 = 6;
-
-/// Half the secp256k1 order: signatures with a higher `s` are malleable and tokens refuse them.
-const SECP256K1N_HALF: U256 = U256::from_limbs([
-    0xDFE92F46681B20A0,
-    0x5D576E7357A4501D,
-    0xFFFFFFFFFFFFFFFF,
-    0x7FFFFFFFFFFFFFFF,
-]);
-
-/// Longest signature accepted (ERC-1271/6492 wallets send more than 65 bytes, but not kilobytes).
-const MAX_SIGNATURE_BYTES: usize = 4096;
+pub use crate::exact::VALID_BEFORE_BUFFER_SECS;
+use crate::exact::{
+    ExactEvm, MAX_SIGNATURE_BYTES, bad_payload, ecdsa_matches, object, parse_address, parse_hex,
+    requirement_address, unix_now,
+};
 
 /// An EIP-3009 authorization, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,10 +44,7 @@ impl Eip3009Authorization {
                 "nonce": self.nonce.to_string(),
             }
         });
-        match v {
-            Value::Object(o) => o,
-            _ => unreachable!("json! object"),
-        }
+        object(v)
     }
 
     fn typed(&self) -> TransferWithAuthorization {
@@ -116,28 +98,6 @@ struct WireAuthorization {
     nonce: String,
 }
 
-fn bad_payload(msg: impl Into<String>) -> Rejection {
-    Rejection::new(reason::INVALID_PAYLOAD).with_message(msg)
-}
-
-/// Parses a 0x-prefixed 20-byte address.
-pub(crate) fn parse_address(s: &str, what: &str) -> Result<Address, String> {
-    if s.len() != 42 || !s.starts_with("0x") {
-        return Err(format!("{what}: not a 0x-prefixed 20-byte address"));
-    }
-    s.parse().map_err(|_| format!("{what}: not a hex address"))
-}
-
-fn parse_hex(s: &str, what: &str, max: usize) -> Result<Vec<u8>, String> {
-    let digits = s
-        .strip_prefix("0x")
-        .ok_or_else(|| format!("{what}: missing 0x prefix"))?;
-    if digits.len() > max * 2 {
-        return Err(format!("{what}: longer than {max} bytes"));
-    }
-    alloy::hex::decode(digits).map_err(|_| format!("{what}: not hex"))
-}
-
 /// A parsed EIP-3009 payment.
 struct Parsed {
     auth: Eip3009Authorization,
@@ -170,234 +130,146 @@ fn parse_payload(payload: &Object) -> Result<Parsed, Rejection> {
     })
 }
 
-/// Unix seconds now.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// The ledger identity of an EIP-3009 payment: chain, token, payer, nonce.
 fn identity(network: &str, token: Address, auth: &Eip3009Authorization) -> String {
     format!("{network}/{token:#x}/{:#x}/{:#x}", auth.from, auth.nonce)
 }
 
-/// Checks a 65-byte signature locally; `Ok(true)` when it recovers to `from` with a low `s`.
-fn ecdsa_matches(sig: &[u8], hash: &B256, from: Address) -> bool {
-    let Ok(sig) = Signature::try_from(sig) else {
-        return false;
+/// The ledger identity of the EIP-3009 payment in `payload`, without any RPC.
+pub(crate) fn identity_of(
+    network: &str,
+    token: Address,
+    payload: &Object,
+) -> Result<String, Rejection> {
+    Ok(identity(network, token, &parse_payload(payload)?.auth))
+}
+
+/// Verifies an EIP-3009 payment in the reference order; a valid one costs one RPC round trip.
+pub(crate) async fn verify(
+    exact: &ExactEvm,
+    view: &PaymentView<'_>,
+) -> Result<Verified, Rejection> {
+    let chain = exact.chain();
+    let req = &view.requirements;
+    if view.scheme != "exact" || req.scheme != "exact" {
+        return Err(Rejection::new(reason::EVM_SCHEME));
+    }
+    let (Some(name), Some(version)) = (req.extra_str("name"), req.extra_str("version")) else {
+        return Err(Rejection::new(reason::EVM_MISSING_EIP712_DOMAIN));
     };
-    if sig.s() > SECP256K1N_HALF {
-        return false;
+    if view.network.as_ref() != Some(&req.network) || &req.network != chain.network() {
+        return Err(Rejection::new(reason::EVM_NETWORK_MISMATCH));
     }
-    sig.recover_address_from_prehash(hash)
-        .is_ok_and(|a| a == from)
+    let token = requirement_address(req.asset, "asset")?;
+    let pay_to = requirement_address(req.pay_to, "payTo")?;
+    let Parsed { auth, signature } = parse_payload(view.payload)?;
+    let payer = auth.from.to_checksum(None);
+    let reject = |r: &'static str| Rejection::new(r).with_payer(payer.clone());
+
+    let domain = token_domain(name, version, chain.chain_id(), token);
+    let digest = auth.typed().eip712_signing_hash(&domain);
+    let eoa_ok = signature.len() == 65 && ecdsa_matches(&signature, &digest, auth.from);
+    // Only a contract wallet may sign otherwise; its ERC-1271 check runs in simulation.
+    if !eoa_ok
+        && !exact
+            .has_code(auth.from)
+            .await
+            .map_err(|r| r.with_payer(payer.clone()))?
+    {
+        return Err(reject(if signature.len() == 65 {
+            reason::EVM_SIGNATURE
+        } else {
+            reason::EVM_UNDEPLOYED_SMART_WALLET
+        }));
+    }
+    if auth.to != pay_to {
+        return Err(reject(reason::EVM_RECIPIENT_MISMATCH));
+    }
+    let now = U256::from(unix_now());
+    if auth.valid_before < now + U256::from(VALID_BEFORE_BUFFER_SECS) {
+        return Err(reject(reason::EVM_VALID_BEFORE));
+    }
+    if auth.valid_after > now {
+        return Err(reject(reason::EVM_VALID_AFTER));
+    }
+    if auth.value != req.amount {
+        return Err(reject(reason::EVM_AUTHORIZATION_VALUE));
+    }
+
+    exact
+        .ensure_deployed(token)
+        .await
+        .map_err(|r| r.with_payer(payer.clone()))?;
+    let calldata = transfer_calldata(&auth, &signature, eoa_ok);
+    let sim = TransactionRequest::default()
+        .from(chain.simulation_sender())
+        .to(token)
+        .input(calldata.clone().into());
+    match chain.provider().call(sim).await {
+        Ok(_) => Ok(Verified {
+            identity: identity(chain.network().caip2(), token, &auth),
+            payer,
+            amount: auth.value,
+            target: format!("{token:#x}"),
+            data: calldata.to_vec(),
+        }),
+        Err(RpcError::ErrorResp(resp)) => {
+            let cause = diagnose(exact, token, &auth, name, version).await;
+            Err(reject(cause).with_message(resp.message.to_string()))
+        }
+        Err(e) => Err(reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))),
+    }
 }
 
-/// The `exact` scheme on one EVM chain.
-pub struct ExactEvm {
-    chain: Arc<EvmChain>,
-    /// Assets already seen to have contract code; code does not vanish, so one look suffices.
-    deployed: RwLock<HashSet<Address>>,
-}
-
-impl ExactEvm {
-    /// Serves `exact` payments on `chain`.
-    pub fn new(chain: Arc<EvmChain>) -> Self {
-        Self {
-            chain,
-            deployed: RwLock::new(HashSet::new()),
+/// Names why a simulation failed, with one batched round trip of reads.
+async fn diagnose(
+    exact: &ExactEvm,
+    token: Address,
+    auth: &Eip3009Authorization,
+    name: &str,
+    version: &str,
+) -> &'static str {
+    let calls = [
+        IEip3009::authorizationStateCall {
+            authorizer: auth.from,
+            nonce: auth.nonce,
         }
+        .abi_encode(),
+        IEip3009::nameCall {}.abi_encode(),
+        IEip3009::versionCall {}.abi_encode(),
+        IEip3009::balanceOfCall { account: auth.from }.abi_encode(),
+    ];
+    let calls = calls.into_iter().map(|c| (token, Bytes::from(c))).collect();
+    let Some(out) = exact.batch_calls(calls).await else {
+        return reason::EVM_SIMULATION_FAILED;
+    };
+    let used = out[0]
+        .as_ref()
+        .map(|b| IEip3009::authorizationStateCall::abi_decode_returns(b));
+    match used {
+        None | Some(Err(_)) => return reason::EVM_EIP3009_NOT_SUPPORTED,
+        Some(Ok(true)) => return reason::EVM_NONCE_ALREADY_USED,
+        Some(Ok(false)) => {}
     }
-
-    /// The chain this scheme settles on.
-    pub fn chain(&self) -> &Arc<EvmChain> {
-        &self.chain
+    let text = |b: &Option<Bytes>, f: fn(&[u8]) -> Option<String>| b.as_ref().and_then(|b| f(b));
+    if text(&out[1], |b| IEip3009::nameCall::abi_decode_returns(b).ok()).is_some_and(|n| n != name)
+    {
+        return reason::EVM_TOKEN_NAME_MISMATCH;
     }
-
-    /// The payment's ledger identity, read without any RPC.
-    pub fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection> {
-        let token = parse_address(view.requirements.asset, "asset")
-            .map_err(|m| Rejection::new(reason::INVALID_PAYMENT_REQUIREMENTS).with_message(m))?;
-        let parsed = parse_payload(view.payload)?;
-        Ok(identity(self.chain.network().caip2(), token, &parsed.auth))
+    if text(&out[2], |b| {
+        IEip3009::versionCall::abi_decode_returns(b).ok()
+    })
+    .is_some_and(|v| v != version)
+    {
+        return reason::EVM_TOKEN_VERSION_MISMATCH;
     }
-
-    /// Verifies in the reference order; a valid payment costs exactly one RPC round trip.
-    pub async fn verify(&self, view: &PaymentView<'_>) -> Result<Verified, Rejection> {
-        let req = &view.requirements;
-        if view.scheme != "exact" || req.scheme != "exact" {
-            return Err(Rejection::new(reason::EVM_SCHEME));
-        }
-        let (Some(name), Some(version)) = (req.extra_str("name"), req.extra_str("version")) else {
-            return Err(Rejection::new(reason::EVM_MISSING_EIP712_DOMAIN));
-        };
-        if view.network.as_ref() != Some(&req.network) || &req.network != self.chain.network() {
-            return Err(Rejection::new(reason::EVM_NETWORK_MISMATCH));
-        }
-        let token = parse_address(req.asset, "asset")
-            .map_err(|m| Rejection::new(reason::INVALID_PAYMENT_REQUIREMENTS).with_message(m))?;
-        let pay_to = parse_address(req.pay_to, "payTo")
-            .map_err(|m| Rejection::new(reason::INVALID_PAYMENT_REQUIREMENTS).with_message(m))?;
-        let Parsed { auth, signature } = parse_payload(view.payload)?;
-        let payer = auth.from.to_checksum(None);
-        let reject = |r: &'static str| Rejection::new(r).with_payer(payer.clone());
-
-        let domain = token_domain(name, version, self.chain.chain_id(), token);
-        let digest = auth.typed().eip712_signing_hash(&domain);
-        let eoa_ok = signature.len() == 65 && ecdsa_matches(&signature, &digest, auth.from);
-        if !eoa_ok {
-            // Only a contract wallet may sign otherwise; its ERC-1271 check runs in simulation.
-            let code = self
-                .chain
-                .provider()
-                .get_code_at(auth.from)
-                .await
-                .map_err(|e| {
-                    reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))
-                })?;
-            if code.is_empty() {
-                return Err(reject(if signature.len() == 65 {
-                    reason::EVM_SIGNATURE
-                } else {
-                    reason::EVM_UNDEPLOYED_SMART_WALLET
-                }));
-            }
-        }
-        if auth.to != pay_to {
-            return Err(reject(reason::EVM_RECIPIENT_MISMATCH));
-        }
-        let now = U256::from(unix_now());
-        if auth.valid_before < now + U256::from(VALID_BEFORE_BUFFER_SECS) {
-            return Err(reject(reason::EVM_VALID_BEFORE));
-        }
-        if auth.valid_after > now {
-            return Err(reject(reason::EVM_VALID_AFTER));
-        }
-        if auth.value != req.amount {
-            return Err(reject(reason::EVM_AUTHORIZATION_VALUE));
-        }
-
-        self.ensure_deployed(token)
-            .await
-            .map_err(|r| r.with_payer(payer.clone()))?;
-        let calldata = transfer_calldata(&auth, &signature, eoa_ok);
-        let sim = TransactionRequest::default()
-            .from(self.chain.simulation_sender())
-            .to(token)
-            .input(calldata.clone().into());
-        match self.chain.provider().call(sim).await {
-            Ok(_) => Ok(Verified {
-                identity: identity(self.chain.network().caip2(), token, &auth),
-                payer,
-                amount: auth.value,
-                target: format!("{token:#x}"),
-                data: calldata.to_vec(),
-            }),
-            Err(RpcError::ErrorResp(resp)) => {
-                let cause = self.diagnose(token, &auth, name, version).await;
-                Err(reject(cause).with_message(resp.message.to_string()))
-            }
-            Err(e) => {
-                Err(reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}")))
-            }
-        }
+    let balance = out[3]
+        .as_ref()
+        .and_then(|b| IEip3009::balanceOfCall::abi_decode_returns(b).ok());
+    if balance.is_some_and(|b| b < auth.value) {
+        return reason::EVM_INSUFFICIENT_BALANCE;
     }
-
-    /// Refuses an asset without code: a call to it would "succeed" and move nothing.
-    async fn ensure_deployed(&self, token: Address) -> Result<(), Rejection> {
-        if self
-            .deployed
-            .read()
-            .expect("lock poisoned")
-            .contains(&token)
-        {
-            return Ok(());
-        }
-        let code = self
-            .chain
-            .provider()
-            .get_code_at(token)
-            .await
-            .map_err(|e| {
-                Rejection::new(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))
-            })?;
-        if code.is_empty() {
-            return Err(Rejection::new(reason::ASSET_NOT_DEPLOYED)
-                .with_message(format!("{token} has no code")));
-        }
-        self.deployed.write().expect("lock poisoned").insert(token);
-        Ok(())
-    }
-
-    /// Names why a simulation failed, with one batched round trip of reads.
-    async fn diagnose(
-        &self,
-        token: Address,
-        auth: &Eip3009Authorization,
-        name: &str,
-        version: &str,
-    ) -> &'static str {
-        let calls = [
-            IEip3009::authorizationStateCall {
-                authorizer: auth.from,
-                nonce: auth.nonce,
-            }
-            .abi_encode(),
-            IEip3009::nameCall {}.abi_encode(),
-            IEip3009::versionCall {}.abi_encode(),
-            IEip3009::balanceOfCall { account: auth.from }.abi_encode(),
-        ];
-        let client = self.chain.provider().client();
-        let mut batch = BatchRequest::new(client);
-        let mut waiters = Vec::new();
-        for data in calls {
-            let tx = TransactionRequest::default()
-                .to(token)
-                .input(Bytes::from(data).into());
-            match batch.add_call::<_, Bytes>("eth_call", &(tx,)) {
-                Ok(w) => waiters.push(w),
-                Err(_) => return reason::EVM_SIMULATION_FAILED,
-            }
-        }
-        if batch.send().await.is_err() {
-            return reason::EVM_SIMULATION_FAILED;
-        }
-        let mut out = Vec::new();
-        for w in waiters {
-            out.push(w.await.ok());
-        }
-        let used = out[0]
-            .as_ref()
-            .map(|b| IEip3009::authorizationStateCall::abi_decode_returns(b));
-        match used {
-            None | Some(Err(_)) => return reason::EVM_EIP3009_NOT_SUPPORTED,
-            Some(Ok(true)) => return reason::EVM_NONCE_ALREADY_USED,
-            Some(Ok(false)) => {}
-        }
-        let text =
-            |b: &Option<Bytes>, f: fn(&[u8]) -> Option<String>| b.as_ref().and_then(|b| f(b));
-        if text(&out[1], |b| IEip3009::nameCall::abi_decode_returns(b).ok())
-            .is_some_and(|n| n != name)
-        {
-            return reason::EVM_TOKEN_NAME_MISMATCH;
-        }
-        if text(&out[2], |b| {
-            IEip3009::versionCall::abi_decode_returns(b).ok()
-        })
-        .is_some_and(|v| v != version)
-        {
-            return reason::EVM_TOKEN_VERSION_MISMATCH;
-        }
-        let balance = out[3]
-            .as_ref()
-            .and_then(|b| IEip3009::balanceOfCall::abi_decode_returns(b).ok());
-        if balance.is_some_and(|b| b < auth.value) {
-            return reason::EVM_INSUFFICIENT_BALANCE;
-        }
-        reason::EVM_SIMULATION_FAILED
-    }
+    reason::EVM_SIMULATION_FAILED
 }
 
 /// Calldata of the transfer: the (v, r, s) form for an EOA, the bytes form for contract wallets.

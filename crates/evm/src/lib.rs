@@ -1,11 +1,20 @@
-//! x402 `exact` on EVM chains: EIP-3009 verification and signing, and the settlement path
-//! (signer pool, nonce manager, fee cache, bounded receipt wait) that every EVM scheme shares.
+//! x402 `exact` on EVM chains: EIP-3009 (USDC) and Permit2 (any ERC-20, with optional EIP-2612
+//! gas sponsoring) verification and signing, and the settlement path (signer pool, nonce
+//! manager, fee cache, bounded receipt wait) that every EVM scheme shares.
 
 pub mod chain;
 pub mod contracts;
+pub mod eip2612;
 pub mod eip3009;
+pub mod exact;
 mod nonce;
+pub mod permit2;
 mod receipts;
 
 pub use chain::{ChainConfig, EvmChain, EvmError};
-pub use eip3009::{Eip3009Authorization, ExactEvm, sign_eip3009};
+pub use eip2612::{Eip2612Permit, sign_eip2612_permit};
+pub use eip3009::{Eip3009Authorization, sign_eip3009, token_domain};
+pub use exact::{EIP2612_GAS_SPONSORING, ExactEvm};
+pub use permit2::{
+    EXACT_PERMIT2_PROXY, PERMIT2, Permit2Authorization, permit2_domain, sign_permit2,
+};

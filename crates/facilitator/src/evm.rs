@@ -13,7 +13,7 @@ use tollgate_proto::{
 
 use crate::scheme::PaymentScheme;
 
-/// EIP-3009 `exact` payments on one EVM chain.
+/// `exact` payments on one EVM chain: EIP-3009 always, Permit2 where its contracts exist.
 pub struct EvmExactScheme {
     exact: ExactEvm,
 }
@@ -38,15 +38,28 @@ impl PaymentScheme for EvmExactScheme {
 
     fn kinds(&self, networks: &Networks) -> Vec<SupportedKind> {
         let net = self.network();
-        [(2, net.caip2()), (1, networks.v1_name(net))]
+        // Permit2 is v2-only; where it is usable the v2 kind names both transfer methods.
+        let v2_extra = self.exact.permit2_enabled().then(|| {
+            let mut extra = tollgate_proto::v2::Object::new();
+            extra.insert(
+                "assetTransferMethods".into(),
+                serde_json::json!(["eip3009", "permit2"]),
+            );
+            extra
+        });
+        [(2, net.caip2(), v2_extra), (1, networks.v1_name(net), None)]
             .into_iter()
-            .map(|(v, n)| SupportedKind {
+            .map(|(v, n, extra)| SupportedKind {
                 x402_version: v,
                 scheme: "exact".into(),
                 network: n.into(),
-                extra: None,
+                extra,
             })
             .collect()
+    }
+
+    fn extensions(&self) -> Vec<String> {
+        self.exact.extensions()
     }
 
     fn signer_family(&self) -> &'static str {

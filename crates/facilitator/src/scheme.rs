@@ -13,6 +13,10 @@ pub trait PaymentScheme: Send + Sync {
     fn network(&self) -> &Network;
     /// The `/supported` entries it serves (v1 and v2).
     fn kinds(&self, networks: &Networks) -> Vec<SupportedKind>;
+    /// Payload extensions it honours (e.g. `eip2612GasSponsoring`), listed in `/supported`.
+    fn extensions(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// CAIP family pattern of its signers, e.g. `eip155:*`.
     fn signer_family(&self) -> &'static str;
     /// Addresses that sign settlements.

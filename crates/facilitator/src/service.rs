@@ -100,8 +100,14 @@ impl Facilitator {
     pub fn supported(&self) -> SupportedResponse {
         let mut signers: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut kinds = Vec::new();
+        let mut extensions: Vec<String> = Vec::new();
         for s in &self.schemes {
             kinds.extend(s.kinds(&self.opts.networks));
+            for e in s.extensions() {
+                if !extensions.contains(&e) {
+                    extensions.push(e);
+                }
+            }
             let entry = signers.entry(s.signer_family().to_string()).or_default();
             for a in s.signers() {
                 if !entry.contains(&a) {
@@ -111,7 +117,7 @@ impl Facilitator {
         }
         SupportedResponse {
             kinds,
-            extensions: Vec::new(),
+            extensions,
             signers,
         }
     }

@@ -30,3 +30,29 @@ pub const EVM_NONCE_ALREADY_USED: &str = "invalid_exact_evm_nonce_already_used";
 pub const EVM_INSUFFICIENT_BALANCE: &str = "invalid_exact_evm_insufficient_balance";
 pub const EVM_SIMULATION_FAILED: &str = "invalid_exact_evm_transaction_simulation_failed";
 pub const ASSET_NOT_DEPLOYED: &str = "asset_not_deployed_contract";
+
+pub const UNSUPPORTED_PAYLOAD_TYPE: &str = "unsupported_payload_type";
+
+pub const PERMIT2_SPENDER: &str = "invalid_permit2_spender";
+pub const PERMIT2_RECIPIENT_MISMATCH: &str = "invalid_permit2_recipient_mismatch";
+pub const PERMIT2_DEADLINE_EXPIRED: &str = "permit2_deadline_expired";
+pub const PERMIT2_NOT_YET_VALID: &str = "permit2_not_yet_valid";
+pub const PERMIT2_AMOUNT_MISMATCH: &str = "permit2_amount_mismatch";
+pub const PERMIT2_TOKEN_MISMATCH: &str = "permit2_token_mismatch";
+pub const PERMIT2_SIGNATURE: &str = "invalid_permit2_signature";
+pub const PERMIT2_ALLOWANCE_REQUIRED: &str = "permit2_allowance_required";
+pub const PERMIT2_SIMULATION_FAILED: &str = "permit2_simulation_failed";
+pub const PERMIT2_INSUFFICIENT_BALANCE: &str = "permit2_insufficient_balance";
+pub const PERMIT2_PROXY_NOT_DEPLOYED: &str = "permit2_proxy_not_deployed";
+pub const PERMIT2_INVALID_AMOUNT: &str = "permit2_invalid_amount";
+pub const PERMIT2_INVALID_DESTINATION: &str = "permit2_invalid_destination";
+pub const PERMIT2_INVALID_OWNER: &str = "permit2_invalid_owner";
+pub const PERMIT2_PAYMENT_TOO_EARLY: &str = "permit2_payment_too_early";
+pub const PERMIT2_INVALID_NONCE: &str = "permit2_invalid_nonce";
+pub const PERMIT2_2612_AMOUNT_MISMATCH: &str = "permit2_2612_amount_mismatch";
+
+pub const EIP2612_EXTENSION_FORMAT: &str = "invalid_eip2612_extension_format";
+pub const EIP2612_FROM_MISMATCH: &str = "eip2612_from_mismatch";
+pub const EIP2612_ASSET_MISMATCH: &str = "eip2612_asset_mismatch";
+pub const EIP2612_SPENDER_NOT_PERMIT2: &str = "eip2612_spender_not_permit2";
+pub const EIP2612_DEADLINE_EXPIRED: &str = "eip2612_deadline_expired";

@@ -158,6 +158,7 @@ impl FacilitatorRequest {
                 scheme: &payload.scheme,
                 network: networks.resolve_v1(&payload.network),
                 payload: &payload.payload,
+                extensions: None,
                 requirements: RequirementsView {
                     scheme: &r.scheme,
                     network: resolve_req(&r.network, true)?,
@@ -176,6 +177,7 @@ impl FacilitatorRequest {
                 scheme: &payload.accepted.scheme,
                 network: Network::from_caip2(&payload.accepted.network),
                 payload: &payload.payload,
+                extensions: payload.extensions.as_ref(),
                 requirements: RequirementsView {
                     scheme: &r.scheme,
                     network: resolve_req(&r.network, false)?,
@@ -219,6 +221,8 @@ pub struct PaymentView<'a> {
     pub network: Option<Network>,
     /// The scheme-specific payload object.
     pub payload: &'a Object,
+    /// The payload's `extensions` (v2 only), e.g. `eip2612GasSponsoring` that changes settlement.
+    pub extensions: Option<&'a Object>,
     pub requirements: RequirementsView<'a>,
 }
 

@@ -1,0 +1,431 @@
+//! Permit2 `exact` (TMAI, 18 decimals) on a real anvil with the canonical Permit2 and our x402
+//! proxy, through the facilitator's HTTP API, on SQLite and PostgreSQL.
+
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use serde_json::{Value, json};
+use tollgate_e2e::{Db, Env, Permit2Payment, both_stores, now};
+use tollgate_evm::{EIP2612_GAS_SPONSORING, EXACT_PERMIT2_PROXY};
+use tollgate_proto::reason;
+
+/// 10^18: one whole TMAI in atomic units.
+fn tmai(whole: u64) -> U256 {
+    U256::from(whole) * U256::from(10u64).pow(U256::from(18u8))
+}
+
+/// 0.0153 TMAI: a price-sized amount.
+fn price() -> U256 {
+    U256::from(15_300_000_000_000_000u64)
+}
+
+fn tx_hash(v: &Value) -> &str {
+    v["transaction"].as_str().expect("transaction field")
+}
+
+async fn tmai_of(env: &Env, who: Address) -> U256 {
+    env.dev
+        .balance(env.dev.tmai.address, who)
+        .await
+        .expect("balance")
+}
+
+/// Payer `i` holds `held` TMAI and (optionally) has approved Permit2 for everything.
+async fn fund(env: &Env, i: usize, held: U256, approve: bool) {
+    let payer = env.payer(i).clone();
+    if held > U256::ZERO {
+        env.dev
+            .mint(env.dev.tmai.address, payer.address(), held)
+            .await
+            .expect("mint");
+    }
+    if approve {
+        env.dev
+            .approve_permit2(&payer, env.dev.tmai.address, U256::MAX)
+            .await
+            .expect("approve");
+    }
+}
+
+fn payment(env: &Env, i: usize, amount: U256) -> Permit2Payment {
+    Permit2Payment::new(&env.dev, &env.network, env.payer(i).clone(), amount)
+}
+
+both_stores!(approved_payments_settle_once_each, |db: Db| async move {
+    let Some(env) = Env::start(db).await else {
+        return;
+    };
+    fund(&env, 0, tmai(1000), true).await;
+    let payer = env.payer(0).address();
+    let big = tmai(200);
+    assert!(big > U256::from(u64::MAX), "200 TMAI does not fit in a u64");
+
+    let mut hashes = Vec::new();
+    for amount in [big, price()] {
+        let pay = payment(&env, 0, amount);
+        let (status, v) = env.post("/verify", &pay.v2()).await;
+        assert_eq!((status, &v["isValid"]), (200, &json!(true)), "{v}");
+        assert_eq!(v["payer"], json!(payer.to_checksum(None)));
+        let (status, s) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(status, 200);
+        assert_eq!(s["success"], json!(true), "{s}");
+        assert_eq!(s["amount"], json!(amount.to_string()));
+        assert_eq!(s["payer"], json!(payer.to_checksum(None)));
+        hashes.push(tx_hash(&s).to_string());
+
+        let (_, again) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+        assert_eq!(tx_hash(&again), hashes.last().unwrap().as_str());
+        let (_, v) = env.post("/verify", &pay.v2()).await;
+        assert_eq!(v["invalidReason"], json!(reason::DUPLICATE_SETTLEMENT));
+    }
+    let paid = big + price();
+    assert_eq!(tmai_of(&env, payer).await, tmai(1000) - paid);
+    assert_eq!(tmai_of(&env, env.dev.pay_to).await, paid);
+    assert_eq!(env.settlements_sent().await, 2);
+});
+
+both_stores!(
+    eip2612_permit_pays_without_approval_or_gas,
+    |db: Db| async move {
+        let Some(env) = Env::start(db).await else {
+            return;
+        };
+        fund(&env, 0, tmai(300), false).await;
+        let payer = env.payer(0).address();
+        let eth_before = env.dev.eth_balance(payer).await.expect("eth");
+        let nonce = env
+            .dev
+            .permit_nonce(env.dev.tmai.address, payer)
+            .await
+            .expect("nonce");
+        let pay = payment(&env, 0, tmai(200)).with_permit(nonce);
+
+        let (_, supported) = env.get("/supported").await;
+        let supported: Value = serde_json::from_str(&supported).expect("json");
+        assert_eq!(supported["extensions"], json!([EIP2612_GAS_SPONSORING]));
+
+        let (status, v) = env.post("/verify", &pay.v2()).await;
+        assert_eq!((status, &v["isValid"]), (200, &json!(true)), "{v}");
+        let (_, s) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(s["success"], json!(true), "{s}");
+
+        assert_eq!(tmai_of(&env, payer).await, tmai(100));
+        assert_eq!(tmai_of(&env, env.dev.pay_to).await, tmai(200));
+        assert_eq!(
+            env.dev.eth_balance(payer).await.expect("eth"),
+            eth_before,
+            "the payer pays no gas"
+        );
+        assert_eq!(env.dev.tx_count(payer).await.expect("nonce"), 0);
+        assert_eq!(
+            env.dev
+                .permit2_allowance(env.dev.tmai.address, payer)
+                .await
+                .expect("allowance"),
+            U256::ZERO,
+            "the permit covered exactly this payment"
+        );
+        assert_eq!(env.settlements_sent().await, 1);
+        let (_, again) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+        assert_eq!(env.settlements_sent().await, 1);
+    }
+);
+
+both_stores!(
+    without_approval_or_permit_an_allowance_is_required,
+    |db: Db| async move {
+        let Some(env) = Env::start(db).await else {
+            return;
+        };
+        fund(&env, 0, tmai(10), false).await;
+        let pay = payment(&env, 0, price());
+        let (status, v) = env.post("/verify", &pay.v2()).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            (&v["isValid"], &v["invalidReason"]),
+            (&json!(false), &json!(reason::PERMIT2_ALLOWANCE_REQUIRED)),
+            "{v}"
+        );
+        let (_, s) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(
+            s["errorReason"],
+            json!(reason::PERMIT2_ALLOWANCE_REQUIRED),
+            "{s}"
+        );
+        assert_eq!(s["transaction"], json!(""));
+        assert_eq!(tmai_of(&env, env.dev.pay_to).await, U256::ZERO);
+        assert_eq!(env.settlements_sent().await, 0);
+    }
+);
+
+type Tamper = fn(&mut Permit2Payment);
+
+fn rejection_cases() -> Vec<(&'static str, Tamper, &'static str)> {
+    vec![
+        (
+            "spender is not the proxy",
+            |p| p.auth.spender = Address::repeat_byte(5),
+            reason::PERMIT2_SPENDER,
+        ),
+        (
+            "witness pays someone else",
+            |p| p.auth.to = Address::repeat_byte(7),
+            reason::PERMIT2_RECIPIENT_MISMATCH,
+        ),
+        (
+            "deadline passed",
+            |p| p.auth.deadline = U256::from(now() - 10),
+            reason::PERMIT2_DEADLINE_EXPIRED,
+        ),
+        (
+            "deadline under 6 s ahead",
+            |p| p.auth.deadline = U256::from(now() + 3),
+            reason::PERMIT2_DEADLINE_EXPIRED,
+        ),
+        (
+            "validAfter in the future",
+            |p| p.auth.valid_after = U256::from(now() + 60),
+            reason::PERMIT2_NOT_YET_VALID,
+        ),
+        (
+            "permitted amount lower",
+            |p| p.auth.amount -= U256::from(1u8),
+            reason::PERMIT2_AMOUNT_MISMATCH,
+        ),
+        (
+            "permitted amount higher",
+            |p| p.auth.amount += U256::from(1u8),
+            reason::PERMIT2_AMOUNT_MISMATCH,
+        ),
+        (
+            "permitted token differs",
+            |p| p.auth.token = Address::repeat_byte(9),
+            reason::PERMIT2_TOKEN_MISMATCH,
+        ),
+        (
+            "flipped signature byte",
+            |p| {
+                let mut s = p.signature_bytes();
+                s[10] ^= 1;
+                p.signature = Some(s);
+            },
+            reason::PERMIT2_SIGNATURE,
+        ),
+        (
+            "signed by another key",
+            |p| p.signer = PrivateKeySigner::random(),
+            reason::PERMIT2_SIGNATURE,
+        ),
+        (
+            "signed for another chain id",
+            |p| p.sign_chain_id = 8453,
+            reason::PERMIT2_SIGNATURE,
+        ),
+        (
+            "payload network differs",
+            |p| p.accepted_network = "eip155:8453".into(),
+            reason::EVM_NETWORK_MISMATCH,
+        ),
+        (
+            "requirement asks for EIP-3009",
+            |p| p.method = Some("eip3009".into()),
+            reason::UNSUPPORTED_PAYLOAD_TYPE,
+        ),
+    ]
+}
+
+both_stores!(
+    each_bad_payment_is_refused_with_its_reason_and_moves_nothing,
+    |db: Db| async move {
+        let Some(env) = Env::start(db).await else {
+            return;
+        };
+        fund(&env, 0, tmai(10), true).await;
+        fund(&env, 1, U256::ZERO, true).await;
+        let mut cases: Vec<(&str, Permit2Payment, &str)> = rejection_cases()
+            .into_iter()
+            .map(|(what, tamper, want)| {
+                let mut p = payment(&env, 0, price());
+                tamper(&mut p);
+                (what, p, want)
+            })
+            .collect();
+        cases.push((
+            "payer without balance",
+            payment(&env, 1, price()),
+            reason::PERMIT2_INSUFFICIENT_BALANCE,
+        ));
+        let payer = env.payer(0).address();
+        for (what, pay, want) in &cases {
+            let (status, v) = env.post("/verify", &pay.v2()).await;
+            assert_eq!(status, 200, "{what}: {v}");
+            assert_eq!(
+                (&v["isValid"], &v["invalidReason"]),
+                (&json!(false), &json!(want)),
+                "{what}: {v}"
+            );
+            let (status, s) = env.post("/settle", &pay.v2()).await;
+            assert_eq!(status, 200, "{what}: {s}");
+            assert_eq!(
+                (&s["success"], &s["errorReason"]),
+                (&json!(false), &json!(want)),
+                "{what}: {s}"
+            );
+            assert_eq!(s["transaction"], json!(""), "{what}: nothing broadcast");
+        }
+        assert_eq!(tmai_of(&env, payer).await, tmai(10));
+        assert_eq!(tmai_of(&env, env.dev.pay_to).await, U256::ZERO);
+        assert_eq!(env.settlements_sent().await, 0);
+    }
+);
+
+both_stores!(
+    bad_eip2612_permits_are_refused_and_move_nothing,
+    |db: Db| async move {
+        let Some(env) = Env::start(db).await else {
+            return;
+        };
+        fund(&env, 0, tmai(10), false).await;
+        let payer = env.payer(0).address();
+        let good = || payment(&env, 0, price()).with_permit(U256::ZERO);
+        let permit = |f: fn(&mut tollgate_evm::Eip2612Permit)| {
+            let mut p = good();
+            f(p.permit2612.as_mut().expect("permit"));
+            p
+        };
+        let mut no_info = good();
+        no_info.extensions = Some(json!({EIP2612_GAS_SPONSORING: {"info": {"from": "0x12"}}}));
+        let mut short_sig = good();
+        short_sig
+            .permit2612
+            .as_mut()
+            .expect("permit")
+            .signature
+            .truncate(64);
+        let mut wrong_signer = good();
+        wrong_signer.permit2612 = Permit2Payment {
+            signer: PrivateKeySigner::random(),
+            ..good()
+        }
+        .with_permit(U256::ZERO)
+        .permit2612
+        .map(|mut p| {
+            p.from = payer;
+            p
+        });
+        let cases = [
+            ("malformed info", no_info, reason::EIP2612_EXTENSION_FORMAT),
+            (
+                "short signature",
+                short_sig,
+                reason::EIP2612_EXTENSION_FORMAT,
+            ),
+            (
+                "from is not the payer",
+                permit(|p| p.from = Address::repeat_byte(3)),
+                reason::EIP2612_FROM_MISMATCH,
+            ),
+            (
+                "asset differs",
+                permit(|p| p.asset = Address::repeat_byte(4)),
+                reason::EIP2612_ASSET_MISMATCH,
+            ),
+            (
+                "spender is not Permit2",
+                permit(|p| p.spender = EXACT_PERMIT2_PROXY),
+                reason::EIP2612_SPENDER_NOT_PERMIT2,
+            ),
+            (
+                "permit deadline passed",
+                permit(|p| p.deadline = U256::from(now() - 1)),
+                reason::EIP2612_DEADLINE_EXPIRED,
+            ),
+            (
+                "permit amount differs",
+                permit(|p| p.amount = U256::MAX),
+                reason::PERMIT2_2612_AMOUNT_MISMATCH,
+            ),
+            (
+                "permit signed by another key",
+                wrong_signer,
+                reason::PERMIT2_ALLOWANCE_REQUIRED,
+            ),
+        ];
+        for (what, pay, want) in &cases {
+            let (status, v) = env.post("/verify", &pay.v2()).await;
+            assert_eq!(status, 200, "{what}: {v}");
+            assert_eq!(v["invalidReason"], json!(want), "{what}: {v}");
+            let (_, s) = env.post("/settle", &pay.v2()).await;
+            assert_eq!(s["errorReason"], json!(want), "{what}: {s}");
+            assert_eq!(s["transaction"], json!(""), "{what}: nothing broadcast");
+        }
+        assert_eq!(tmai_of(&env, payer).await, tmai(10));
+        assert_eq!(env.settlements_sent().await, 0);
+    }
+);
+
+both_stores!(ten_concurrent_settles_broadcast_once, |db: Db| async move {
+    let Some(env) = Env::start(db).await else {
+        return;
+    };
+    fund(&env, 0, tmai(300), true).await;
+    let body = payment(&env, 0, tmai(200)).v2();
+    let results = futures::future::join_all((0..10).map(|_| env.post("/settle", &body))).await;
+    let wins = results
+        .iter()
+        .filter(|(_, r)| r["success"] == json!(true))
+        .count();
+    assert_eq!(wins, 1, "{results:?}");
+    for (status, r) in &results {
+        assert_eq!(*status, 200);
+        if r["success"] != json!(true) {
+            assert_eq!(r["errorReason"], json!(reason::DUPLICATE_SETTLEMENT), "{r}");
+        }
+    }
+    assert_eq!(env.settlements_sent().await, 1);
+    assert_eq!(tmai_of(&env, env.dev.pay_to).await, tmai(200));
+});
+
+both_stores!(
+    a_chain_without_the_proxy_offers_no_permit2,
+    |db: Db| async move {
+        let Some(env) = Env::start(db).await else {
+            return;
+        };
+        let with = env.facilitator.supported();
+        assert_eq!(with.extensions, vec![EIP2612_GAS_SPONSORING.to_string()]);
+        let v2 = with.kinds.iter().find(|k| k.x402_version == 2).expect("v2");
+        assert_eq!(
+            v2.extra.as_ref().map(|e| e["assetTransferMethods"].clone()),
+            Some(json!(["eip3009", "permit2"]))
+        );
+
+        env.dev
+            .anvil
+            .provider()
+            .raw_request::<_, ()>("anvil_setCode".into(), (EXACT_PERMIT2_PROXY, Bytes::new()))
+            .await
+            .expect("remove proxy");
+        let bare = Env::facilitator(&env.dev, &env.db.url, std::time::Duration::from_secs(5)).await;
+        let without = bare.supported();
+        assert!(without.extensions.is_empty(), "{:?}", without.extensions);
+        assert!(without.kinds.iter().all(|k| k.extra.is_none()));
+        fund(&env, 0, tmai(10), true).await;
+        let body = serde_json::to_vec(&payment(&env, 0, price()).v2()).expect("json");
+        let v = bare.verify(&body).await.expect("verify").body;
+        assert_eq!(
+            v.invalid_reason.as_deref(),
+            Some(reason::PERMIT2_PROXY_NOT_DEPLOYED)
+        );
+        // EIP-3009 still works there.
+        let usdc = env.payment(0, 17_000).v2();
+        let v = bare
+            .verify(&serde_json::to_vec(&usdc).expect("json"))
+            .await
+            .expect("verify")
+            .body;
+        assert!(v.is_valid, "{v:?}");
+    }
+);

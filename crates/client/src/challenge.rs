@@ -36,17 +36,26 @@ pub enum ChallengeError {
     Empty,
 }
 
+/// A parsed 402: what the server will accept, and why it asked (e.g. a refused receipt).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Challenge {
+    pub offers: Vec<Offer>,
+    pub error: Option<String>,
+}
+
 /// Parses a 402 response into offers; unknown networks and malformed amounts are skipped.
 pub fn read_challenge(
     headers: &HeaderMap,
     body: &[u8],
     networks: &Networks,
-) -> Result<Vec<Offer>, ChallengeError> {
+) -> Result<Challenge, ChallengeError> {
+    let error;
     let offers = if let Some(h) = headers.get("payment-required") {
         let text = h
             .to_str()
             .map_err(|_| ChallengeError::Body("header is not ASCII".into()))?;
         let pr: PaymentRequired = decode_header(text)?;
+        error = pr.error.clone();
         pr.accepts
             .into_iter()
             .filter_map(|r| {
@@ -68,6 +77,7 @@ pub fn read_challenge(
         }
         let pr: PaymentRequiredV1 =
             serde_json::from_slice(body).map_err(|e| ChallengeError::Body(e.to_string()))?;
+        error = Some(pr.error.clone());
         pr.accepts
             .into_iter()
             .filter_map(|r| {
@@ -102,7 +112,7 @@ pub fn read_challenge(
     if offers.is_empty() {
         return Err(ChallengeError::Empty);
     }
-    Ok(offers)
+    Ok(Challenge { offers, error })
 }
 
 #[cfg(test)]
@@ -118,7 +128,9 @@ mod tests {
             {"scheme": "exact", "network": "eip155:8453", "amount": "-1", "asset": "0xa", "payTo": "0xb", "maxTimeoutSeconds": 60}]});
         let mut h = HeaderMap::new();
         h.insert("payment-required", encode_header(&pr).parse().unwrap());
-        let offers = read_challenge(&h, b"{}", &Networks::default()).unwrap();
+        let offers = read_challenge(&h, b"{}", &Networks::default())
+            .unwrap()
+            .offers;
         assert_eq!(offers.len(), 1, "malformed amounts are skipped");
         assert_eq!(offers[0].amount, U256::from(17_000u64));
         assert_eq!(offers[0].version, 2);
@@ -129,12 +141,14 @@ mod tests {
         let body = json!({"x402Version": 1, "error": "X-PAYMENT header is required", "accepts": [
             {"scheme": "exact", "network": "base", "maxAmountRequired": "68000", "resource": "http://x", "description": "",
              "mimeType": "application/json", "payTo": "0xb", "maxTimeoutSeconds": 60, "asset": "0xa"}]});
-        let offers = read_challenge(
+        let c = read_challenge(
             &HeaderMap::new(),
             body.to_string().as_bytes(),
             &Networks::default(),
         )
         .unwrap();
+        assert_eq!(c.error.as_deref(), Some("X-PAYMENT header is required"));
+        let offers = c.offers;
         assert_eq!(offers[0].network.caip2(), "eip155:8453");
         assert_eq!(offers[0].version, 1);
         assert!(read_challenge(&HeaderMap::new(), b"{\"nope\":1}", &Networks::default()).is_err());

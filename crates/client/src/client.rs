@@ -2,7 +2,7 @@
 //! signs, and retries once with the payment (resending the same signed payment on a transport
 //! error, so an ambiguous outcome can never pay twice).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use reqwest::{Request, Response, StatusCode};
 
@@ -13,6 +13,7 @@ use tollgate_proto::{Networks, U256, reason};
 
 use crate::challenge::{ChallengeError, Offer, read_challenge};
 use crate::policy::{AssetKey, PolicyError, SpendPolicy};
+use crate::receipts::{RECEIPT_HEADER, ReceiptBook};
 use crate::spending::{Spending, SpendingError};
 use crate::wallet::{EvmWallet, WalletError};
 
@@ -55,6 +56,8 @@ pub struct PaymentMade {
 pub struct PaidResponse {
     pub response: Response,
     pub payment: Option<PaymentMade>,
+    /// A receipt from an earlier bundle unlocked this call.
+    pub receipt_used: bool,
 }
 
 /// An HTTP client that pays x402 challenges within a spend policy.
@@ -64,6 +67,7 @@ pub struct PayingClient {
     policy: SpendPolicy,
     spending: Arc<Spending>,
     networks: Networks,
+    receipts: Mutex<ReceiptBook>,
 }
 
 impl PayingClient {
@@ -75,6 +79,7 @@ impl PayingClient {
             policy,
             spending,
             networks: Networks::default(),
+            receipts: Mutex::default(),
         }
     }
 
@@ -95,19 +100,33 @@ impl PayingClient {
     }
 
     /// Sends `req`; on 402 pays one acceptable offer and retries once.
-    pub async fn execute(&self, req: Request) -> Result<PaidResponse, ClientError> {
+    pub async fn execute(&self, mut req: Request) -> Result<PaidResponse, ClientError> {
+        let url = req.url().clone();
         let retry = req.try_clone().ok_or(ClientError::NotReplayable)?;
+        let presented = self.receipts.lock().expect("receipts lock").pick(&url);
+        if let Some(v) = presented.as_ref().and_then(|t| t.parse().ok()) {
+            req.headers_mut().insert(RECEIPT_HEADER, v);
+        }
         let first = self.http.execute(req).await?;
         if first.status() != StatusCode::PAYMENT_REQUIRED {
+            self.keep_receipt(&url, &first);
             return Ok(PaidResponse {
+                receipt_used: presented.is_some(),
                 response: first,
                 payment: None,
             });
         }
         let headers = first.headers().clone();
         let body = first.bytes().await?;
-        let offers = read_challenge(&headers, &body, &self.networks)?;
-        let (offer, key) = self.choose(&offers)?;
+        let challenge = read_challenge(&headers, &body, &self.networks)?;
+        if let Some(token) = &presented {
+            let why = challenge.error.as_deref().unwrap_or_default();
+            self.receipts
+                .lock()
+                .expect("receipts lock")
+                .refused(&url, token, why);
+        }
+        let (offer, key) = self.choose(&challenge.offers)?;
         let budget = self.policy.budget.get(&key).copied();
         self.spending
             .reserve(&key, offer.amount, budget)
@@ -120,6 +139,7 @@ impl PayingClient {
             }
         };
         let response = self.send_paid(retry, name, &value).await?;
+        self.keep_receipt(&url, &response);
         let settlement = settlement_of(&response);
         let declined = response.status() == StatusCode::PAYMENT_REQUIRED
             && settlement.as_ref().is_none_or(|s| {
@@ -142,7 +162,21 @@ impl PayingClient {
         Ok(PaidResponse {
             response,
             payment: Some(payment),
+            receipt_used: false,
         })
+    }
+
+    fn keep_receipt(&self, url: &reqwest::Url, resp: &Response) {
+        if let Some(t) = resp
+            .headers()
+            .get(RECEIPT_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.receipts
+                .lock()
+                .expect("receipts lock")
+                .keep(url, t.to_string());
+        }
     }
 
     fn choose<'a>(&self, offers: &'a [Offer]) -> Result<(&'a Offer, AssetKey), ClientError> {

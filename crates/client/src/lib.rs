@@ -4,11 +4,13 @@
 mod challenge;
 mod client;
 mod policy;
+mod receipts;
 mod spending;
 mod wallet;
 
-pub use challenge::{ChallengeError, Offer, read_challenge};
+pub use challenge::{Challenge, ChallengeError, Offer, read_challenge};
 pub use client::{ClientError, PaidResponse, PayingClient, PaymentMade};
 pub use policy::{AssetBook, AssetInfo, AssetKey, PolicyError, SpendPolicy};
+pub use receipts::{RECEIPT_HEADER, ReceiptBook};
 pub use spending::Spending;
 pub use wallet::{EvmWallet, WalletError};

@@ -4,6 +4,7 @@ mod config;
 mod demo_api;
 mod facilitator;
 mod gateway;
+mod pay;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,8 @@ enum Cmd {
     Gateway(gateway::Args),
     /// Serve the demo metered crypto-analytics API from fixtures.
     DemoApi(demo_api::Args),
+    /// Make one paid request, within explicit spend limits.
+    Pay(Box<pay::Args>),
 }
 
 #[tokio::main]
@@ -42,5 +45,6 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Facilitator(args) => facilitator::run(args).await,
         Cmd::Gateway(args) => gateway::run(args).await,
         Cmd::DemoApi(args) => demo_api::run(args).await,
+        Cmd::Pay(args) => pay::run(*args).await,
     }
 }

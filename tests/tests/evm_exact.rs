@@ -388,3 +388,49 @@ both_stores!(
         assert_eq!(env.settlements_sent().await, 0);
     }
 );
+
+both_stores!(
+    erc1271_wallet_pays_through_the_bytes_overload,
+    |db: Db| async move {
+        let Some(env) = Env::start(db).await else {
+            return;
+        };
+        let owner = env.payer(0).address();
+        let wallet = env
+            .dev
+            .deploy_smart_wallet(owner)
+            .await
+            .expect("wallet deploys");
+        let usdc = env.dev.usdc.address;
+        env.dev
+            .mint(usdc, wallet, U256::from(2 * PRICE))
+            .await
+            .expect("mint");
+
+        // Signed by the wallet's owner key: not an EOA signature of `from`, so the token asks
+        // the wallet (ERC-1271) through the bytes overload.
+        let mut pay = env.payment(0, PRICE);
+        pay.auth.from = wallet;
+        let (status, v) = env.post("/verify", &pay.v2()).await;
+        assert_eq!((status, &v["isValid"]), (200, &json!(true)), "{v}");
+        assert_eq!(v["payer"], json!(wallet.to_checksum(None)));
+        let (_, s) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(s["success"], json!(true), "{s}");
+        assert_eq!(env.usdc(wallet).await, U256::from(PRICE));
+        assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(PRICE));
+
+        // Someone else's key: the wallet says no, so simulation refuses and nothing moves.
+        let mut forged = env.payment(1, PRICE);
+        forged.auth.from = wallet;
+        let (_, v) = env.post("/verify", &forged.v2()).await;
+        assert_eq!(
+            v["invalidReason"],
+            json!(reason::EVM_SIMULATION_FAILED),
+            "{v}"
+        );
+        let (_, s) = env.post("/settle", &forged.v2()).await;
+        assert_eq!(s["success"], json!(false), "{s}");
+        assert_eq!(env.usdc(wallet).await, U256::from(PRICE));
+        assert_eq!(env.settlements_sent().await, 1);
+    }
+);

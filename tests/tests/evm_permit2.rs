@@ -429,3 +429,66 @@ both_stores!(
         assert!(v.is_valid, "{v:?}");
     }
 );
+
+alloy::sol! {
+    #[sol(rpc)]
+    interface ITestSmartWallet {
+        function execute(address target, uint256 value, bytes data) external payable returns (bytes);
+    }
+    interface IApprove {
+        function approve(address spender, uint256 value) external returns (bool);
+    }
+}
+
+both_stores!(erc1271_wallet_pays_through_permit2, |db: Db| async move {
+    use alloy::network::EthereumWallet;
+    use alloy::providers::ProviderBuilder;
+    use alloy::sol_types::SolCall;
+    let Some(env) = Env::start(db).await else {
+        return;
+    };
+    let owner = env.payer(0).clone();
+    let wallet = env
+        .dev
+        .deploy_smart_wallet(owner.address())
+        .await
+        .expect("wallet deploys");
+    let token = env.dev.tmai.address;
+    env.dev.mint(token, wallet, tmai(5)).await.expect("mint");
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(owner.clone()))
+        .connect_http(env.dev.anvil.rpc_url.parse().expect("url"));
+    let approve = IApprove::approveCall {
+        spender: tollgate_evm::PERMIT2,
+        value: U256::MAX,
+    }
+    .abi_encode();
+    let receipt = ITestSmartWallet::new(wallet, provider)
+        .execute(token, U256::ZERO, approve.into())
+        .send()
+        .await
+        .expect("send")
+        .get_receipt()
+        .await
+        .expect("receipt");
+    assert!(receipt.status());
+
+    let mut pay = payment(&env, 0, tmai(2));
+    pay.auth.from = wallet;
+    let (_, v) = env.post("/verify", &pay.v2()).await;
+    assert_eq!(v["isValid"], json!(true), "{v}");
+    let (_, s) = env.post("/settle", &pay.v2()).await;
+    assert_eq!(s["success"], json!(true), "{s}");
+    assert_eq!(tmai_of(&env, wallet).await, tmai(3));
+    assert_eq!(tmai_of(&env, env.dev.pay_to).await, tmai(2));
+
+    let mut forged = payment(&env, 1, tmai(2));
+    forged.auth.from = wallet;
+    let (_, v) = env.post("/verify", &forged.v2()).await;
+    assert_eq!(
+        v["invalidReason"],
+        json!(reason::PERMIT2_SIMULATION_FAILED),
+        "{v}"
+    );
+    assert_eq!(tmai_of(&env, wallet).await, tmai(3));
+});

@@ -373,3 +373,41 @@ fn settle_calldata(
         .into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::signers::local::PrivateKeySigner;
+
+    #[test]
+    fn type_string_is_permit2_stub_plus_the_proxy_witness() {
+        let stub = "PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline,";
+        let witness = "Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,uint256 validAfter)";
+        assert_eq!(
+            typed::PermitWitnessTransferFrom::eip712_encode_type(),
+            format!("{stub}{witness}")
+        );
+    }
+
+    #[test]
+    fn signature_recovers_to_the_payer_and_round_trips_the_payload() {
+        let signer = PrivateKeySigner::random();
+        let auth = Permit2Authorization {
+            from: signer.address(),
+            token: Address::repeat_byte(1),
+            amount: U256::from(200u64) * U256::from(10u64).pow(U256::from(18u8)),
+            spender: EXACT_PERMIT2_PROXY,
+            nonce: U256::MAX - U256::from(7u8),
+            deadline: U256::from(2_000_000_000u64),
+            to: Address::repeat_byte(2),
+            valid_after: U256::from(1u8),
+        };
+        let sig = sign_permit2(&signer, 84532, &auth).unwrap();
+        let digest = auth.typed().eip712_signing_hash(&permit2_domain(84532));
+        assert!(ecdsa_matches(&sig, &digest, auth.from));
+        let other_chain = auth.typed().eip712_signing_hash(&permit2_domain(8453));
+        assert!(!ecdsa_matches(&sig, &other_chain, auth.from));
+        let parsed = parse_payload(&auth.to_payload(&sig)).unwrap();
+        assert_eq!((parsed.auth, parsed.signature), (auth, sig));
+    }
+}

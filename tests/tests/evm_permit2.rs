@@ -109,6 +109,19 @@ both_stores!(
         assert_eq!((status, &v["isValid"]), (200, &json!(true)), "{v}");
         let (_, s) = env.post("/settle", &pay.v2()).await;
         assert_eq!(s["success"], json!(true), "{s}");
+        let receipt = env
+            .dev
+            .anvil
+            .provider()
+            .get_transaction_receipt(tx_hash(&s).parse().expect("hash"))
+            .await
+            .expect("rpc")
+            .expect("mined");
+        assert!(
+            receipt.gas_used < 200_000,
+            "settleWithPermit used {} gas; the settlement gas limit must stay well above it",
+            receipt.gas_used
+        );
 
         assert_eq!(tmai_of(&env, payer).await, tmai(100));
         assert_eq!(tmai_of(&env, env.dev.pay_to).await, tmai(200));
@@ -396,11 +409,12 @@ both_stores!(
         };
         let with = env.facilitator.supported();
         assert_eq!(with.extensions, vec![EIP2612_GAS_SPONSORING.to_string()]);
-        let v2 = with.kinds.iter().find(|k| k.x402_version == 2).expect("v2");
-        assert_eq!(
-            v2.extra.as_ref().map(|e| e["assetTransferMethods"].clone()),
-            Some(json!(["eip3009", "permit2"]))
-        );
+        let permit2_kind = |k: &tollgate_proto::v2::SupportedKind| {
+            k.x402_version == 2
+                && k.extra.as_ref().map(|e| e["assetTransferMethod"].clone())
+                    == Some(json!("permit2"))
+        };
+        assert_eq!(with.kinds.iter().filter(|k| permit2_kind(k)).count(), 1);
 
         env.dev
             .anvil
@@ -411,7 +425,8 @@ both_stores!(
         let bare = Env::facilitator(&env.dev, &env.db.url, std::time::Duration::from_secs(5)).await;
         let without = bare.supported();
         assert!(without.extensions.is_empty(), "{:?}", without.extensions);
-        assert!(without.kinds.iter().all(|k| k.extra.is_none()));
+        assert!(!without.kinds.iter().any(permit2_kind));
+        assert_eq!(without.kinds.len(), 2, "plain v2 and v1 exact remain");
         fund(&env, 0, tmai(10), true).await;
         let body = serde_json::to_vec(&payment(&env, 0, price()).v2()).expect("json");
         let v = bare.verify(&body).await.expect("verify").body;

@@ -38,24 +38,24 @@ impl PaymentScheme for EvmExactScheme {
 
     fn kinds(&self, networks: &Networks) -> Vec<SupportedKind> {
         let net = self.network();
-        // Permit2 is v2-only; where it is usable the v2 kind names both transfer methods.
-        let v2_extra = self.exact.permit2_enabled().then(|| {
+        let kind = |v: u8, n: &str, extra: Option<tollgate_proto::v2::Object>| SupportedKind {
+            x402_version: v,
+            scheme: "exact".into(),
+            network: n.into(),
+            extra,
+        };
+        let mut kinds = vec![
+            kind(2, net.caip2(), None),
+            kind(1, networks.v1_name(net), None),
+        ];
+        // Permit2 is v2-only and needs its contracts on chain: a separate kind names it the way
+        // a requirement does (`extra.assetTransferMethod`), leaving the plain kind unchanged.
+        if self.exact.permit2_enabled() {
             let mut extra = tollgate_proto::v2::Object::new();
-            extra.insert(
-                "assetTransferMethods".into(),
-                serde_json::json!(["eip3009", "permit2"]),
-            );
-            extra
-        });
-        [(2, net.caip2(), v2_extra), (1, networks.v1_name(net), None)]
-            .into_iter()
-            .map(|(v, n, extra)| SupportedKind {
-                x402_version: v,
-                scheme: "exact".into(),
-                network: n.into(),
-                extra,
-            })
-            .collect()
+            extra.insert("assetTransferMethod".into(), "permit2".into());
+            kinds.push(kind(2, net.caip2(), Some(extra)));
+        }
+        kinds
     }
 
     fn extensions(&self) -> Vec<String> {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts a local chain with test USDC and a facilitator in front of it.
+# The local demo: anvil with test USDC and TMAI, the facilitator, the demo data API behind the
+# gateway, and an agent that pays for a mix of calls and prints what it bought.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec cargo run --release --locked -p tollgate -- demo "$@"
+exec cargo run --locked -p tollgate -- demo "$@"

@@ -28,9 +28,12 @@ fn env(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.is_empty())
 }
 
-/// Runs the facilitator until `POST /close` or ctrl-c.
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let cfg = FacilitatorConfig::load(args.config.as_deref(), &env)?;
+/// Builds a facilitator (chains, ledger) from configuration, without serving it.
+pub async fn build(
+    cfg: &FacilitatorConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    failpoint: Option<Failpoint>,
+) -> anyhow::Result<Facilitator> {
     let db = cfg
         .database_url
         .clone()
@@ -45,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             networks.add_name(name, network.clone());
         }
         let mut signers = Vec::new();
-        for (i, k) in c.keys(&env)?.iter().enumerate() {
+        for (i, k) in c.keys(env)?.iter().enumerate() {
             let s: PrivateKeySigner = k.parse().map_err(|_| {
                 anyhow::anyhow!("settlement key #{i} for {network} is not a valid secp256k1 key")
             })?;
@@ -63,22 +66,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("connecting to {network}"))?;
         schemes.push(Arc::new(EvmExactScheme::new(chain)));
     }
-    let failpoint = match env("TOLLGATE_FAILPOINT").as_deref() {
-        None => None,
-        Some("after_broadcast") => Some(Failpoint::AfterBroadcast),
-        Some(other) => bail!("unknown TOLLGATE_FAILPOINT {other:?}"),
-    };
     let opts = FacilitatorOptions {
         receipt_timeout: Duration::from_secs(cfg.receipt_timeout_secs.unwrap_or(30)),
         networks,
         failpoint,
     };
-    let f = Arc::new(Facilitator::new(schemes, ledger, opts));
+    Ok(Facilitator::new(schemes, ledger, opts))
+}
+
+/// Runs the facilitator until `POST /close` or ctrl-c.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = FacilitatorConfig::load(args.config.as_deref(), &env)?;
+    let failpoint = match env("TOLLGATE_FAILPOINT").as_deref() {
+        None => None,
+        Some("after_broadcast") => Some(Failpoint::AfterBroadcast),
+        Some(other) => bail!("unknown TOLLGATE_FAILPOINT {other:?}"),
+    };
+    let f = Arc::new(build(&cfg, &env, failpoint).await?);
     let done = reconcile_once(&f, Duration::ZERO, Duration::from_secs(10)).await?;
     if done > 0 {
         tracing::info!(done, "finished settlements left over from the last run");
     }
-    let listen = cfg.listen.unwrap_or_else(|| "127.0.0.1:4022".into());
+    let listen = cfg
+        .listen
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:4022".into());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

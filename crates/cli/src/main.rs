@@ -1,7 +1,9 @@
 //! `tollgate`: the command-line entry to every Tollgate service.
 
 mod config;
+mod demo;
 mod demo_api;
+mod dev;
 mod facilitator;
 mod gateway;
 mod pay;
@@ -27,6 +29,10 @@ enum Cmd {
     Gateway(gateway::Args),
     /// Serve the demo metered crypto-analytics API from fixtures.
     DemoApi(demo_api::Args),
+    /// Start the whole local stack (anvil, contracts, facilitator, demo API, gateway).
+    Dev(dev::Args),
+    /// Start the local stack and run a paying agent against it, then print a summary.
+    Demo(demo::Args),
     /// Make one paid request, within explicit spend limits.
     Pay(Box<pay::Args>),
 }
@@ -46,5 +52,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Gateway(args) => gateway::run(args).await,
         Cmd::DemoApi(args) => demo_api::run(args).await,
         Cmd::Pay(args) => pay::run(*args).await,
+        Cmd::Dev(args) => dev::run(args).await,
+        Cmd::Demo(args) => demo::run(args).await,
     }
 }

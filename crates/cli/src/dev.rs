@@ -1,0 +1,256 @@
+//! `tollgate dev`: the whole local stack on 127.0.0.1 with one command: anvil with the test
+//! tokens, Permit2 and the proxy; the facilitator on SQLite; the demo data API; and the gateway
+//! in front of it. Every key is generated for this run and dies with it.
+
+use std::sync::Arc;
+
+use alloy::primitives::{B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tollgate_devnet::{Anvil, AnvilOptions, DevEvm, anvil_binary};
+use tollgate_gateway::demo::Demo;
+use tollgate_gateway::{Gateway, GatewayConfig, InProcess, Upstream, setup};
+
+use crate::config::{EvmChainConfig, FacilitatorConfig};
+use crate::facilitator;
+
+/// Chain id of the local chain.
+pub const CHAIN_ID: u64 = 31337;
+/// USD price of one test TMAI on the local chain.
+const TMAI_USD: &str = "0.01";
+
+/// A running local stack; everything stops when it is dropped.
+pub struct Stack {
+    pub dev: DevEvm,
+    pub payer: PrivateKeySigner,
+    pub facilitator_url: String,
+    pub gateway_url: String,
+    pub demo_url: String,
+    tasks: Vec<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Options of `tollgate dev`.
+#[derive(clap::Args)]
+pub struct Args {}
+
+/// Makes sure anvil is installed, running the project's npm install when it is not.
+fn ensure_anvil() -> anyhow::Result<()> {
+    if anvil_binary().is_ok() {
+        return Ok(());
+    }
+    eprintln!(
+        "anvil is not installed; installing it from npm (package @foundry-rs/anvil-linux-amd64)..."
+    );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ok = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&root)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    anyhow::ensure!(
+        ok && anvil_binary().is_ok(),
+        "could not install anvil: run `scripts/setup.sh` (needs Node.js and npm)"
+    );
+    Ok(())
+}
+
+async fn bind() -> anyhow::Result<(TcpListener, String)> {
+    let l = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", l.local_addr()?);
+    Ok((l, url))
+}
+
+fn gateway_toml(dev: &DevEvm, upstream: &str, public: &str, db: &str) -> String {
+    let (usdc, tmai) = (&dev.usdc, &dev.tmai);
+    format!(
+        r#"upstream = "{upstream}"
+public_url = "{public}"
+
+[facilitator]
+in_process = "(built by tollgate dev)"
+
+[pay_to]
+"eip155:{CHAIN_ID}" = "{pay_to}"
+
+[[assets]]
+symbol = "USDC"
+network = "eip155:{CHAIN_ID}"
+address = "{usdc_addr}"
+decimals = 6
+usd_rate = "1"
+extra = {{ name = "{usdc_name}", version = "{usdc_version}" }}
+
+[[assets]]
+symbol = "TMAI"
+network = "eip155:{CHAIN_ID}"
+address = "{tmai_addr}"
+decimals = 18
+usd_rate = "{TMAI_USD}"
+discount_percent = "10"
+extra = {{ assetTransferMethod = "permit2", name = "{tmai_name}", version = "{tmai_version}" }}
+
+[[routes]]
+name = "signals"
+method = "GET"
+path = "/v2/trading-signals"
+price = "0.017"
+description = "Trading signals"
+
+[[routes]]
+name = "grades"
+method = "GET"
+path = "/v2/grades/{{symbol}}"
+price = "0.034"
+description = "Investor and trader grades"
+
+[[routes]]
+name = "prediction"
+method = "GET"
+path = "/v2/price-prediction/{{symbol}}"
+price = "0.068"
+description = "2027 price scenarios: 10 calls over prediction and fundamentals"
+bundle = {{ calls = 10, covers = ["prediction", "fundamental"] }}
+
+[[routes]]
+name = "fundamental"
+method = "GET"
+path = "/v2/fundamental-grade/{{symbol}}"
+price = "0.017"
+description = "Fundamental grade"
+
+[receipts]
+database_url = "{db}"
+keys_env = "DEV_RECEIPT_KEYS"
+signing_key = "k1"
+"#,
+        pay_to = dev.pay_to,
+        usdc_addr = usdc.address,
+        usdc_name = usdc.name,
+        usdc_version = usdc.version,
+        tmai_addr = tmai.address,
+        tmai_name = tmai.name,
+        tmai_version = tmai.version,
+    )
+}
+
+/// Starts the whole stack and returns once every part answers.
+pub async fn start() -> anyhow::Result<Stack> {
+    ensure_anvil()?;
+    let anvil = Anvil::start(AnvilOptions {
+        chain_id: CHAIN_ID,
+        block_time: None,
+    })
+    .await?;
+    let usdc_each = U256::from(1_000_000_000u64); // 1,000 USDC
+    let dev = DevEvm::start(anvil, 1, usdc_each)
+        .await
+        .context("deploying the test contracts")?;
+    let payer = dev.payers[0].clone();
+    let tmai_each = U256::from(100_000u64) * U256::from(10u64).pow(U256::from(18u64));
+    dev.mint(dev.tmai.address, payer.address(), tmai_each)
+        .await?;
+    dev.approve_permit2(&payer, dev.tmai.address, U256::MAX)
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let sqlite = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+
+    let fcfg = FacilitatorConfig {
+        database_url: Some(sqlite("ledger.db")),
+        evm: vec![EvmChainConfig {
+            network: format!("eip155:{CHAIN_ID}"),
+            rpc_url: dev.anvil.rpc_url.clone(),
+            private_key_env: Some("DEV_SETTLEMENT_KEY".into()),
+            private_key_file: None,
+            v1_name: None,
+            receipt_poll_ms: Some(50),
+            gas_limit: None,
+        }],
+        ..Default::default()
+    };
+    let settlement_key = alloy::hex::encode(dev.facilitator.to_bytes());
+    let fenv = move |k: &str| (k == "DEV_SETTLEMENT_KEY").then(|| settlement_key.clone());
+    let f = Arc::new(facilitator::build(&fcfg, &fenv, None).await?);
+    let mut tasks = Vec::new();
+    let (fl, facilitator_url) = bind().await?;
+    let served = f.clone();
+    tasks.push(tokio::spawn(async move {
+        let _ = tollgate_facilitator::serve(served, fl).await;
+    }));
+
+    let (dl, demo_url) = bind().await?;
+    tasks.push(tokio::spawn(async move {
+        let _ = axum::serve(dl, tollgate_gateway::demo::router(Demo::embedded())).await;
+    }));
+
+    let (gl, gateway_url) = bind().await?;
+    let gcfg = GatewayConfig::parse(&gateway_toml(
+        &dev,
+        &demo_url,
+        &gateway_url,
+        &sqlite("receipts.db"),
+    ))?;
+    let receipt_keys = format!("k1:{}", alloy::hex::encode(B256::random()));
+    let genv = move |k: &str| (k == "DEV_RECEIPT_KEYS").then(|| receipt_keys.clone());
+    let rcfg = gcfg.receipts.as_ref().context("receipts section")?;
+    let receipts = setup::receipts(rcfg, &genv).await?;
+    let gw = Arc::new(Gateway::new(&gcfg, Arc::new(InProcess(f)), Some(receipts)).await?);
+    let upstream = Upstream::new(&demo_url, gcfg.max_body_bytes)?;
+    tasks.push(tokio::spawn(async move {
+        let _ = tollgate_gateway::serve_proxy(gw, upstream, gl).await;
+    }));
+    Ok(Stack {
+        dev,
+        payer,
+        facilitator_url,
+        gateway_url,
+        demo_url,
+        tasks,
+        _dir: dir,
+    })
+}
+
+/// Prints where everything is and how to pay, then runs until ctrl-c.
+pub async fn run(_args: Args) -> anyhow::Result<()> {
+    let s = start().await?;
+    let key = alloy::hex::encode(s.payer.to_bytes());
+    println!("Tollgate local stack is up (chain eip155:{CHAIN_ID}):");
+    println!("  anvil        {}", s.dev.anvil.rpc_url);
+    println!("  facilitator  {}", s.facilitator_url);
+    println!("  demo API     {}  (unpaid upstream)", s.demo_url);
+    println!("  gateway      {}  (pay here)", s.gateway_url);
+    println!(
+        "  USDC         {}  TMAI {}",
+        s.dev.usdc.address, s.dev.tmai.address
+    );
+    println!(
+        "  payer        {}  (1,000 USDC, 100,000 TMAI; test key below)",
+        s.payer.address()
+    );
+    println!(
+        "\nTry:\n  TOLLGATE_PAYER_KEY={key} \\\n  {}",
+        pay_command(&s, "/v2/trading-signals")
+    );
+    println!("\nctrl-c stops everything.");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// A ready `tollgate pay` line against the stack's gateway.
+pub fn pay_command(s: &Stack, path: &str) -> String {
+    format!(
+        "tollgate pay {}{path} --max '0.1 USDC' --max '100 TMAI' --token USDC=eip155:{CHAIN_ID}/{}/6 --token TMAI=eip155:{CHAIN_ID}/{}/18",
+        s.gateway_url, s.dev.usdc.address, s.dev.tmai.address
+    )
+}

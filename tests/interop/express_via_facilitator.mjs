@@ -45,6 +45,8 @@ const listener = app.listen(0, "127.0.0.1", async () => {
   try {
     const pay = wrapFetchWithPaymentFromConfig(fetch, {
       schemes: [{ network, client: new ClientEvm(privateKeyToAccount(env("PAYER_KEY"))) }],
+      // The local test token is no SDK default asset: allow it, capped at this payment.
+      spendControls: { allowedAssets: [{ network, asset: env("ASSET"), maxAmountPerPayment: env("AMOUNT") }] },
     });
     const resp = await pay(url);
     const header = resp.headers.get("PAYMENT-RESPONSE");

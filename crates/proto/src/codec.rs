@@ -54,10 +54,12 @@ mod tests {
 
     #[test]
     fn refuses_url_safe_unpadded_and_garbage() {
-        let v = json!({"k": "??>>"});
+        // 14 bytes of JSON: base64 needs padding, and `??>` encodes with `+` and `/`.
+        let v = json!({"k": "??>>?"});
         let std = encode_header(&v);
         let url_safe = std.replace('+', "-").replace('/', "_");
         assert_ne!(std, url_safe, "fixture must contain + or /");
+        assert!(std.ends_with('='), "fixture must need padding");
         assert!(decode_header::<Value>(&url_safe).is_err());
         assert!(decode_header::<Value>(std.trim_end_matches('=')).is_err());
         assert!(decode_header::<Value>("not base64 at all!").is_err());

@@ -1,0 +1,190 @@
+//! The paying client against a real gateway, facilitator and anvil: it pays in USDC and in TMAI,
+//! signs nothing above its limits, and never overruns a budget, even with concurrent calls.
+
+mod gateway_support;
+
+use std::sync::Arc;
+
+use alloy::primitives::U256;
+use gateway_support::*;
+use tollgate_client::{
+    AssetBook, ClientError, EvmWallet, PayingClient, PolicyError, SpendPolicy, Spending,
+};
+use tollgate_e2e::{Db, Env};
+
+const TMAI_PLACEHOLDER: &str = "0x00000000000000000000000000000000000000aa";
+
+/// A gateway whose TMAI asset is the chain's real TMAI at `tmai_usd` dollars per token.
+async fn gateway_world(tmai_usd: &str) -> (Env, DemoApi, Proxy) {
+    let env = Env::start(Db::Sqlite).await.expect("sqlite always runs");
+    let payer = env.payer(0).clone();
+    let tmai = env.dev.tmai.address;
+    env.dev
+        .mint(
+            tmai,
+            payer.address(),
+            U256::from(1000u64) * U256::from(10u64).pow(U256::from(18u64)),
+        )
+        .await
+        .unwrap();
+    env.dev
+        .approve_permit2(&payer, tmai, U256::MAX)
+        .await
+        .unwrap();
+    let api = start_demo().await;
+    let toml = config_toml(&env, &api.url, 1, 10)
+        .replace(TMAI_PLACEHOLDER, &tmai.to_checksum(None))
+        .replace("usd_rate = \"0.02\"", &format!("usd_rate = \"{tmai_usd}\""));
+    let gw = gateway(&env, &toml, &["k1"], "k1").await;
+    let proxy = serve(gw, &api.url).await;
+    (env, api, proxy)
+}
+
+fn client(env: &Env, caps: &[&str], budgets: &[&str]) -> PayingClient {
+    let mut book = AssetBook::default();
+    book.add("USDC", "eip155:31337", &env.dev.usdc.address.to_string(), 6);
+    book.add(
+        "TMAI",
+        "eip155:31337",
+        &env.dev.tmai.address.to_string(),
+        18,
+    );
+    let mut p = SpendPolicy {
+        book: book.clone(),
+        ..Default::default()
+    };
+    for c in caps {
+        p.per_call.extend(book.parse_limit(c).unwrap());
+    }
+    for b in budgets {
+        p.budget.extend(book.parse_limit(b).unwrap());
+    }
+    let wallet = EvmWallet::from_hex(&alloy::hex::encode(env.payer(0).to_bytes())).unwrap();
+    PayingClient::new(wallet, p, Arc::new(Spending::in_memory()))
+}
+
+async fn call(
+    c: &PayingClient,
+    url: &str,
+    token: &str,
+) -> Result<tollgate_client::PaidResponse, ClientError> {
+    let req = c
+        .http()
+        .get(url)
+        .header("x-payment-token", token)
+        .build()
+        .unwrap();
+    c.execute(req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pays_the_gateway_in_usdc_and_in_tmai() {
+    let (env, _api, proxy) = gateway_world("0.02").await;
+    let c = client(&env, &["0.1 USDC", "5 TMAI"], &[]);
+    let url = format!("{}/v2/trading-signals", proxy.url);
+    let usdc = call(&c, &url, "usdc").await.unwrap();
+    assert_eq!(usdc.response.status(), 200);
+    let paid = usdc.payment.expect("paid");
+    assert_eq!(paid.display, "0.017 USDC");
+    assert!(
+        paid.settlement
+            .as_ref()
+            .is_some_and(|s| s.success && s.transaction.len() == 66)
+    );
+
+    let tmai = call(&c, &url, "tmai").await.unwrap();
+    assert_eq!(tmai.response.status(), 200);
+    let paid = tmai.payment.expect("paid");
+    assert_eq!(
+        paid.display, "0.765 TMAI",
+        "0.017 USD at 0.02 USD/TMAI less 10%"
+    );
+    assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(17_000u64));
+    let tmai_got = env
+        .dev
+        .balance(env.dev.tmai.address, env.dev.pay_to)
+        .await
+        .unwrap();
+    assert_eq!(
+        tmai_got,
+        U256::from(765u64) * U256::from(10u64).pow(U256::from(15u64))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amounts_above_2_pow_64_are_paid_exactly() {
+    let (env, _api, proxy) = gateway_world("0.0001").await;
+    let c = client(&env, &["200 TMAI"], &["200 TMAI"]);
+    let out = call(&c, &format!("{}/v2/trading-signals", proxy.url), "tmai")
+        .await
+        .unwrap();
+    assert_eq!(out.response.status(), 200);
+    let want = U256::from(153u64) * U256::from(10u64).pow(U256::from(18u64));
+    assert!(want > U256::from(u64::MAX));
+    assert_eq!(
+        out.payment.unwrap().amount,
+        want,
+        "0.017 USD at 0.0001 USD/TMAI less 10% = 153 TMAI"
+    );
+    assert_eq!(
+        env.dev
+            .balance(env.dev.tmai.address, env.dev.pay_to)
+            .await
+            .unwrap(),
+        want
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_below_the_price_signs_nothing_and_names_the_limit() {
+    let (env, _api, proxy) = gateway_world("0.02").await;
+    let c = client(&env, &["0.01 USDC"], &[]);
+    let err = call(&c, &format!("{}/v2/trading-signals", proxy.url), "usdc")
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, ClientError::Policy(PolicyError::NoAcceptableOffer(_))),
+        "{msg}"
+    );
+    assert!(msg.contains("over the per-call cap of 0.01 USDC"), "{msg}");
+    assert!(
+        msg.contains("no spend limit is set for"),
+        "TMAI has no cap, so it is refused too: {msg}"
+    );
+    assert_eq!(env.usdc(env.dev.pay_to).await, U256::ZERO);
+    assert_eq!(
+        env.settlements_sent().await,
+        0,
+        "nothing was signed, so nothing settled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_holds_across_100_calls_including_concurrent_ones() {
+    let (env, _api, proxy) = gateway_world("0.02").await;
+    let c = client(&env, &["0.1 USDC"], &["0.5 USDC"]);
+    let url = format!("{}/v2/trading-signals", proxy.url);
+    let mut paid = 0usize;
+    let mut over_budget = 0usize;
+    for wave in 0..10 {
+        let calls = (0..10).map(|_| call(&c, &url, "usdc"));
+        for r in futures::future::join_all(calls).await {
+            match r {
+                Ok(r) => {
+                    assert_eq!(r.response.status(), 200, "wave {wave}");
+                    assert!(r.payment.is_some());
+                    paid += 1;
+                }
+                Err(ClientError::Policy(e)) => {
+                    assert!(e.to_string().contains("budget of 0.5 USDC"), "{e}");
+                    over_budget += 1;
+                }
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+    }
+    assert_eq!(paid, 29, "29 x 0.017 = 0.493 fits in 0.5; a 30th would not");
+    assert_eq!(over_budget, 71);
+    assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(29u64 * 17_000));
+}

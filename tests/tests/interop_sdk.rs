@@ -17,7 +17,10 @@ async fn official_sdk_server_and_client_settle_through_tollgate() {
         .arg("express_via_facilitator.mjs")
         .current_dir(dir)
         .env("FACILITATOR_URL", &env.url)
-        .env("PAYER_KEY", format!("0x{}", alloy::hex::encode(payer.to_bytes())))
+        .env(
+            "PAYER_KEY",
+            format!("0x{}", alloy::hex::encode(payer.to_bytes())),
+        )
         .env("NETWORK", env.network.caip2())
         .env("ASSET", env.dev.usdc.address.to_checksum(None))
         .env("AMOUNT", "17000")
@@ -30,7 +33,8 @@ async fn official_sdk_server_and_client_settle_through_tollgate() {
         .expect("node runs (is Node.js installed and tests/interop set up?)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_default();
-    let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("interop script printed {stdout:?}"));
+    let v: Value =
+        serde_json::from_str(line).unwrap_or_else(|_| panic!("interop script printed {stdout:?}"));
     assert_eq!(v["status"], json!(200), "{v}");
     assert_eq!(v["body"], json!("{\"signal\":\"bullish\"}"), "{v}");
     assert_eq!(v["paymentResponse"]["success"], json!(true), "{v}");

@@ -1,0 +1,13 @@
+# Builds the `tollgate` binary and ships it on a slim base with curl for health checks.
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p tollgate
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/tollgate /usr/local/bin/tollgate
+COPY fixtures /usr/share/tollgate/fixtures
+USER nobody
+ENTRYPOINT ["tollgate"]

@@ -64,18 +64,26 @@ both_stores!(claims_race_to_exactly_one_winner, |db: Db| async move {
     };
     let claims = futures::future::join_all((0..20).map(|i| {
         let (l, intent) = (if i % 2 == 0 { &a } else { &b }, intent.clone());
-        async move { l.claim(&intent).await.unwrap() }
+        async move {
+            l.claim_signed(&intent, &format!("0xhash{i}"), b"raw")
+                .await
+                .unwrap()
+        }
     }))
     .await;
     assert_eq!(claims.iter().filter(|c| matches!(c, Claim::Won)).count(), 1);
 
-    a.record_signed(&intent.id, "0xhash", b"raw").await.unwrap();
     assert_eq!(b.unfinished().await.unwrap().len(), 1);
-    b.release(&intent.id).await.unwrap();
-    assert!(
-        a.get(&intent.id).await.unwrap().is_some(),
-        "a signed settlement is never released"
-    );
+    let hash = a.get(&intent.id).await.unwrap().unwrap().tx_hash.unwrap();
+    for c in &claims {
+        if let Claim::Exists(rec) = c {
+            assert_eq!(
+                rec.tx_hash.as_deref(),
+                Some(hash.as_str()),
+                "losers see the winner's transaction"
+            );
+        }
+    }
     a.record_outcome(&intent.id, true, None).await.unwrap();
     let rec = b.get(&intent.id).await.unwrap().unwrap();
     assert_eq!(

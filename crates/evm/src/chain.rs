@@ -225,14 +225,28 @@ impl EvmChain {
 
     /// Signs a call to `to` with the next signer and nonce; nothing is sent.
     pub async fn sign_call(&self, to: Address, data: Bytes) -> Result<SignedTx, EvmError> {
-        let (max_fee, priority) = self.fees().await?;
         let idx = self.next_slot.fetch_add(1, Ordering::Relaxed) % self.slots.len();
-        let slot = &self.slots[idx];
-        let nonce = slot.nonces.acquire().await;
+        let nonce = self.slots[idx].nonces.acquire().await;
+        let signed = self.sign_at(idx, nonce, to, data, self.cfg.gas_limit).await;
+        if signed.is_err() {
+            self.slots[idx].nonces.give_back(nonce).await;
+        }
+        signed
+    }
+
+    async fn sign_at(
+        &self,
+        idx: usize,
+        nonce: u64,
+        to: Address,
+        data: Bytes,
+        gas_limit: u64,
+    ) -> Result<SignedTx, EvmError> {
+        let (max_fee, priority) = self.fees().await?;
         let mut tx = TxEip1559 {
             chain_id: self.chain_id,
             nonce,
-            gas_limit: self.cfg.gas_limit,
+            gas_limit,
             max_fee_per_gas: max_fee,
             max_priority_fee_per_gas: priority,
             to: TxKind::Call(to),
@@ -240,13 +254,10 @@ impl EvmChain {
             access_list: Default::default(),
             input: data,
         };
-        let sig = match slot.signer.sign_transaction_sync(&mut tx) {
-            Ok(sig) => sig,
-            Err(e) => {
-                slot.nonces.give_back(nonce).await;
-                return Err(EvmError::Config(format!("signing failed: {e}")));
-            }
-        };
+        let sig = self.slots[idx]
+            .signer
+            .sign_transaction_sync(&mut tx)
+            .map_err(|e| EvmError::Config(format!("signing failed: {e}")))?;
         let envelope = TxEnvelope::Eip1559(tx.into_signed(sig));
         let hash = *envelope.tx_hash();
         self.in_flight.lock().await.insert(hash, (idx, nonce));
@@ -254,6 +265,29 @@ impl EvmChain {
             hash: format!("{hash:#x}"),
             raw: envelope.encoded_2718(),
         })
+    }
+
+    /// Retires a signed transaction that will never be sent. Its nonce may sit below
+    /// settlements already broadcast, so it is spent on a 0-value self-transfer: a gap would
+    /// stall every later settlement of that signer.
+    pub async fn abandon(&self, tx: &SignedTx) {
+        let Ok(hash) = tx.hash.parse::<B256>() else {
+            return;
+        };
+        let Some((idx, nonce)) = self.in_flight.lock().await.remove(&hash) else {
+            return;
+        };
+        let me = self.slots[idx].signer.address();
+        match self.sign_at(idx, nonce, me, Bytes::new(), 21_000).await {
+            Ok(filler) => {
+                if let Broadcast::Rejected(e) | Broadcast::Unknown(e) =
+                    self.broadcast(&filler).await
+                {
+                    tracing::warn!(nonce, error = %e, "nonce gap filler not accepted");
+                }
+            }
+            Err(e) => tracing::warn!(nonce, error = %e, "could not sign a nonce gap filler"),
+        }
     }
 
     /// Sends signed bytes; a refused fresh transaction gives its nonce back for reuse.

@@ -103,6 +103,10 @@ impl PaymentScheme for EvmExactScheme {
         self.chain().broadcast(tx).boxed()
     }
 
+    fn abandon<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, ()> {
+        self.chain().abandon(tx).boxed()
+    }
+
     fn confirm<'a>(
         &'a self,
         hash: &'a str,

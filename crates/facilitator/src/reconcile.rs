@@ -8,9 +8,6 @@ use tollgate_proto::{Broadcast, SignedTx, reason};
 
 use crate::service::{Facilitator, Internal};
 
-/// Claims that never reached signing for this long belong to a settler that died.
-const STALE_CLAIM: Duration = Duration::from_secs(120);
-
 /// One pass over unfinished settlements older than `min_age`; returns how many were finished.
 pub async fn reconcile_once(
     f: &Facilitator,
@@ -18,13 +15,6 @@ pub async fn reconcile_once(
     wait: Duration,
 ) -> Result<usize, Internal> {
     let ledger = f.ledger();
-    let released = ledger
-        .release_stale_claims(STALE_CLAIM)
-        .await
-        .map_err(|e| Internal(e.to_string()))?;
-    if released > 0 {
-        tracing::info!(released, "released claims that never reached broadcast");
-    }
     let cutoff = now_secs() - min_age.as_secs() as i64;
     let mut finished = 0;
     for rec in ledger

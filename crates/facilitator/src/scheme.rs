@@ -32,6 +32,8 @@ pub trait PaymentScheme: Send + Sync {
     fn sign<'a>(&'a self, verified: &'a Verified) -> BoxFuture<'a, Result<SignedTx, String>>;
     /// Sends signed bytes.
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Broadcast>;
+    /// Drops a signed transaction that lost the race to the ledger and will never be sent.
+    fn abandon<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, ()>;
     /// Waits (bounded) for the result: `Some(success)` once final, `None` if still pending.
     fn confirm<'a>(
         &'a self,

@@ -1,8 +1,8 @@
 //! Verify and settle orchestration: parse, route to a scheme, and settle each payment at most
 //! once through the ledger (claim → sign → record → broadcast → bounded wait → record result).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -52,6 +52,9 @@ pub struct Reply<T> {
 
 /// The facilitator: schemes per network over one ledger.
 pub struct Facilitator {
+    /// Identities this process is settling right now: a concurrent repeat is refused before it
+    /// signs anything, so no nonce is spent on a transaction that loses the ledger race.
+    settling: Mutex<HashSet<String>>,
     schemes: Vec<Arc<dyn PaymentScheme>>,
     ledger: Ledger,
     opts: FacilitatorOptions,
@@ -71,6 +74,7 @@ impl Facilitator {
         opts: FacilitatorOptions,
     ) -> Self {
         Self {
+            settling: Mutex::default(),
             schemes,
             ledger,
             opts,
@@ -229,46 +233,60 @@ impl Facilitator {
         if let Some(rec) = self.ledger.get(&identity).await.map_err(internal)? {
             return Ok(ok(duplicate(&rec, net)));
         }
+        let Some(_settling) = Settling::begin(&self.settling, &identity) else {
+            let r = Rejection::new(reason::DUPLICATE_SETTLEMENT)
+                .with_message("payment already being settled");
+            return Ok(ok(failed(r, net, None)));
+        };
         let verified = match scheme.verify(&view).await {
             Ok(v) => v,
             Err(r) => return Ok(ok(failed(r, net, None))),
         };
+        let signed = match scheme.sign(&verified).await {
+            Ok(s) => s,
+            Err(e) => {
+                let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR).with_message(e);
+                return Ok(ok(failed(r.with_payer(verified.payer.clone()), net, None)));
+            }
+        };
         let intent = Intent {
-            id: identity.clone(),
+            id: identity,
             network: view.requirements.network.caip2().to_string(),
             scheme: view.requirements.scheme.to_string(),
             payer: verified.payer.clone(),
             amount: verified.amount.to_string(),
         };
-        if let Claim::Exists(rec) = self.ledger.claim(&intent).await.map_err(internal)? {
-            return Ok(ok(duplicate(&rec, net)));
+        // One write before broadcast: the claim and the exact bytes to send, or nothing.
+        match self
+            .ledger
+            .claim_signed(&intent, &signed.hash, &signed.raw)
+            .await
+        {
+            Ok(Claim::Won) => {}
+            Ok(Claim::Exists(rec)) => {
+                scheme.abandon(&signed).await;
+                return Ok(ok(duplicate(&rec, net)));
+            }
+            Err(e) => {
+                scheme.abandon(&signed).await;
+                return Err(internal(e));
+            }
         }
-        self.settle_claimed(scheme.as_ref(), &verified, net)
+        self.broadcast_recorded(scheme.as_ref(), &verified, &signed, net)
             .await
             .map(ok)
     }
 
-    /// Carries a won claim through signing, recording, broadcast and the bounded wait.
-    async fn settle_claimed(
+    /// Broadcasts a settlement the ledger holds, then waits (bounded) for its result.
+    async fn broadcast_recorded(
         &self,
         scheme: &dyn PaymentScheme,
         v: &Verified,
+        signed: &SignedTx,
         net: String,
     ) -> Result<SettleResponse, Internal> {
         let id = &v.identity;
-        let signed = match scheme.sign(v).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.ledger.release(id).await.map_err(internal)?;
-                let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR).with_message(e);
-                return Ok(failed(r.with_payer(v.payer.clone()), net, None));
-            }
-        };
-        self.ledger
-            .record_signed(id, &signed.hash, &signed.raw)
-            .await
-            .map_err(internal)?;
-        match scheme.broadcast(&signed).await {
+        match scheme.broadcast(signed).await {
             Broadcast::Accepted => {}
             Broadcast::Rejected(msg) => {
                 self.ledger.discard_refused(id).await.map_err(internal)?;
@@ -280,7 +298,7 @@ impl Facilitator {
                 tracing::warn!(tx = %signed.hash, error = %msg, "broadcast outcome unknown; reconciler will finish it");
                 return Ok(pending(
                     v,
-                    &signed,
+                    signed,
                     net,
                     format!("broadcast outcome unknown: {msg}"),
                 ));
@@ -290,7 +308,7 @@ impl Facilitator {
             tracing::error!(tx = %signed.hash, "failpoint after_broadcast: exiting before recording the result");
             std::process::exit(86);
         }
-        self.finish(scheme, v, &signed, net).await
+        self.finish(scheme, v, signed, net).await
     }
 
     async fn finish(
@@ -352,6 +370,30 @@ impl Facilitator {
     }
 }
 
+/// Marks an identity as being settled by this process until dropped.
+struct Settling<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl<'a> Settling<'a> {
+    fn begin(set: &'a Mutex<HashSet<String>>, id: &str) -> Option<Self> {
+        set.lock()
+            .expect("settling lock")
+            .insert(id.to_string())
+            .then(|| Self {
+                set,
+                id: id.to_string(),
+            })
+    }
+}
+
+impl Drop for Settling<'_> {
+    fn drop(&mut self) {
+        self.set.lock().expect("settling lock").remove(&self.id);
+    }
+}
+
 fn internal(e: impl std::fmt::Display) -> Internal {
     Internal(e.to_string())
 }
@@ -406,7 +448,7 @@ fn failed(r: Rejection, network: String, tx: Option<String>) -> SettleResponse {
 /// A repeat of a payment the ledger already holds: refused, but naming the original transaction.
 fn duplicate(rec: &SettlementRecord, network: String) -> SettleResponse {
     let state = match rec.state {
-        SettlementState::Claimed | SettlementState::Signed => "in flight",
+        SettlementState::Signed => "in flight",
         SettlementState::Settled => "settled",
         SettlementState::Failed => "failed on chain",
     };

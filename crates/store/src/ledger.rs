@@ -20,8 +20,6 @@ pub enum StoreError {
 /// Where a settlement stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettlementState {
-    /// Claimed by one settler; nothing signed or broadcast yet.
-    Claimed,
     /// The transaction is signed and recorded; it may be on chain. Reconciled by hash.
     Signed,
     /// Mined and successful.
@@ -33,7 +31,6 @@ pub enum SettlementState {
 impl SettlementState {
     fn as_str(self) -> &'static str {
         match self {
-            Self::Claimed => "claimed",
             Self::Signed => "signed",
             Self::Settled => "settled",
             Self::Failed => "failed",
@@ -45,7 +42,6 @@ impl FromStr for SettlementState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(match s {
-            "claimed" => Self::Claimed,
             "signed" => Self::Signed,
             "settled" => Self::Settled,
             "failed" => Self::Failed,
@@ -148,18 +144,27 @@ impl Ledger {
         Ok(Self { pool })
     }
 
-    /// Claims a payment for settlement; exactly one concurrent caller wins, across instances.
-    pub async fn claim(&self, intent: &Intent) -> Result<Claim, StoreError> {
+    /// Claims a payment and records its signed transaction in one write, before broadcast;
+    /// exactly one concurrent caller wins, across instances.
+    pub async fn claim_signed(
+        &self,
+        intent: &Intent,
+        tx_hash: &str,
+        raw_tx: &[u8],
+    ) -> Result<Claim, StoreError> {
         let t = now();
         let inserted = sqlx::query(
-            "INSERT INTO settlements (id, network, scheme, payer, amount, state, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'claimed', $6, $6) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO settlements \
+             (id, network, scheme, payer, amount, state, tx_hash, raw_tx, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'signed', $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&intent.id)
         .bind(&intent.network)
         .bind(&intent.scheme)
         .bind(&intent.payer)
         .bind(&intent.amount)
+        .bind(tx_hash)
+        .bind(raw_tx.to_vec())
         .bind(t)
         .execute(&self.pool)
         .await?
@@ -169,26 +174,9 @@ impl Ledger {
         }
         match self.get(&intent.id).await? {
             Some(rec) => Ok(Claim::Exists(Box::new(rec))),
-            // Released between our insert and read: the other settler gave up before broadcast.
-            None => Box::pin(self.claim(intent)).await,
+            // Discarded between our insert and read: its broadcast was refused; try again.
+            None => Box::pin(self.claim_signed(intent, tx_hash, raw_tx)).await,
         }
-    }
-
-    /// Records the signed transaction before it is broadcast.
-    pub async fn record_signed(
-        &self,
-        id: &str,
-        tx_hash: &str,
-        raw_tx: &[u8],
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE settlements SET state = 'signed', tx_hash = $2, raw_tx = $3, updated_at = $4 WHERE id = $1")
-            .bind(id)
-            .bind(tx_hash)
-            .bind(raw_tx.to_vec())
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// Records the final result of a broadcast transaction.
@@ -215,34 +203,14 @@ impl Ledger {
         Ok(())
     }
 
-    /// Drops a claim that never reached signing, so the payer's authorization can be used again.
-    pub async fn release(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM settlements WHERE id = $1 AND state = 'claimed'")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Drops a settlement whose signed transaction the node refused outright, so it never
     /// landed and the payer's authorization can be used again.
     pub async fn discard_refused(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM settlements WHERE id = $1 AND state IN ('claimed', 'signed')")
+        sqlx::query("DELETE FROM settlements WHERE id = $1 AND state = 'signed'")
             .bind(id)
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-
-    /// Drops claims older than `age` that never signed: their settler died before broadcast.
-    pub async fn release_stale_claims(&self, age: Duration) -> Result<u64, StoreError> {
-        let cutoff = now() - age.as_secs() as i64;
-        let done =
-            sqlx::query("DELETE FROM settlements WHERE state = 'claimed' AND updated_at <= $1")
-                .bind(cutoff)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected())
     }
 
     /// One settlement by identity.
@@ -263,12 +231,11 @@ impl Ledger {
         rows.iter().map(decode).collect()
     }
 
-    /// How many settlements await a result (claimed or signed).
+    /// How many settlements await a result.
     pub async fn pending_count(&self) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) FROM settlements WHERE state IN ('claimed', 'signed')")
-                .fetch_one(&self.pool)
-                .await?;
+        let row = sqlx::query("SELECT COUNT(*) FROM settlements WHERE state = 'signed'")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get(0)?)
     }
 

@@ -117,6 +117,22 @@ fn eth_calls(dev: &DevEvm, p: &[Payment]) -> Arc<Vec<Vec<u8>>> {
     )
 }
 
+/// Groups single JSON-RPC bodies into batch bodies of `n` calls.
+fn batches(single: &[Vec<u8>], n: usize) -> Arc<Vec<Vec<u8>>> {
+    Arc::new(
+        single
+            .chunks(n)
+            .map(|c| {
+                let calls: Vec<Value> = c
+                    .iter()
+                    .map(|b| serde_json::from_slice(b).expect("json"))
+                    .collect();
+                serde_json::to_vec(&calls).expect("json")
+            })
+            .collect(),
+    )
+}
+
 async fn chain(block_time: Option<u64>, payers: usize) -> DevEvm {
     let anvil = Anvil::start(AnvilOptions {
         chain_id: 31337,
@@ -147,6 +163,20 @@ async fn main() {
     )
     .await;
     println!("{}", baseline.line("baseline: raw eth_call to anvil"));
+    let batched = load::run(
+        &dev.anvil.rpc_url,
+        batches(&eth_calls(&dev, &verify_set), 8),
+        CONNS,
+        secs,
+        true,
+        |v| v.is_array(),
+    )
+    .await;
+    println!(
+        "{}",
+        batched.line("baseline: eth_call in JSON-RPC batches of 8")
+    );
+    println!("    = {:.0} eth_calls/s", batched.per_sec() * 8.0);
 
     let mut f = facilitator(&dev, &dev.anvil.rpc_url).await;
     let verify = load::run(

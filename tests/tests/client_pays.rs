@@ -41,6 +41,10 @@ async fn gateway_world(tmai_usd: &str) -> (Env, DemoApi, Proxy) {
 }
 
 fn client(env: &Env, caps: &[&str], budgets: &[&str]) -> PayingClient {
+    client_for(env, 0, caps, budgets)
+}
+
+fn client_for(env: &Env, payer: usize, caps: &[&str], budgets: &[&str]) -> PayingClient {
     let mut book = AssetBook::default();
     book.add("USDC", "eip155:31337", &env.dev.usdc.address.to_string(), 6);
     book.add(
@@ -59,7 +63,7 @@ fn client(env: &Env, caps: &[&str], budgets: &[&str]) -> PayingClient {
     for b in budgets {
         p.budget.extend(book.parse_limit(b).unwrap());
     }
-    let wallet = EvmWallet::from_hex(&alloy::hex::encode(env.payer(0).to_bytes())).unwrap();
+    let wallet = EvmWallet::from_hex(&alloy::hex::encode(env.payer(payer).to_bytes())).unwrap();
     PayingClient::new(wallet, p, Arc::new(Spending::in_memory()))
 }
 
@@ -187,4 +191,39 @@ async fn a_budget_holds_across_100_calls_including_concurrent_ones() {
     assert_eq!(paid, 29, "29 x 0.017 = 0.493 fits in 0.5; a 30th would not");
     assert_eq!(over_budget, 71);
     assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(29u64 * 17_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permit2_without_approval_is_a_412_and_costs_nothing() {
+    let (env, _api, proxy) = gateway_world("0.02").await;
+    let payer = env.payer(1).address();
+    let tmai = env.dev.tmai.address;
+    env.dev
+        .mint(tmai, payer, U256::from(10u64).pow(U256::from(19u64)))
+        .await
+        .unwrap();
+    let c = client_for(&env, 1, &["5 TMAI"], &["5 TMAI"]);
+    let err = call(&c, &format!("{}/v2/trading-signals", proxy.url), "tmai")
+        .await
+        .unwrap_err();
+    match &err {
+        ClientError::Declined { status, reason } => {
+            assert_eq!(
+                (*status, reason.as_str()),
+                (412, "permit2_allowance_required"),
+                "{err}"
+            );
+        }
+        other => panic!("expected a 412 decline, got {other}"),
+    }
+    let key = tollgate_client::AssetKey::new("eip155:31337", &tmai.to_string());
+    assert_eq!(
+        c.spending().spent(&key).unwrap(),
+        U256::ZERO,
+        "the reservation was returned"
+    );
+    assert_eq!(
+        env.dev.balance(tmai, env.dev.pay_to).await.unwrap(),
+        U256::ZERO
+    );
 }

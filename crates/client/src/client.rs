@@ -35,8 +35,8 @@ pub enum ClientError {
     Spending(#[from] SpendingError),
     #[error("wallet: {0}")]
     Wallet(#[from] WalletError),
-    #[error("payment was not accepted: {reason}")]
-    Declined { reason: String },
+    #[error("payment was not accepted (HTTP {status}): {reason}")]
+    Declined { status: u16, reason: String },
 }
 
 /// What one call paid.
@@ -141,16 +141,32 @@ impl PayingClient {
         let response = self.send_paid(retry, name, &value).await?;
         self.keep_receipt(&url, &response);
         let settlement = settlement_of(&response);
-        let declined = response.status() == StatusCode::PAYMENT_REQUIRED
-            && settlement.as_ref().is_none_or(|s| {
-                !s.success && s.error_reason.as_deref() != Some(reason::SETTLEMENT_PENDING)
-            });
-        if declined {
+        let status = response.status();
+        let landed = settlement.as_ref().is_some_and(|s| {
+            s.success || s.error_reason.as_deref() == Some(reason::SETTLEMENT_PENDING)
+        });
+        // A 2xx without a settlement header is counted as paid: never under-count a budget.
+        if !status.is_success() && !landed {
             self.spending.release(&key, offer.amount)?;
-            let reason = settlement
-                .and_then(|s| s.error_reason)
-                .unwrap_or_else(|| "payment refused".into());
-            return Err(ClientError::Declined { reason });
+            if matches!(
+                status,
+                StatusCode::PAYMENT_REQUIRED | StatusCode::PRECONDITION_FAILED
+            ) {
+                let reason = settlement
+                    .and_then(|s| s.error_reason)
+                    .or_else(|| challenge_error(response.headers()))
+                    .unwrap_or_else(|| format!("HTTP {status}"));
+                return Err(ClientError::Declined {
+                    status: status.as_u16(),
+                    reason,
+                });
+            }
+            // The server failed after verifying: nothing was settled, so nothing was spent.
+            return Ok(PaidResponse {
+                response,
+                payment: None,
+                receipt_used: false,
+            });
         }
         let payment = PaymentMade {
             display: self.policy.describe(&key, offer.amount),
@@ -242,7 +258,8 @@ impl PayingClient {
             r.headers_mut().insert(
                 name,
                 value.parse().map_err(|_| ClientError::Declined {
-                    reason: "header".into(),
+                    status: 0,
+                    reason: "payment header is not a valid header value".into(),
                 })?,
             );
             match self.http.execute(r).await {
@@ -255,6 +272,13 @@ impl PayingClient {
         }
         Err(last.expect("at least one attempt").into())
     }
+}
+
+/// The `error` of a v2 challenge header, e.g. `permit2_allowance_required` on a 412.
+fn challenge_error(h: &reqwest::header::HeaderMap) -> Option<String> {
+    let pr: tollgate_proto::v2::PaymentRequired =
+        decode_header(h.get("payment-required")?.to_str().ok()?).ok()?;
+    pr.error
 }
 
 fn settlement_of(resp: &Response) -> Option<SettleResponse> {

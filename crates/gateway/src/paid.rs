@@ -59,6 +59,11 @@ impl Gateway {
                 .invalid_reason
                 .as_deref()
                 .unwrap_or(reason::INVALID_PAYLOAD);
+            if why == reason::PERMIT2_ALLOWANCE_REQUIRED {
+                // The payer must approve Permit2 once before any Permit2 payment can work.
+                let status = StatusCode::PRECONDITION_FAILED;
+                return self.challenge_with(route, resource, &h, status, why);
+            }
             return self.refuse(route, resource, &h, why);
         }
         for name in [

@@ -4,15 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, bail};
-use tollgate_evm::{ChainConfig, EvmChain};
-use tollgate_facilitator::{EvmExactScheme, Facilitator, FacilitatorOptions, PaymentScheme};
+use tollgate_facilitator::Facilitator;
 use tollgate_gateway::{FacilitatorClient, Gateway, GatewayConfig, InProcess, Upstream, setup};
-use tollgate_proto::{Network, Networks};
-use tollgate_store::Ledger;
 
 use crate::config::FacilitatorConfig;
 
@@ -58,42 +53,5 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 /// Builds a facilitator from its own TOML, as `tollgate facilitator` would, without serving it.
 async fn in_process(path: &Path) -> anyhow::Result<Facilitator> {
     let cfg = FacilitatorConfig::load(Some(path), &env)?;
-    let db = cfg
-        .database_url
-        .clone()
-        .unwrap_or_else(|| "sqlite://tollgate.db".into());
-    let ledger = Ledger::connect(&db).await.context("opening the ledger")?;
-    let mut networks = Networks::default();
-    let mut schemes: Vec<Arc<dyn PaymentScheme>> = Vec::new();
-    for c in &cfg.evm {
-        let network = Network::from_caip2(&c.network)
-            .with_context(|| format!("bad network {:?}", c.network))?;
-        if let Some(name) = &c.v1_name {
-            networks.add_name(name, network.clone());
-        }
-        let mut signers = Vec::new();
-        for (i, k) in c.keys(&env)?.iter().enumerate() {
-            let s: PrivateKeySigner = k.parse().map_err(|_| {
-                anyhow::anyhow!("settlement key #{i} for {network} is not a valid secp256k1 key")
-            })?;
-            signers.push(s);
-        }
-        let mut chain_cfg = ChainConfig::new(network.clone(), c.rpc_url.clone(), signers);
-        if let Some(ms) = c.receipt_poll_ms {
-            chain_cfg.receipt_poll = Duration::from_millis(ms);
-        }
-        if let Some(g) = c.gas_limit {
-            chain_cfg.gas_limit = g;
-        }
-        let chain = EvmChain::connect(chain_cfg)
-            .await
-            .with_context(|| format!("connecting to {network}"))?;
-        schemes.push(Arc::new(EvmExactScheme::new(chain)));
-    }
-    let opts = FacilitatorOptions {
-        receipt_timeout: Duration::from_secs(cfg.receipt_timeout_secs.unwrap_or(30)),
-        networks,
-        failpoint: None,
-    };
-    Ok(Facilitator::new(schemes, ledger, opts))
+    crate::facilitator::build(&cfg, &env, None).await
 }

@@ -5,6 +5,7 @@
 //! facilitator instances. Both run the same SQL through sqlx's `Any` driver.
 
 mod ledger;
+mod pool;
 
 pub use ledger::{Claim, Intent, Ledger, SettlementRecord, SettlementState, StoreError};
 

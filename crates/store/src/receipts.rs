@@ -2,10 +2,7 @@
 //! by one atomic conditional UPDATE, so instances sharing PostgreSQL never hand out more calls
 //! than were paid for, whether they take one call at a time or lease blocks.
 
-use std::time::Duration;
-
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Row};
 
 use crate::StoreError;
 
@@ -61,37 +58,9 @@ fn to_i64(v: u64) -> i64 {
 impl ReceiptStore {
     /// Opens the store at `url` (`sqlite:` or `postgres:`) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        install_default_drivers();
-        let is_sqlite = url.starts_with("sqlite:");
-        if !is_sqlite && !url.starts_with("postgres:") && !url.starts_with("postgresql:") {
-            return Err(StoreError::Scheme);
-        }
-        let url = if is_sqlite && !url.contains("mode=") {
-            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
-        } else {
-            url.to_string()
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if is_sqlite { 4 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if is_sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        if is_sqlite {
-            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        } else {
-            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        }
-        Ok(Self { pool })
+        Ok(Self {
+            pool: crate::pool::open(url).await?,
+        })
     }
 
     /// Records a bundle; `false` when a row with this id already exists (an idempotent retry).

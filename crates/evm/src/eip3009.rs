@@ -168,39 +168,38 @@ pub(crate) async fn verify(
 
     let domain = token_domain(name, version, chain.chain_id(), token);
     let digest = auth.typed().eip712_signing_hash(&domain);
-    let eoa_ok = signature.len() == 65 && ecdsa_matches(&signature, &digest, auth.from);
-    // Only a contract wallet may sign otherwise; its ERC-1271 check runs in simulation.
-    if !eoa_ok
-        && !exact
-            .has_code(auth.from)
-            .await
-            .map_err(|r| r.with_payer(payer.clone()))?
-    {
-        return Err(reject(if signature.len() == 65 {
-            reason::EVM_SIGNATURE
-        } else {
-            reason::EVM_UNDEPLOYED_SMART_WALLET
-        }));
-    }
-    if auth.to != pay_to {
-        return Err(reject(reason::EVM_RECIPIENT_MISMATCH));
-    }
+    // The cheap checks run first; a signature fault still wins, as in the reference order.
+    // A valid payment skips local recovery entirely: the token checks the signature in the
+    // simulation, and the transaction sent is the very call simulated.
     let now = U256::from(unix_now());
-    if auth.valid_before < now + U256::from(VALID_BEFORE_BUFFER_SECS) {
-        return Err(reject(reason::EVM_VALID_BEFORE));
-    }
-    if auth.valid_after > now {
-        return Err(reject(reason::EVM_VALID_AFTER));
-    }
-    if auth.value != req.amount {
-        return Err(reject(reason::EVM_AUTHORIZATION_VALUE));
+    let cheap = if auth.to != pay_to {
+        Some(reason::EVM_RECIPIENT_MISMATCH)
+    } else if auth.valid_before < now + U256::from(VALID_BEFORE_BUFFER_SECS) {
+        Some(reason::EVM_VALID_BEFORE)
+    } else if auth.valid_after > now {
+        Some(reason::EVM_VALID_AFTER)
+    } else if auth.value != req.amount {
+        Some(reason::EVM_AUTHORIZATION_VALUE)
+    } else {
+        None
+    };
+    if let Some(cheap) = cheap {
+        let sig_fault = signature_fault(exact, &auth, &signature, &digest).await;
+        return Err(reject(
+            sig_fault
+                .map_err(|r| r.with_payer(payer.clone()))?
+                .unwrap_or(cheap),
+        ));
     }
 
-    exact
-        .ensure_deployed(token)
-        .await
-        .map_err(|r| r.with_payer(payer.clone()))?;
-    let calldata = transfer_calldata(&auth, &signature, eoa_ok);
+    if let Err(r) = exact.ensure_deployed(token).await {
+        let sig_fault = signature_fault(exact, &auth, &signature, &digest).await;
+        return Err(match sig_fault.map_err(|r| r.with_payer(payer.clone()))? {
+            Some(fault) => reject(fault),
+            None => r.with_payer(payer.clone()),
+        });
+    }
+    let calldata = transfer_calldata(&auth, &signature);
     let sim = TransactionRequest::default()
         .from(chain.simulation_sender())
         .to(token)
@@ -214,11 +213,37 @@ pub(crate) async fn verify(
             data: calldata.to_vec(),
         }),
         Err(RpcError::ErrorResp(resp)) => {
-            let cause = diagnose(exact, token, &auth, name, version).await;
+            let sig_fault = signature_fault(exact, &auth, &signature, &digest).await;
+            let cause = match sig_fault.map_err(|r| r.with_payer(payer.clone()))? {
+                Some(fault) => fault,
+                None => diagnose(exact, token, &auth, name, version).await,
+            };
             Err(reject(cause).with_message(resp.message.to_string()))
         }
         Err(e) => Err(reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))),
     }
+}
+
+/// The signature's fault, if any: an EOA signature that does not recover to `from` (with a low
+/// `s`), or a non-ECDSA signature from an address without code. A contract wallet's ERC-1271
+/// signature is left to the token to judge.
+async fn signature_fault(
+    exact: &ExactEvm,
+    auth: &Eip3009Authorization,
+    signature: &[u8],
+    digest: &B256,
+) -> Result<Option<&'static str>, Rejection> {
+    if signature.len() == 65 && ecdsa_matches(signature, digest, auth.from) {
+        return Ok(None);
+    }
+    if exact.has_code(auth.from).await? {
+        return Ok(None);
+    }
+    Ok(Some(if signature.len() == 65 {
+        reason::EVM_SIGNATURE
+    } else {
+        reason::EVM_UNDEPLOYED_SMART_WALLET
+    }))
 }
 
 /// Names why a simulation failed, with one batched round trip of reads.
@@ -272,10 +297,13 @@ async fn diagnose(
     reason::EVM_SIMULATION_FAILED
 }
 
-/// Calldata of the transfer: the (v, r, s) form for an EOA, the bytes form for contract wallets.
-fn transfer_calldata(auth: &Eip3009Authorization, signature: &[u8], eoa: bool) -> Bytes {
-    if eoa {
-        let sig = Signature::try_from(signature).expect("checked as 65-byte ECDSA");
+/// Calldata of the transfer: the (v, r, s) form for a 65-byte signature, as the reference picks;
+/// the bytes form otherwise (ERC-1271 / ERC-6492 wallets).
+fn transfer_calldata(auth: &Eip3009Authorization, signature: &[u8]) -> Bytes {
+    let ecdsa = (signature.len() == 65)
+        .then(|| Signature::try_from(signature).ok())
+        .flatten();
+    if let Some(sig) = ecdsa {
         IEip3009::transferWithAuthorization_0Call {
             from: auth.from,
             to: auth.to,

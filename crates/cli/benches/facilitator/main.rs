@@ -18,8 +18,8 @@ use alloy::providers::Provider;
 use serde_json::{Value, json};
 use tokio::process::Child;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
-use tollgate_e2e::Payment;
 use tollgate_e2e::process::spawn_facilitator;
+use tollgate_e2e::{Payment, Permit2Payment};
 use tollgate_proto::Network;
 
 const CONNS: usize = 32;
@@ -76,6 +76,28 @@ fn payments(dev: &DevEvm, n: usize) -> Vec<Payment> {
                 dev.payers[i % dev.payers.len()].clone(),
                 U256::from(PRICE),
             )
+        })
+        .collect()
+}
+
+/// Valid Permit2 TMAI payments: every payer holds TMAI and has approved Permit2 once.
+async fn permit2_payments(dev: &DevEvm, n: usize) -> Vec<Vec<u8>> {
+    let tmai = U256::from(1_000_000u64) * U256::from(10u64).pow(U256::from(18u64));
+    for p in &dev.payers {
+        dev.mint(dev.tmai.address, p.address(), tmai)
+            .await
+            .expect("mint TMAI");
+        dev.approve_permit2(p, dev.tmai.address, U256::MAX)
+            .await
+            .expect("approve Permit2");
+    }
+    let net = Network::evm(dev.anvil.chain_id);
+    let amount = U256::from(153u64) * U256::from(10u64).pow(U256::from(16u64)); // 1.53 TMAI
+    (0..n)
+        .map(|i| {
+            let p =
+                Permit2Payment::new(dev, &net, dev.payers[i % dev.payers.len()].clone(), amount);
+            serde_json::to_vec(&p.v2()).expect("json")
         })
         .collect()
 }
@@ -195,6 +217,21 @@ async fn main() {
     println!(
         "    verify throughput is {:.0}% of the raw eth_call ceiling",
         100.0 * verify.per_sec() / baseline.per_sec()
+    );
+
+    let permit2_set = permit2_payments(&dev, if quick { 512 } else { 4096 }).await;
+    let p2 = load::run(
+        &format!("{}/verify", f.url),
+        Arc::new(permit2_set),
+        CONNS,
+        secs,
+        true,
+        |v| v["isValid"] == json!(true),
+    )
+    .await;
+    println!(
+        "{}",
+        p2.line("/verify (valid Permit2 TMAI, one simulation each)")
     );
 
     let (tap_url, counts) = rpc_tap::start(&dev.anvil.rpc_url).await;

@@ -1,7 +1,7 @@
 //! `exact` on EVM through Permit2 and the x402 exact Permit2 proxy, for ERC-20s without
 //! EIP-3009 (TMAI): payload parsing, the reference's verification order, and payer signing.
 
-use alloy::primitives::{Address, Bytes, Signature, U256, address};
+use alloy::primitives::{Address, B256, Bytes, Signature, U256, address};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::SignerSync;
@@ -225,36 +225,36 @@ pub(crate) async fn verify(
         return Err(reject(reason::PERMIT2_TOKEN_MISMATCH));
     }
 
+    // A valid payment skips local recovery: Permit2 checks the signature in the simulation, and
+    // the transaction sent is the very call simulated. Every refusal below still names a bad
+    // signature first, as the reference order does.
     let digest = auth
         .typed()
         .eip712_signing_hash(&permit2_domain(chain.chain_id()));
-    let eoa_ok = signature.len() == 65 && ecdsa_matches(&signature, &digest, auth.from);
-    // Only a deployed contract wallet may sign otherwise; Permit2 asks it (ERC-1271) in simulation.
-    if !eoa_ok
-        && !exact
-            .has_code(auth.from)
-            .await
-            .map_err(|r| r.with_payer(payer.clone()))?
-    {
-        return Err(reject(reason::PERMIT2_SIGNATURE));
-    }
-
+    let bad_signature = || async {
+        let fault = signature_fault(exact, &auth, &signature, &digest).await;
+        fault.map_err(|r| r.with_payer(payer.clone()))
+    };
     let permit2612 = if chain.eip2612_gas_sponsoring() {
-        eip2612::from_extensions(view.extensions)
-            .and_then(|p| {
-                p.map(|p| p.check(auth.from, token, auth.amount, now).map(|_| p))
-                    .transpose()
-            })
-            .map_err(|r| r.with_payer(payer.clone()))?
+        let checked = eip2612::from_extensions(view.extensions).and_then(|p| {
+            p.map(|p| p.check(auth.from, token, auth.amount, now).map(|_| p))
+                .transpose()
+        });
+        match checked {
+            Ok(p) => p,
+            Err(_) if bad_signature().await? => return Err(reject(reason::PERMIT2_SIGNATURE)),
+            Err(r) => return Err(r.with_payer(payer.clone())),
+        }
     } else {
         None
     };
-
-    exact
-        .ensure_deployed(token)
-        .await
-        .map_err(|r| r.with_payer(payer.clone()))?;
-    let calldata = settle_calldata(&auth, &signature, eoa_ok, permit2612.as_ref());
+    if let Err(r) = exact.ensure_deployed(token).await {
+        if bad_signature().await? {
+            return Err(reject(reason::PERMIT2_SIGNATURE));
+        }
+        return Err(r.with_payer(payer.clone()));
+    }
+    let calldata = settle_calldata(&auth, &signature, permit2612.as_ref());
     let sim = TransactionRequest::default()
         .from(chain.simulation_sender())
         .to(EXACT_PERMIT2_PROXY)
@@ -268,11 +268,29 @@ pub(crate) async fn verify(
             data: calldata.to_vec(),
         }),
         Err(RpcError::ErrorResp(resp)) => {
-            let cause = diagnose(exact, token, &auth).await;
+            let cause = if bad_signature().await? {
+                reason::PERMIT2_SIGNATURE
+            } else {
+                diagnose(exact, token, &auth).await
+            };
             Err(reject(cause).with_message(resp.message.to_string()))
         }
         Err(e) => Err(reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))),
     }
+}
+
+/// Whether the signature is at fault: it does not recover to `from` (with a low `s`) and `from`
+/// has no code that could vouch for it through ERC-1271.
+async fn signature_fault(
+    exact: &ExactEvm,
+    auth: &Permit2Authorization,
+    signature: &[u8],
+    digest: &B256,
+) -> Result<bool, Rejection> {
+    if signature.len() == 65 && ecdsa_matches(signature, digest, auth.from) {
+        return Ok(false);
+    }
+    Ok(!exact.has_code(auth.from).await?)
 }
 
 /// Names why a simulation failed, with one batched round trip of reads.
@@ -331,15 +349,16 @@ async fn diagnose(exact: &ExactEvm, token: Address, auth: &Permit2Authorization)
 fn settle_calldata(
     auth: &Permit2Authorization,
     signature: &[u8],
-    eoa: bool,
     permit2612: Option<&Eip2612Permit>,
 ) -> Bytes {
-    // Permit2 runs ecrecover on a 65-byte signature, which wants v as 27/28.
-    let signature: Bytes = if eoa {
-        let sig = Signature::try_from(signature).expect("checked as 65-byte ECDSA");
-        sig.as_bytes().to_vec().into()
-    } else {
-        signature.to_vec().into()
+    // Permit2 runs ecrecover on a 65-byte signature, which wants v as 27/28; a 0/1 `v` is
+    // rewritten, anything else passes through untouched for the wallet to judge.
+    let normalized = (signature.len() == 65 && signature[64] < 2)
+        .then(|| Signature::try_from(signature).ok())
+        .flatten();
+    let signature: Bytes = match normalized {
+        Some(sig) => sig.as_bytes().to_vec().into(),
+        None => signature.to_vec().into(),
     };
     let permit = Proxy::PermitTransferFrom {
         permitted: Proxy::TokenPermissions {

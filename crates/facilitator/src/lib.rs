@@ -4,6 +4,7 @@
 mod evm;
 mod metrics;
 mod reconcile;
+mod reply;
 mod routes;
 mod scheme;
 mod service;

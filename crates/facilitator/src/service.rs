@@ -1,18 +1,22 @@
 //! Verify and settle orchestration: parse, route to a scheme, and settle each payment at most
-//! once through the ledger (claim → sign → record → broadcast → bounded wait → record result).
+//! once through the ledger (verify → sign → claim with the signed bytes → broadcast → bounded
+//! wait → record the result).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tollgate_proto::v2::{SettleResponse, SupportedResponse, VerifyResponse};
 use tollgate_proto::{
     Broadcast, FacilitatorRequest, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
 };
-use tollgate_store::{Claim, Intent, Ledger, SettlementRecord, SettlementState};
+use tollgate_store::{Claim, Intent, Ledger};
 
 use crate::metrics::Metrics;
+pub use crate::reply::Reply;
+use crate::reply::{
+    already_settled, duplicate, failed, invalid_verify, ok, pending, refuse_verify, status_of,
+};
 use crate::scheme::PaymentScheme;
 
 /// A deliberate crash point for crash-recovery tests: the process exits at that step.
@@ -41,13 +45,6 @@ impl Default for FacilitatorOptions {
             failpoint: None,
         }
     }
-}
-
-/// An HTTP-ready answer: status code and JSON body.
-#[derive(Debug, Clone)]
-pub struct Reply<T> {
-    pub status: u16,
-    pub body: T,
 }
 
 /// The facilitator: schemes per network over one ledger.
@@ -396,72 +393,4 @@ impl Drop for Settling<'_> {
 
 fn internal(e: impl std::fmt::Display) -> Internal {
     Internal(e.to_string())
-}
-
-fn ok<T: Serialize>(body: T) -> Reply<T> {
-    Reply { status: 200, body }
-}
-
-fn invalid_verify(r: Rejection) -> Reply<VerifyResponse> {
-    ok(VerifyResponse::invalid(r.reason, r.message, r.payer))
-}
-
-/// Malformed input is a 400; anything else refused before verification is a 200 verdict.
-fn status_of(r: &Rejection) -> u16 {
-    match r.reason {
-        reason::INVALID_PAYLOAD
-        | reason::INVALID_PAYMENT_REQUIREMENTS
-        | reason::INVALID_X402_VERSION => 400,
-        _ => 200,
-    }
-}
-
-fn refuse_verify(r: Rejection) -> Reply<VerifyResponse> {
-    Reply {
-        status: status_of(&r),
-        body: VerifyResponse::invalid(r.reason, r.message, r.payer),
-    }
-}
-
-fn already_settled(rec: &SettlementRecord) -> Rejection {
-    let msg = match &rec.tx_hash {
-        Some(h) => format!("payment already settled or in flight in transaction {h}"),
-        None => "payment already being settled".to_string(),
-    };
-    Rejection::new(reason::DUPLICATE_SETTLEMENT)
-        .with_message(msg)
-        .with_payer(rec.payer.clone())
-}
-
-fn failed(r: Rejection, network: String, tx: Option<String>) -> SettleResponse {
-    SettleResponse {
-        success: false,
-        error_reason: Some(r.reason.to_string()),
-        error_message: r.message,
-        payer: r.payer,
-        transaction: tx.unwrap_or_default(),
-        network,
-        amount: None,
-    }
-}
-
-/// A repeat of a payment the ledger already holds: refused, but naming the original transaction.
-fn duplicate(rec: &SettlementRecord, network: String) -> SettleResponse {
-    let state = match rec.state {
-        SettlementState::Signed => "in flight",
-        SettlementState::Settled => "settled",
-        SettlementState::Failed => "failed on chain",
-    };
-    let r = already_settled(rec).with_message(format!("payment already {state}"));
-    failed(r, network, rec.tx_hash.clone())
-}
-
-fn pending(v: &Verified, signed: &SignedTx, network: String, msg: String) -> SettleResponse {
-    let r = Rejection::new(reason::SETTLEMENT_PENDING)
-        .with_message(msg)
-        .with_payer(v.payer.clone());
-    SettleResponse {
-        amount: Some(v.amount.to_string()),
-        ..failed(r, network, Some(signed.hash.clone()))
-    }
 }

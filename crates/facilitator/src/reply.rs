@@ -1,0 +1,86 @@
+//! How verdicts become answers: status codes and the x402 response bodies for every outcome.
+
+use serde::Serialize;
+use tollgate_proto::v2::{SettleResponse, VerifyResponse};
+use tollgate_proto::{Rejection, SignedTx, Verified, reason};
+use tollgate_store::{SettlementRecord, SettlementState};
+
+/// An HTTP-ready answer: status code and JSON body.
+#[derive(Debug, Clone)]
+pub struct Reply<T> {
+    pub status: u16,
+    pub body: T,
+}
+
+pub(crate) fn ok<T: Serialize>(body: T) -> Reply<T> {
+    Reply { status: 200, body }
+}
+
+pub(crate) fn invalid_verify(r: Rejection) -> Reply<VerifyResponse> {
+    ok(VerifyResponse::invalid(r.reason, r.message, r.payer))
+}
+
+/// Malformed input is a 400; anything else refused before verification is a 200 verdict.
+pub(crate) fn status_of(r: &Rejection) -> u16 {
+    match r.reason {
+        reason::INVALID_PAYLOAD
+        | reason::INVALID_PAYMENT_REQUIREMENTS
+        | reason::INVALID_X402_VERSION => 400,
+        _ => 200,
+    }
+}
+
+pub(crate) fn refuse_verify(r: Rejection) -> Reply<VerifyResponse> {
+    Reply {
+        status: status_of(&r),
+        body: VerifyResponse::invalid(r.reason, r.message, r.payer),
+    }
+}
+
+pub(crate) fn already_settled(rec: &SettlementRecord) -> Rejection {
+    let msg = match &rec.tx_hash {
+        Some(h) => format!("payment already settled or in flight in transaction {h}"),
+        None => "payment already being settled".to_string(),
+    };
+    Rejection::new(reason::DUPLICATE_SETTLEMENT)
+        .with_message(msg)
+        .with_payer(rec.payer.clone())
+}
+
+pub(crate) fn failed(r: Rejection, network: String, tx: Option<String>) -> SettleResponse {
+    SettleResponse {
+        success: false,
+        error_reason: Some(r.reason.to_string()),
+        error_message: r.message,
+        payer: r.payer,
+        transaction: tx.unwrap_or_default(),
+        network,
+        amount: None,
+    }
+}
+
+/// A repeat of a payment the ledger already holds: refused, but naming the original transaction.
+pub(crate) fn duplicate(rec: &SettlementRecord, network: String) -> SettleResponse {
+    let state = match rec.state {
+        SettlementState::Signed => "in flight",
+        SettlementState::Settled => "settled",
+        SettlementState::Failed => "failed on chain",
+    };
+    let r = already_settled(rec).with_message(format!("payment already {state}"));
+    failed(r, network, rec.tx_hash.clone())
+}
+
+pub(crate) fn pending(
+    v: &Verified,
+    signed: &SignedTx,
+    network: String,
+    msg: String,
+) -> SettleResponse {
+    let r = Rejection::new(reason::SETTLEMENT_PENDING)
+        .with_message(msg)
+        .with_payer(v.payer.clone());
+    SettleResponse {
+        amount: Some(v.amount.to_string()),
+        ..failed(r, network, Some(signed.hash.clone()))
+    }
+}

@@ -110,75 +110,33 @@ fn bodies(p: &[Payment]) -> Arc<Vec<Vec<u8>>> {
     )
 }
 
-/// The `transferWithAuthorization` calldata that pays `p`.
-fn transfer_data(p: &Payment) -> Vec<u8> {
-    use alloy::sol_types::SolCall;
-    use tollgate_evm::contracts::IEip3009;
-    let sig = alloy::primitives::Signature::try_from(p.signature_bytes().as_slice()).expect("sig");
-    let a = &p.auth;
-    IEip3009::transferWithAuthorization_0Call {
-        from: a.from,
-        to: a.to,
-        value: a.value,
-        validAfter: a.valid_after,
-        validBefore: a.valid_before,
-        nonce: a.nonce,
-        v: 27 + sig.v() as u8,
-        r: sig.r().into(),
-        s: sig.s().into(),
-    }
-    .abi_encode()
-}
-
-fn rpc_body(method: &str, params: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-        .expect("json")
-}
-
 /// The `eth_call` a verify makes, as raw JSON-RPC bodies.
 fn eth_calls(dev: &DevEvm, p: &[Payment]) -> Arc<Vec<Vec<u8>>> {
+    use alloy::sol_types::SolCall;
+    use tollgate_evm::contracts::IEip3009;
     let to = dev.usdc.address;
-    let from = dev.facilitator.address();
     Arc::new(
         p.iter()
             .map(|p| {
-                let input = format!("0x{}", alloy::hex::encode(transfer_data(p)));
-                rpc_body(
-                    "eth_call",
-                    json!([{"from": from, "to": to, "input": input}, "latest"]),
-                )
+                let sig = alloy::primitives::Signature::try_from(p.signature_bytes().as_slice()).expect("sig");
+                let a = &p.auth;
+                let data = IEip3009::transferWithAuthorization_0Call {
+                    from: a.from,
+                    to: a.to,
+                    value: a.value,
+                    validAfter: a.valid_after,
+                    validBefore: a.valid_before,
+                    nonce: a.nonce,
+                    v: 27 + sig.v() as u8,
+                    r: sig.r().into(),
+                    s: sig.s().into(),
+                }
+                .abi_encode();
+                let call = json!({"from": dev.facilitator.address(), "to": to, "input": format!("0x{}", alloy::hex::encode(data))});
+                serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [call, "latest"]})).expect("json")
             })
             .collect(),
     )
-}
-
-/// The same transfers as settlements would send, pre-signed by the deployer with consecutive
-/// nonces, as `eth_sendRawTransaction` bodies: anvil's own ceiling for mining settlements.
-async fn raw_transfers(dev: &DevEvm, p: &[Payment]) -> Arc<Vec<Vec<u8>>> {
-    use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-    use alloy::eips::eip2718::Encodable2718;
-    use alloy::network::TxSignerSync;
-    let first = dev.tx_count(dev.deployer.address()).await.expect("nonce");
-    let bodies = p.iter().enumerate().map(|(i, p)| {
-        let mut tx = TxEip1559 {
-            chain_id: dev.anvil.chain_id,
-            nonce: first + i as u64,
-            gas_limit: 300_000,
-            max_fee_per_gas: 20_000_000_000,
-            max_priority_fee_per_gas: 100_000_000,
-            to: alloy::primitives::TxKind::Call(dev.usdc.address),
-            value: U256::ZERO,
-            access_list: Default::default(),
-            input: transfer_data(p).into(),
-        };
-        let sig = dev.deployer.sign_transaction_sync(&mut tx).expect("sign");
-        let raw = TxEnvelope::Eip1559(tx.into_signed(sig)).encoded_2718();
-        rpc_body(
-            "eth_sendRawTransaction",
-            json!([format!("0x{}", alloy::hex::encode(raw))]),
-        )
-    });
-    Arc::new(bodies.collect())
 }
 
 /// Groups single JSON-RPC bodies into batch bodies of `n` calls.
@@ -310,20 +268,6 @@ async fn main() {
     let fresh = chain(None, 64).await;
     let f1 = facilitator(&fresh, &fresh.anvil.rpc_url).await;
     let settle_n = if quick { 200 } else { 2000 };
-    let raw = raw_transfers(&fresh, &payments(&fresh, settle_n)).await;
-    let sent = load::run(
-        &fresh.anvil.rpc_url,
-        raw,
-        CONNS,
-        Duration::from_secs(600),
-        false,
-        |v| v.get("result").is_some(),
-    )
-    .await;
-    println!(
-        "{}",
-        sent.line("baseline: pre-signed transfers sent to anvil")
-    );
     let settle = load::run(
         &format!("{}/settle", f1.url),
         bodies(&payments(&fresh, settle_n)),

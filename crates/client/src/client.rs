@@ -239,7 +239,7 @@ impl PayingClient {
                     resource: offer.resource.clone(),
                     accepted: offer.requirements.clone(),
                     payload,
-                    extensions: offer.extensions.clone(),
+                    extensions: offer.extensions.clone().map(with_payment_id),
                 };
                 ("PAYMENT-SIGNATURE", encode_header(&p))
             }
@@ -274,6 +274,26 @@ impl PayingClient {
     }
 }
 
+/// Key of the x402 payment-identifier extension.
+const PAYMENT_ID: &str = "payment-identifier";
+
+/// Echoes the server's extensions and, when it offers payment-identifier, adds this payment's
+/// id (`pay_` + 32 hex). The id is minted once per signed payment, so every resend of it carries
+/// the same id and a server can answer a retry from its cache instead of charging again.
+fn with_payment_id(mut ext: tollgate_proto::v2::Object) -> tollgate_proto::v2::Object {
+    if let Some(serde_json::Value::Object(entry)) = ext.get_mut(PAYMENT_ID) {
+        let id = format!(
+            "pay_{}",
+            alloy::hex::encode(&alloy::primitives::B256::random()[..16])
+        );
+        let info = entry.entry("info").or_insert_with(|| serde_json::json!({}));
+        if let serde_json::Value::Object(info) = info {
+            info.insert("id".into(), serde_json::Value::String(id));
+        }
+    }
+    ext
+}
+
 /// The `error` of a v2 challenge header, e.g. `permit2_allowance_required` on a 412.
 fn challenge_error(h: &reqwest::header::HeaderMap) -> Option<String> {
     let pr: tollgate_proto::v2::PaymentRequired =
@@ -287,4 +307,32 @@ fn settlement_of(resp: &Response) -> Option<SettleResponse> {
         .get("payment-response")
         .or_else(|| resp.headers().get("x-payment-response"))?;
     decode_header(h.to_str().ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn payment_identifier_is_added_only_when_offered_and_keeps_server_info() {
+        let offered = json!({"payment-identifier": {"info": {"required": false}, "schema": {}}, "bazaar": {"info": {"x": 1}}});
+        let out = with_payment_id(offered.as_object().unwrap().clone());
+        let info = &out["payment-identifier"]["info"];
+        let id = info["id"].as_str().unwrap();
+        assert!(
+            id.starts_with("pay_")
+                && id.len() == 36
+                && id[4..].bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert_eq!(
+            info["required"],
+            json!(false),
+            "server info is echoed, not overwritten"
+        );
+        assert_eq!(out["bazaar"], offered["bazaar"]);
+        let none = with_payment_id(json!({"bazaar": {}}).as_object().unwrap().clone());
+        assert!(none.get("payment-identifier").is_none());
+    }
 }

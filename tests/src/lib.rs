@@ -102,12 +102,18 @@ impl Env {
 
     /// A facilitator over the dev chain and the given ledger, not yet serving.
     pub async fn facilitator(dev: &DevEvm, db_url: &str, receipt_timeout: Duration) -> Facilitator {
+        Self::facilitator_signing(dev, dev.facilitator.clone(), db_url, receipt_timeout).await
+    }
+
+    /// A facilitator settling with `signer` (one key per instance: nonces are per key).
+    pub async fn facilitator_signing(
+        dev: &DevEvm,
+        signer: PrivateKeySigner,
+        db_url: &str,
+        receipt_timeout: Duration,
+    ) -> Facilitator {
         let network = Network::evm(dev.anvil.chain_id);
-        let mut cfg = ChainConfig::new(
-            network,
-            dev.anvil.rpc_url.clone(),
-            vec![dev.facilitator.clone()],
-        );
+        let mut cfg = ChainConfig::new(network, dev.anvil.rpc_url.clone(), vec![signer]);
         cfg.receipt_poll = Duration::from_millis(20);
         let chain = EvmChain::connect(cfg).await.expect("chain connects");
         let schemes: Vec<Arc<dyn PaymentScheme>> = vec![Arc::new(EvmExactScheme::new(chain))];

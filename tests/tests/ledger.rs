@@ -20,11 +20,10 @@ both_stores!(
         let key = PrivateKeySigner::random();
         let eth = U256::from(10u64).pow(U256::from(18u64));
         let provider = env.dev.anvil.provider();
-        let funded: serde_json::Value = provider
+        let _: serde_json::Value = provider
             .raw_request("anvil_setBalance".into(), (key.address(), eth))
             .await
             .unwrap();
-        let _ = funded;
         let other =
             Env::facilitator_signing(&env.dev, key.clone(), &env.db.url, Duration::from_secs(20))
                 .await;

@@ -72,14 +72,15 @@ async fn bind() -> anyhow::Result<(TcpListener, String)> {
     Ok((l, url))
 }
 
-fn gateway_toml(dev: &DevEvm, upstream: &str, public: &str, db: &str) -> String {
+fn gateway_toml(dev: &DevEvm, upstream: &str, public: &str, facilitator: &str, db: &str) -> String {
     let (usdc, tmai) = (&dev.usdc, &dev.tmai);
     format!(
         r#"upstream = "{upstream}"
 public_url = "{public}"
 
+# The gateway runs with the facilitator in process; its HTTP URL is here for reference.
 [facilitator]
-in_process = "(built by tollgate dev)"
+url = "{facilitator}"
 
 [pay_to]
 "eip155:{CHAIN_ID}" = "{pay_to}"
@@ -199,6 +200,7 @@ pub async fn start() -> anyhow::Result<Stack> {
         &dev,
         &demo_url,
         &gateway_url,
+        &facilitator_url,
         &sqlite("receipts.db"),
     ))?;
     let receipt_keys = format!("k1:{}", alloy::hex::encode(B256::random()));

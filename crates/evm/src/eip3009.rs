@@ -15,7 +15,7 @@ use tollgate_proto::{PaymentView, Rejection, Verified, parse_atomic, reason};
 use crate::contracts::{IEip3009, TransferWithAuthorization};
 pub use crate::exact::VALID_BEFORE_BUFFER_SECS;
 use crate::exact::{
-    ExactEvm, MAX_SIGNATURE_BYTES, bad_payload, ecdsa_matches, object, parse_address, parse_hex,
+    ExactEvm, MAX_SIGNATURE_BYTES, bad_payload, object, parse_address, parse_hex,
     requirement_address, unix_now,
 };
 
@@ -224,19 +224,17 @@ pub(crate) async fn verify(
     }
 }
 
-/// The signature's fault, if any: an EOA signature that does not recover to `from` (with a low
-/// `s`), or a non-ECDSA signature from an address without code. A contract wallet's ERC-1271
-/// signature is left to the token to judge.
+/// The signature's fault, if any, in EIP-3009's reason strings.
 async fn signature_fault(
     exact: &ExactEvm,
     auth: &Eip3009Authorization,
     signature: &[u8],
     digest: &B256,
 ) -> Result<Option<&'static str>, Rejection> {
-    if signature.len() == 65 && ecdsa_matches(signature, digest, auth.from) {
-        return Ok(None);
-    }
-    if exact.has_code(auth.from).await? {
+    if exact
+        .signature_vouched(signature, digest, auth.from)
+        .await?
+    {
         return Ok(None);
     }
     Ok(Some(if signature.len() == 65 {

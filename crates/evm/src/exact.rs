@@ -129,6 +129,21 @@ impl ExactEvm {
         Ok(!code.is_empty())
     }
 
+    /// Whether a signature can stand without the chain's say: a low-`s` ECDSA signature that
+    /// recovers to `from`, or any signature from an address with code (ERC-1271 wallets, judged
+    /// in simulation). Only checked on refusals; a valid payment's signature is proven on chain.
+    pub(crate) async fn signature_vouched(
+        &self,
+        signature: &[u8],
+        digest: &B256,
+        from: Address,
+    ) -> Result<bool, Rejection> {
+        if signature.len() == 65 && ecdsa_matches(signature, digest, from) {
+            return Ok(true);
+        }
+        self.has_code(from).await
+    }
+
     /// Refuses an asset without code: a call to it would "succeed" and move nothing.
     pub(crate) async fn ensure_deployed(&self, token: Address) -> Result<(), Rejection> {
         if self

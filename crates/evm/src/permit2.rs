@@ -1,7 +1,7 @@
 //! `exact` on EVM through Permit2 and the x402 exact Permit2 proxy, for ERC-20s without
 //! EIP-3009 (TMAI): payload parsing, the reference's verification order, and payer signing.
 
-use alloy::primitives::{Address, B256, Bytes, Signature, U256, address};
+use alloy::primitives::{Address, Bytes, Signature, U256, address};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::SignerSync;
@@ -16,8 +16,8 @@ use crate::contracts::IX402ExactPermit2Proxy as Proxy;
 use crate::contracts::{IErc20, typed};
 use crate::eip2612::{self, Eip2612Permit};
 use crate::exact::{
-    ExactEvm, MAX_SIGNATURE_BYTES, VALID_BEFORE_BUFFER_SECS, bad_payload, ecdsa_matches, object,
-    parse_address, parse_hex, requirement_address, unix_now,
+    ExactEvm, MAX_SIGNATURE_BYTES, VALID_BEFORE_BUFFER_SECS, bad_payload, object, parse_address,
+    parse_hex, requirement_address, unix_now,
 };
 
 /// The canonical Permit2 (same address on every chain).
@@ -232,8 +232,12 @@ pub(crate) async fn verify(
         .typed()
         .eip712_signing_hash(&permit2_domain(chain.chain_id()));
     let bad_signature = || async {
-        let fault = signature_fault(exact, &auth, &signature, &digest).await;
-        fault.map_err(|r| r.with_payer(payer.clone()))
+        let vouched = exact
+            .signature_vouched(&signature, &digest, auth.from)
+            .await;
+        vouched
+            .map(|ok| !ok)
+            .map_err(|r| r.with_payer(payer.clone()))
     };
     let permit2612 = if chain.eip2612_gas_sponsoring() {
         let checked = eip2612::from_extensions(view.extensions).and_then(|p| {
@@ -277,20 +281,6 @@ pub(crate) async fn verify(
         }
         Err(e) => Err(reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))),
     }
-}
-
-/// Whether the signature is at fault: it does not recover to `from` (with a low `s`) and `from`
-/// has no code that could vouch for it through ERC-1271.
-async fn signature_fault(
-    exact: &ExactEvm,
-    auth: &Permit2Authorization,
-    signature: &[u8],
-    digest: &B256,
-) -> Result<bool, Rejection> {
-    if signature.len() == 65 && ecdsa_matches(signature, digest, auth.from) {
-        return Ok(false);
-    }
-    Ok(!exact.has_code(auth.from).await?)
 }
 
 /// Names why a simulation failed, with one batched round trip of reads.
@@ -396,6 +386,7 @@ fn settle_calldata(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exact::ecdsa_matches;
     use alloy::signers::local::PrivateKeySigner;
 
     #[test]

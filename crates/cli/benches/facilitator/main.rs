@@ -80,6 +80,21 @@ fn payments(dev: &DevEvm, n: usize) -> Vec<Payment> {
         .collect()
 }
 
+/// Verifies `bodies` at `CONNS` connections for `secs`, cycling, and prints the figures.
+async fn verify_run(
+    url: &str,
+    bodies: Arc<Vec<Vec<u8>>>,
+    secs: Duration,
+    what: &str,
+) -> load::Report {
+    let r = load::run(&format!("{url}/verify"), bodies, CONNS, secs, true, |v| {
+        v["isValid"] == json!(true)
+    })
+    .await;
+    println!("{}", r.line(what));
+    r
+}
+
 /// Valid Permit2 TMAI payments: every payer holds TMAI and has approved Permit2 once.
 async fn permit2_payments(dev: &DevEvm, n: usize) -> Vec<Vec<u8>> {
     let tmai = U256::from(1_000_000u64) * U256::from(10u64).pow(U256::from(18u64));
@@ -201,38 +216,26 @@ async fn main() {
     println!("    = {:.0} eth_calls/s", batched.per_sec() * 8.0);
 
     let mut f = facilitator(&dev, &dev.anvil.rpc_url).await;
-    let verify = load::run(
-        &format!("{}/verify", f.url),
+    let verify = verify_run(
+        &f.url,
         bodies(&verify_set),
-        CONNS,
         secs,
-        true,
-        |v| v["isValid"] == json!(true),
+        "/verify (valid EIP-3009, one simulation each)",
     )
     .await;
-    println!(
-        "{}",
-        verify.line("/verify (valid EIP-3009, one simulation each)")
-    );
     println!(
         "    verify throughput is {:.0}% of the raw eth_call ceiling",
         100.0 * verify.per_sec() / baseline.per_sec()
     );
 
     let permit2_set = permit2_payments(&dev, if quick { 512 } else { 4096 }).await;
-    let p2 = load::run(
-        &format!("{}/verify", f.url),
+    verify_run(
+        &f.url,
         Arc::new(permit2_set),
-        CONNS,
         secs,
-        true,
-        |v| v["isValid"] == json!(true),
+        "/verify (valid Permit2 TMAI, one simulation each)",
     )
     .await;
-    println!(
-        "{}",
-        p2.line("/verify (valid Permit2 TMAI, one simulation each)")
-    );
 
     let (tap_url, counts) = rpc_tap::start(&dev.anvil.rpc_url).await;
     let tapped = facilitator(&dev, &tap_url).await;

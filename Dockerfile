@@ -2,7 +2,8 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p tollgate
+# The production image needs no local chains: build without `tollgate dev` and its validator.
+RUN cargo build --release --locked -p tollgate --no-default-features
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \

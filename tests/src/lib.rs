@@ -1,24 +1,25 @@
 //! Shared harness for the end-to-end tests: a real anvil with test USDC, a real ledger
 //! (SQLite file or a fresh PostgreSQL database), and the facilitator on a real TCP socket.
 
+mod api;
 mod db;
 mod pay;
 mod permit2;
 pub mod process;
+pub mod svm;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
-use serde_json::Value;
-use tokio::net::TcpListener;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
 use tollgate_evm::{ChainConfig, EvmChain};
 use tollgate_facilitator::{EvmExactScheme, Facilitator, FacilitatorOptions, PaymentScheme};
 use tollgate_proto::Network;
 use tollgate_store::Ledger;
 
+pub use api::Api;
 pub use db::{Db, TestDb};
 pub use pay::{Payment, now};
 pub use permit2::Permit2Payment;
@@ -47,17 +48,17 @@ impl Default for EnvOptions {
 /// A running facilitator over a fresh local chain and ledger.
 pub struct Env {
     pub dev: DevEvm,
-    pub url: String,
+    pub api: Api,
     pub network: Network,
     pub facilitator: Arc<Facilitator>,
     pub db: TestDb,
-    http: reqwest::Client,
-    server: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.server.abort();
+/// `env.post(..)`, `env.url`: the facilitator's HTTP API.
+impl std::ops::Deref for Env {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
     }
 }
 
@@ -81,22 +82,13 @@ impl Env {
             .expect("dev chain deploys");
         let network = Network::evm(dev.anvil.chain_id);
         let facilitator = Arc::new(Self::facilitator(&dev, &db.url, opts.receipt_timeout).await);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let f = facilitator.clone();
-        let server = tokio::spawn(async move {
-            tollgate_facilitator::serve(f, listener)
-                .await
-                .expect("serve");
-        });
+        let api = Api::serve(facilitator.clone()).await;
         Some(Self {
             dev,
-            url,
+            api,
             network,
             facilitator,
             db,
-            http: reqwest::Client::new(),
-            server,
         })
     }
 
@@ -141,41 +133,6 @@ impl Env {
             self.payer(i).clone(),
             U256::from(amount),
         )
-    }
-
-    /// POSTs JSON and returns status and JSON body.
-    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.post_raw(path, serde_json::to_vec(body).expect("json"))
-            .await
-    }
-
-    /// POSTs raw bytes.
-    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    /// GETs a path, returning status and body text.
-    pub async fn get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .expect("request");
-        (resp.status().as_u16(), resp.text().await.expect("body"))
     }
 
     /// USDC balance of `who`.

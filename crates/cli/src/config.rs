@@ -25,6 +25,40 @@ pub struct FacilitatorConfig {
     /// EVM chains to serve.
     #[serde(default)]
     pub evm: Vec<EvmChainConfig>,
+    /// Solana clusters to serve.
+    #[serde(default)]
+    pub svm: Vec<SvmChainConfig>,
+}
+
+/// One Solana cluster.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SvmChainConfig {
+    /// CAIP-2 id or v1 name; when given, the RPC's cluster must be this one.
+    #[serde(default)]
+    pub network: Option<String>,
+    /// JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// Name of the env variable holding the fee-payer key(s): base58, comma-separated, or one
+    /// JSON byte array.
+    #[serde(default)]
+    pub private_key_env: Option<String>,
+    /// Serve `network` without checking it against the RPC's genesis: for a local validator
+    /// standing in for a public cluster in SDK tests. Never for a real cluster.
+    #[serde(default)]
+    pub assume_network: bool,
+    /// A keygen JSON file (byte array) holding the fee-payer key.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// v1 network name for this cluster, when it is not one of the well-known ones.
+    #[serde(default)]
+    pub v1_name: Option<String>,
+    /// Highest compute unit price paid for, in micro-lamports (default 5,000,000 = 5 lamports).
+    #[serde(default)]
+    pub max_compute_unit_price: Option<u64>,
+    /// Highest compute unit limit a payment may request (default 200,000).
+    #[serde(default)]
+    pub max_compute_unit_limit: Option<u32>,
 }
 
 /// One EVM chain.
@@ -53,8 +87,8 @@ pub struct EvmChainConfig {
 }
 
 impl FacilitatorConfig {
-    /// Reads the file (if any), then applies `PORT`, `DATABASE_URL`, `EVM_NETWORK`, `EVM_RPC_URL`
-    /// and `EVM_PRIVATE_KEY` from the environment.
+    /// Reads the file (if any), then applies `PORT`, `DATABASE_URL`, `EVM_NETWORK`, `EVM_RPC_URL`,
+    /// `EVM_PRIVATE_KEY`, `SVM_NETWORK`, `SVM_RPC_URL` and `SVM_PRIVATE_KEY` from the environment.
     pub fn load(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let mut cfg = match path {
             Some(p) => Self::from_file(p)?,
@@ -87,12 +121,44 @@ impl FacilitatorConfig {
                 gas_limit: None,
             });
         }
-        if cfg.evm.is_empty() {
+        cfg.apply_svm_env(env)?;
+        if cfg.evm.is_empty() && cfg.svm.is_empty() {
             bail!(
-                "no chain configured: give --config with [[evm]] entries, or set EVM_NETWORK and EVM_RPC_URL"
+                "no chain configured: give --config with [[evm]] or [[svm]] entries, or set EVM_NETWORK and EVM_RPC_URL, or SVM_RPC_URL"
             );
         }
         Ok(cfg)
+    }
+
+    /// `SVM_RPC_URL` (with `SVM_NETWORK`, optional) replaces or adds one cluster keyed by
+    /// `SVM_PRIVATE_KEY`.
+    fn apply_svm_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let network = env("SVM_NETWORK");
+        let rpc_url = match env("SVM_RPC_URL") {
+            Some(url) => url,
+            None => match &network {
+                None => return Ok(()),
+                Some(n) => self
+                    .svm
+                    .iter()
+                    .find(|c| c.network.as_ref() == Some(n))
+                    .map(|c| c.rpc_url.clone())
+                    .context("SVM_NETWORK is set but SVM_RPC_URL is not")?,
+            },
+        };
+        self.svm
+            .retain(|c| c.rpc_url != rpc_url && (network.is_none() || c.network != network));
+        self.svm.push(SvmChainConfig {
+            network,
+            rpc_url,
+            private_key_env: Some("SVM_PRIVATE_KEY".into()),
+            assume_network: false,
+            private_key_file: None,
+            v1_name: None,
+            max_compute_unit_price: None,
+            max_compute_unit_limit: None,
+        });
+        Ok(())
     }
 
     fn from_file(p: &Path) -> anyhow::Result<Self> {
@@ -106,18 +172,43 @@ impl FacilitatorConfig {
     }
 }
 
+/// Secret key text from a file or a named env variable; errors name the source, never the text.
+fn secret_text(
+    file: Option<&Path>,
+    var: &str,
+    chain: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<String> {
+    match file {
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading key file {}", file.display())),
+        None => env(var).with_context(|| format!("{var} is not set (settlement key for {chain})")),
+    }
+}
+
+impl SvmChainConfig {
+    /// The fee-payer keys; the error never holds key text.
+    pub fn keys(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Vec<tollgate_solana::Keypair>> {
+        let chain = self.network.as_deref().unwrap_or(&self.rpc_url);
+        let var = self.private_key_env.as_deref().unwrap_or("SVM_PRIVATE_KEY");
+        let raw = secret_text(self.private_key_file.as_deref(), var, chain, env)?;
+        let keys = tollgate_solana::keys::parse_keypairs(&raw)
+            .map_err(|e| anyhow::anyhow!("fee-payer key for {chain}: {e}"))?;
+        if keys.is_empty() {
+            bail!("no fee-payer key given for {chain}");
+        }
+        Ok(keys)
+    }
+}
+
 impl EvmChainConfig {
     /// The settlement keys, from the named env variable or file; the error never holds key text.
     pub fn keys(&self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Vec<String>> {
-        let raw = if let Some(file) = &self.private_key_file {
-            std::fs::read_to_string(file)
-                .with_context(|| format!("reading key file {}", file.display()))?
-        } else {
-            let var = self.private_key_env.as_deref().unwrap_or("EVM_PRIVATE_KEY");
-            env(var).with_context(|| {
-                format!("{var} is not set (settlement key for {})", self.network)
-            })?
-        };
+        let var = self.private_key_env.as_deref().unwrap_or("EVM_PRIVATE_KEY");
+        let raw = secret_text(self.private_key_file.as_deref(), var, &self.network, env)?;
         let keys: Vec<String> = raw
             .split([',', '\n'])
             .map(str::trim)
@@ -164,6 +255,31 @@ mod tests {
         let cfg = FacilitatorConfig::load(None, &env).unwrap();
         let err = cfg.evm[0].keys(&env).unwrap_err().to_string();
         assert!(err.contains("EVM_PRIVATE_KEY"), "{err}");
+    }
+
+    #[test]
+    fn svm_env_alone_configures_a_cluster() {
+        let key = tollgate_solana::Keypair::new().to_base58_string();
+        let pairs = [
+            ("SVM_NETWORK", "solana-devnet"),
+            ("SVM_RPC_URL", "http://x"),
+            ("SVM_PRIVATE_KEY", key.as_str()),
+        ];
+        let env = env_of(&pairs);
+        let cfg = FacilitatorConfig::load(None, &env).unwrap();
+        assert!(cfg.evm.is_empty());
+        assert_eq!(cfg.svm.len(), 1);
+        assert_eq!(cfg.svm[0].network.as_deref(), Some("solana-devnet"));
+        assert_eq!(cfg.svm[0].keys(&env).unwrap().len(), 1);
+        let bad = env_of(&[
+            ("SVM_RPC_URL", "http://x"),
+            ("SVM_PRIVATE_KEY", "0xnot-a-key"),
+        ]);
+        let err = FacilitatorConfig::load(None, &bad).unwrap().svm[0]
+            .keys(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("0xnot-a-key"), "{err}");
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! `tollgate demo`: starts the local stack, then an agent buys a mix of calls in USDC and TMAI
-//! under a hard spend limit, and a summary shows what it bought and what it cost.
+//! on the EVM chain and USDC on Solana under a hard spend limit, and a summary shows what it
+//! bought and what it cost.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tollgate_client::{AssetBook, EvmWallet, PayingClient, SpendPolicy, Spending};
+use tollgate_client::{
+    AssetBook, AssetKey, EvmWallet, PayingClient, SpendPolicy, Spending, SvmWallet,
+};
 use tollgate_proto::{TokenAmount, U256};
 
 use crate::dev::{self, CHAIN_ID, Stack};
@@ -19,11 +22,13 @@ pub struct Args {
     calls: usize,
 }
 
-/// The agent's shopping list: (path, preferred token).
+/// The agent's shopping list: (path, preferred token; `sol` pays USDC on Solana).
 const PLAN: &[(&str, &str)] = &[
     ("/v2/trading-signals", "usdc"),
     ("/v2/trading-signals", "tmai"),
+    ("/v2/trading-signals", "sol"),
     ("/v2/grades/AAVE", "usdc"),
+    ("/v2/grades/CRO", "sol"),
     ("/v2/price-prediction/AAVE", "usdc"),
     ("/v2/fundamental-grade/AAVE", "usdc"),
     ("/v2/price-prediction/CRO", "usdc"),
@@ -35,15 +40,17 @@ struct Call {
     path: &'static str,
     took: Duration,
     status: u16,
-    paid: Option<(String, U256, String)>,
+    paid: Option<(AssetKey, U256, String)>,
     receipt: bool,
 }
 
 fn policy(s: &Stack) -> anyhow::Result<SpendPolicy> {
     let mut book = AssetBook::default();
     let net = format!("eip155:{CHAIN_ID}");
+    let sol = s.solana.network.caip2().to_string();
     book.add("USDC", &net, &s.dev.usdc.address.to_string(), 6);
     book.add("TMAI", &net, &s.dev.tmai.address.to_string(), 18);
+    book.add("USDC", &sol, &s.solana.usdc.mint.to_string(), 6);
     let mut p = SpendPolicy {
         book: book.clone(),
         ..Default::default()
@@ -54,7 +61,7 @@ fn policy(s: &Stack) -> anyhow::Result<SpendPolicy> {
     for budget in ["5 USDC", "2000 TMAI"] {
         p.budget.extend(book.parse_limit(budget)?);
     }
-    p.networks = Some(vec![net]);
+    p.networks = Some(vec![net, sol]);
     Ok(p)
 }
 
@@ -62,14 +69,25 @@ fn policy(s: &Stack) -> anyhow::Result<SpendPolicy> {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("starting the local stack (anvil, contracts, facilitator, demo API, gateway)...");
     let stack = dev::start().await?;
-    let wallet = EvmWallet::from_hex(&alloy::hex::encode(stack.payer.to_bytes()))?;
-    let client = PayingClient::new(wallet, policy(&stack)?, Arc::new(Spending::in_memory()));
+    let evm = EvmWallet::from_hex(&alloy::hex::encode(stack.payer.to_bytes()))?;
+    let svm = SvmWallet::from_text(
+        &stack.solana.usdc.payer.to_base58_string(),
+        &stack.solana.devnet.rpc_url(),
+    )?;
+    // One budget, two wallets: each client pays only on the chain it holds a key for.
+    let spending = Arc::new(Spending::in_memory());
+    let client = PayingClient::with_wallets(Some(evm), None, policy(&stack)?, spending.clone());
+    let sol_client = PayingClient::with_wallets(None, Some(svm), policy(&stack)?, spending);
     let bar = ProgressBar::new(args.calls as u64);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").expect("template"));
     let mut calls = Vec::new();
     for i in 0..args.calls {
         let (path, token) = PLAN[i % PLAN.len()];
         bar.set_message(format!("{path} ({token})"));
+        let (client, token) = match token {
+            "sol" => (&sol_client, "usdc"),
+            _ => (&client, token),
+        };
         let req = client
             .http()
             .get(format!("{}{path}", stack.gateway_url))
@@ -80,7 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let status = out.response.status().as_u16();
         let paid = out.payment.map(|p| {
             let tx = p.settlement.map(|s| s.transaction).unwrap_or_default();
-            (p.asset.asset, p.amount, tx)
+            (p.asset, p.amount, tx)
         });
         let _ = out.response.bytes().await?;
         calls.push(Call {
@@ -101,7 +119,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 fn print_summary(s: &Stack, calls: &[Call]) {
     let usdc = s.dev.usdc.address.to_string().to_lowercase();
-    let symbol = |a: &str| if a == usdc { ("USDC", 6) } else { ("TMAI", 18) };
+    let symbol = |k: &AssetKey| match k {
+        k if k.network.starts_with("solana:") => ("USDC/sol", 6),
+        k if k.asset == usdc => ("USDC", 6),
+        _ => ("TMAI", 18),
+    };
     let mut spent: BTreeMap<&str, (U256, u8, usize)> = BTreeMap::new();
     for (asset, amount, _) in calls.iter().filter_map(|c| c.paid.as_ref()) {
         let (sym, dec) = symbol(asset);
@@ -132,7 +154,7 @@ fn print_summary(s: &Stack, calls: &[Call]) {
     );
     for (sym, (amount, dec, n)) in &spent {
         println!(
-            "  spent {sym:<5}           {} {sym} in {n} payments",
+            "  spent {sym:<9}       {} {sym} in {n} payments",
             TokenAmount::from_atomic(*amount, *dec)
         );
     }
@@ -141,9 +163,8 @@ fn print_summary(s: &Stack, calls: &[Call]) {
         pct(0.5).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3
     );
-    println!("  Solana USDC           not offered: the Solana scheme is not built yet");
     println!(
-        "\n  {:<30} {:>6}  {:<22} transaction",
+        "\n  {:<30} {:>6}  {:<24} transaction",
         "call", "status", "paid"
     );
     for c in calls {
@@ -158,6 +179,6 @@ fn print_summary(s: &Stack, calls: &[Call]) {
             None if c.receipt => ("receipt".to_string(), String::new()),
             None => ("-".to_string(), String::new()),
         };
-        println!("  {:<30} {:>6}  {:<22} {tx}", c.path, c.status, paid);
+        println!("  {:<30} {:>6}  {:<24} {tx}", c.path, c.status, paid);
     }
 }

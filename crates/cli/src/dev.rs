@@ -1,6 +1,6 @@
 //! `tollgate dev`: the whole local stack on 127.0.0.1 with one command: anvil with the test
-//! tokens, Permit2 and the proxy; the facilitator on SQLite; the demo data API; and the gateway
-//! in front of it. Every key is generated for this run and dies with it.
+//! tokens, Permit2 and the proxy; a Solana validator with a USDC-like mint; the facilitator on
+//! SQLite; the demo data API; and the gateway in front of it. Every key is generated for this run and dies with it.
 
 use std::sync::Arc;
 
@@ -12,8 +12,12 @@ use tokio::task::JoinHandle;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm, anvil_binary};
 use tollgate_gateway::demo::Demo;
 use tollgate_gateway::{Gateway, GatewayConfig, InProcess, Upstream, setup};
+use tollgate_proto::Network;
+use tollgate_solana::network_of_genesis;
+use tollgate_solana::{Keypair, Signer};
+use tollgate_solana_devnet::{LAMPORTS_EACH, SolanaDevnet, UsdcAccounts};
 
-use crate::config::{EvmChainConfig, FacilitatorConfig};
+use crate::config::{EvmChainConfig, FacilitatorConfig, SvmChainConfig};
 use crate::facilitator;
 
 /// Chain id of the local chain.
@@ -21,10 +25,18 @@ pub const CHAIN_ID: u64 = 31337;
 /// USD price of one test TMAI on the local chain.
 const TMAI_USD: &str = "0.01";
 
+/// The local Solana side: a validator, a USDC-like mint, a funded payer and the seller.
+pub struct SolanaSide {
+    pub devnet: SolanaDevnet,
+    pub network: Network,
+    pub usdc: UsdcAccounts,
+}
+
 /// A running local stack; everything stops when it is dropped.
 pub struct Stack {
     pub dev: DevEvm,
     pub payer: PrivateKeySigner,
+    pub solana: SolanaSide,
     pub facilitator_url: String,
     pub gateway_url: String,
     pub demo_url: String,
@@ -72,8 +84,53 @@ async fn bind() -> anyhow::Result<(TcpListener, String)> {
     Ok((l, url))
 }
 
-fn gateway_toml(dev: &DevEvm, upstream: &str, public: &str, facilitator: &str, db: &str) -> String {
+/// Starts the validator and creates the mint, a payer with 1,000 USDC and the seller.
+async fn start_solana() -> anyhow::Result<(SolanaSide, Keypair)> {
+    let devnet = SolanaDevnet::start_async().await?;
+    let genesis = devnet.rpc().get_genesis_hash().await?;
+    let network = network_of_genesis(&genesis.to_string());
+    let usdc = devnet.usdc_accounts(1_000_000_000).await?;
+    let fee_payer = Keypair::new();
+    devnet
+        .fund_sol(&[fee_payer.pubkey()], LAMPORTS_EACH)
+        .await?;
+    Ok((
+        SolanaSide {
+            devnet,
+            network,
+            usdc,
+        },
+        fee_payer,
+    ))
+}
+
+/// The gateway's Solana lines: the seller's wallet and the local USDC mint.
+fn solana_toml(sol: &SolanaSide) -> (String, String) {
+    let pay_to = format!("\"{}\" = \"{}\"\n", sol.network, sol.usdc.pay_to.pubkey());
+    let asset = format!(
+        r#"
+[[assets]]
+symbol = "USDC"
+network = "{}"
+address = "{}"
+decimals = 6
+usd_rate = "1"
+"#,
+        sol.network, sol.usdc.mint
+    );
+    (pay_to, asset)
+}
+
+fn gateway_toml(
+    dev: &DevEvm,
+    sol: &SolanaSide,
+    upstream: &str,
+    public: &str,
+    facilitator: &str,
+    db: &str,
+) -> String {
     let (usdc, tmai) = (&dev.usdc, &dev.tmai);
+    let (sol_pay_to, sol_asset) = solana_toml(sol);
     format!(
         r#"upstream = "{upstream}"
 public_url = "{public}"
@@ -84,7 +141,7 @@ url = "{facilitator}"
 
 [pay_to]
 "eip155:{CHAIN_ID}" = "{pay_to}"
-
+{sol_pay_to}
 [[assets]]
 symbol = "USDC"
 network = "eip155:{CHAIN_ID}"
@@ -101,7 +158,7 @@ decimals = 18
 usd_rate = "{TMAI_USD}"
 discount_percent = "10"
 extra = {{ assetTransferMethod = "permit2", name = "{tmai_name}", version = "{tmai_version}" }}
-
+{sol_asset}
 [[routes]]
 name = "signals"
 method = "GET"
@@ -149,11 +206,14 @@ signing_key = "k1"
 /// Starts the whole stack and returns once every part answers.
 pub async fn start() -> anyhow::Result<Stack> {
     ensure_anvil()?;
-    let anvil = Anvil::start(AnvilOptions {
-        chain_id: CHAIN_ID,
-        block_time: None,
-    })
-    .await?;
+    let (solana, anvil) = tokio::join!(
+        start_solana(),
+        Anvil::start(AnvilOptions {
+            chain_id: CHAIN_ID,
+            block_time: None,
+        })
+    );
+    let anvil = anvil?;
     let usdc_each = U256::from(1_000_000_000u64); // 1,000 USDC
     let dev = DevEvm::start(anvil, 1, usdc_each)
         .await
@@ -164,6 +224,7 @@ pub async fn start() -> anyhow::Result<Stack> {
         .await?;
     dev.approve_permit2(&payer, dev.tmai.address, U256::MAX)
         .await?;
+    let (solana, fee_payer) = solana.context("starting the local Solana validator")?;
     let dir = tempfile::tempdir()?;
     let sqlite = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
 
@@ -178,10 +239,25 @@ pub async fn start() -> anyhow::Result<Stack> {
             receipt_poll_ms: Some(50),
             gas_limit: None,
         }],
+        svm: vec![SvmChainConfig {
+            network: Some(solana.network.caip2().to_string()),
+            rpc_url: solana.devnet.rpc_url(),
+            private_key_env: Some("DEV_FEE_PAYER_KEY".into()),
+            assume_network: false,
+            private_key_file: None,
+            v1_name: Some("solana-localnet".into()),
+            max_compute_unit_price: None,
+            max_compute_unit_limit: None,
+        }],
         ..Default::default()
     };
     let settlement_key = alloy::hex::encode(dev.facilitator.to_bytes());
-    let fenv = move |k: &str| (k == "DEV_SETTLEMENT_KEY").then(|| settlement_key.clone());
+    let fee_payer_key = fee_payer.to_base58_string();
+    let fenv = move |k: &str| match k {
+        "DEV_SETTLEMENT_KEY" => Some(settlement_key.clone()),
+        "DEV_FEE_PAYER_KEY" => Some(fee_payer_key.clone()),
+        _ => None,
+    };
     let f = Arc::new(facilitator::build(&fcfg, &fenv, None).await?);
     let mut tasks = Vec::new();
     let (fl, facilitator_url) = bind().await?;
@@ -198,6 +274,7 @@ pub async fn start() -> anyhow::Result<Stack> {
     let (gl, gateway_url) = bind().await?;
     let gcfg = GatewayConfig::parse(&gateway_toml(
         &dev,
+        &solana,
         &demo_url,
         &gateway_url,
         &facilitator_url,
@@ -215,6 +292,7 @@ pub async fn start() -> anyhow::Result<Stack> {
     Ok(Stack {
         dev,
         payer,
+        solana,
         facilitator_url,
         gateway_url,
         demo_url,
@@ -241,12 +319,39 @@ pub async fn run(_args: Args) -> anyhow::Result<()> {
         s.payer.address()
     );
     println!(
+        "  solana       {}  ({})",
+        s.solana.devnet.rpc_url(),
+        s.solana.network
+    );
+    println!(
+        "  Solana USDC  {}  payer {} (1,000 USDC)",
+        s.solana.usdc.mint,
+        s.solana.usdc.payer.pubkey()
+    );
+    println!(
         "\nTry:\n  TOLLGATE_PAYER_KEY={key} \\\n  {}",
         pay_command(&s, "/v2/trading-signals")
+    );
+    println!(
+        "\nOr pay on Solana:\n  TOLLGATE_SVM_PAYER_KEY={} \\\n  {}",
+        s.solana.usdc.payer.to_base58_string(),
+        solana_pay_command(&s, "/v2/trading-signals")
     );
     println!("\nctrl-c stops everything.");
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// A ready `tollgate pay` line paying the stack's gateway in USDC on the local Solana chain.
+pub fn solana_pay_command(s: &Stack, path: &str) -> String {
+    format!(
+        "tollgate pay {}{path} --max '0.1 USDC' --network {} --svm-rpc {} --token USDC={}/{}/6",
+        s.gateway_url,
+        s.solana.network,
+        s.solana.devnet.rpc_url(),
+        s.solana.network,
+        s.solana.usdc.mint
+    )
 }
 
 /// A ready `tollgate pay` line against the stack's gateway.

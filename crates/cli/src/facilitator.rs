@@ -8,18 +8,19 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, bail};
 use tollgate_evm::{ChainConfig, EvmChain};
 use tollgate_facilitator::{
-    EvmExactScheme, Facilitator, FacilitatorOptions, Failpoint, PaymentScheme, reconcile_once,
-    serve,
+    EvmExactScheme, Facilitator, FacilitatorOptions, Failpoint, PaymentScheme, SvmExactScheme,
+    reconcile_once, serve,
 };
 use tollgate_proto::{Network, Networks};
+use tollgate_solana::{ClusterName, Limits, SolanaChain};
 use tollgate_store::Ledger;
 
-use crate::config::FacilitatorConfig;
+use crate::config::{FacilitatorConfig, SvmChainConfig};
 
 /// Options of `tollgate facilitator`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// TOML configuration file; env variables (PORT, DATABASE_URL, EVM_*) override it.
+    /// TOML configuration file; env variables (PORT, DATABASE_URL, EVM_*, SVM_*) override it.
     #[arg(long, env = "TOLLGATE_CONFIG")]
     config: Option<PathBuf>,
 }
@@ -66,12 +67,56 @@ pub async fn build(
             .with_context(|| format!("connecting to {network}"))?;
         schemes.push(Arc::new(EvmExactScheme::new(chain)));
     }
+    for c in &cfg.svm {
+        schemes.push(svm_scheme(c, env, &mut networks).await?);
+    }
     let opts = FacilitatorOptions {
         receipt_timeout: Duration::from_secs(cfg.receipt_timeout_secs.unwrap_or(30)),
         networks,
         failpoint,
     };
     Ok(Facilitator::new(schemes, ledger, opts))
+}
+
+/// Connects to one Solana cluster; a configured network must be the RPC's own cluster.
+async fn svm_scheme(
+    c: &SvmChainConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    networks: &mut Networks,
+) -> anyhow::Result<Arc<dyn PaymentScheme>> {
+    let name = match &c.network {
+        None => ClusterName::FromGenesis,
+        Some(n) => {
+            let n = networks
+                .resolve_v1(n)
+                .with_context(|| format!("bad network {n:?}"))?;
+            if c.assume_network {
+                ClusterName::Assume(n)
+            } else {
+                ClusterName::Expect(n)
+            }
+        }
+    };
+    anyhow::ensure!(
+        !c.assume_network || c.network.is_some(),
+        "assume_network needs a network to assume"
+    );
+    let chain = SolanaChain::connect(&c.rpc_url, c.keys(env)?, name)
+        .await
+        .with_context(|| format!("connecting to Solana at {}", c.rpc_url))?;
+    if let Some(name) = &c.v1_name {
+        networks.add_name(name, chain.network().clone());
+    }
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_compute_unit_price: c
+            .max_compute_unit_price
+            .unwrap_or(defaults.max_compute_unit_price),
+        max_compute_unit_limit: c
+            .max_compute_unit_limit
+            .unwrap_or(defaults.max_compute_unit_limit),
+    };
+    Ok(Arc::new(SvmExactScheme::new(Arc::new(chain), limits)))
 }
 
 /// Runs the facilitator until `POST /close` or ctrl-c.

@@ -1,8 +1,10 @@
 //! `tollgate`: the command-line entry to every Tollgate service.
 
 mod config;
+#[cfg(feature = "local-stack")]
 mod demo;
 mod demo_api;
+#[cfg(feature = "local-stack")]
 mod dev;
 mod facilitator;
 mod gateway;
@@ -29,9 +31,12 @@ enum Cmd {
     Gateway(gateway::Args),
     /// Serve the demo metered crypto-analytics API from fixtures.
     DemoApi(demo_api::Args),
-    /// Start the whole local stack (anvil, contracts, facilitator, demo API, gateway).
+    /// Start the whole local stack (anvil, Solana validator, contracts, facilitator, demo API,
+    /// gateway).
+    #[cfg(feature = "local-stack")]
     Dev(dev::Args),
     /// Start the local stack and run a paying agent against it, then print a summary.
+    #[cfg(feature = "local-stack")]
     Demo(demo::Args),
     /// Make one paid request, within explicit spend limits.
     Pay(Box<pay::Args>),
@@ -42,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+                .unwrap_or_else(|_| "info,sqlx=warn,solana=off,agave=off".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -52,7 +57,9 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Gateway(args) => gateway::run(args).await,
         Cmd::DemoApi(args) => demo_api::run(args).await,
         Cmd::Pay(args) => pay::run(*args).await,
+        #[cfg(feature = "local-stack")]
         Cmd::Dev(args) => dev::run(args).await,
+        #[cfg(feature = "local-stack")]
         Cmd::Demo(args) => demo::run(args).await,
     }
 }

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use tollgate_client::{AssetBook, AssetKey, EvmWallet, PayingClient, SpendPolicy, Spending};
+use tollgate_client::{
+    AssetBook, AssetKey, EvmWallet, PayingClient, SpendPolicy, Spending, SvmWallet,
+};
 use tollgate_proto::Networks;
 
 /// Options of `tollgate pay`.
@@ -42,6 +44,13 @@ pub struct Args {
     /// Env variable holding the payer's hex key (when no key file is given).
     #[arg(long, default_value = "TOLLGATE_PAYER_KEY")]
     key_env: String,
+    /// Env variable holding the payer's Solana key (base58 or a JSON byte array).
+    #[arg(long, default_value = "TOLLGATE_SVM_PAYER_KEY")]
+    svm_key_env: String,
+    /// Solana JSON-RPC URL the payer reads blockhashes and mints from; Solana offers are paid
+    /// only when this and the Solana key are given.
+    #[arg(long, env = "TOLLGATE_SVM_RPC_URL")]
+    svm_rpc: Option<String>,
     /// File recording spend per asset, so budgets hold across runs.
     #[arg(long)]
     spending_file: Option<PathBuf>,
@@ -139,15 +148,29 @@ fn policy(args: &Args) -> anyhow::Result<SpendPolicy> {
 /// Makes the paid request and prints the response body, with what was paid on stderr.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let policy = policy(&args)?;
-    let wallet = match &args.key_file {
-        Some(f) => EvmWallet::from_file(f)?,
-        None => EvmWallet::from_env(&args.key_env)?,
+    let evm = match &args.key_file {
+        Some(f) => Some(EvmWallet::from_file(f)?),
+        None if std::env::var_os(&args.key_env).is_some() => {
+            Some(EvmWallet::from_env(&args.key_env)?)
+        }
+        None => None,
     };
+    let svm = match (&args.svm_rpc, std::env::var(&args.svm_key_env)) {
+        (Some(rpc), Ok(key)) => Some(SvmWallet::from_text(&key, rpc)?),
+        _ => None,
+    };
+    if evm.is_none() && svm.is_none() {
+        bail!(
+            "no payer key: set {} (EVM hex key) or --key-file, and/or {} with --svm-rpc",
+            args.key_env,
+            args.svm_key_env
+        );
+    }
     let spending = Arc::new(match &args.spending_file {
         Some(f) => Spending::in_file(f),
         None => Spending::in_memory(),
     });
-    let client = PayingClient::new(wallet, policy, spending);
+    let client = PayingClient::with_wallets(evm, svm, policy, spending);
     let method: reqwest::Method = args.method.parse().context("--method")?;
     let mut req = client.http().request(method, &args.url);
     for h in &args.headers {

@@ -1,5 +1,5 @@
-//! `tollgate demo` in a short run: the whole stack starts, the agent pays in USDC and TMAI,
-//! uses receipts, and the summary is printed with exit code 0.
+//! `tollgate demo` in a short run: the whole stack starts, the agent pays in USDC and TMAI and
+//! in USDC on Solana, uses receipts, and the summary is printed with exit code 0.
 
 use std::time::Duration;
 
@@ -25,6 +25,10 @@ async fn demo_runs_the_stack_and_prints_the_summary() {
     assert!(stdout.contains("answered 200          8"), "{stdout}");
     assert!(stdout.contains("spent USDC"), "{stdout}");
     assert!(stdout.contains("spent TMAI"), "{stdout}");
+    assert!(
+        stdout.contains("spent USDC/sol"),
+        "paid on Solana too: {stdout}"
+    );
     let by_receipt: usize = stdout
         .lines()
         .find_map(|l| l.trim().strip_prefix("unlocked by receipt"))

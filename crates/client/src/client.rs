@@ -9,12 +9,13 @@ use reqwest::{Request, Response, StatusCode};
 use tollgate_proto::codec::{decode_header, encode_header};
 use tollgate_proto::v1::PaymentPayloadV1;
 use tollgate_proto::v2::{PaymentPayload, SettleResponse};
-use tollgate_proto::{Networks, U256, reason};
+use tollgate_proto::{NetworkFamily, Networks, U256, reason};
 
 use crate::challenge::{ChallengeError, Offer, read_challenge};
 use crate::policy::{AssetKey, PolicyError, SpendPolicy};
 use crate::receipts::{RECEIPT_HEADER, ReceiptBook};
 use crate::spending::{Spending, SpendingError};
+use crate::svm_wallet::SvmWallet;
 use crate::wallet::{EvmWallet, WalletError};
 
 /// Times the same signed payment is resent after a transport error.
@@ -63,7 +64,8 @@ pub struct PaidResponse {
 /// An HTTP client that pays x402 challenges within a spend policy.
 pub struct PayingClient {
     http: reqwest::Client,
-    wallet: EvmWallet,
+    evm: Option<EvmWallet>,
+    svm: Option<SvmWallet>,
     policy: SpendPolicy,
     spending: Arc<Spending>,
     networks: Networks,
@@ -73,9 +75,21 @@ pub struct PayingClient {
 impl PayingClient {
     /// A client paying from `wallet` under `policy`, recording spend in `spending`.
     pub fn new(wallet: EvmWallet, policy: SpendPolicy, spending: Arc<Spending>) -> Self {
+        Self::with_wallets(Some(wallet), None, policy, spending)
+    }
+
+    /// A client paying EVM offers from `evm` and Solana offers from `svm`; offers on a chain
+    /// without a wallet are skipped.
+    pub fn with_wallets(
+        evm: Option<EvmWallet>,
+        svm: Option<SvmWallet>,
+        policy: SpendPolicy,
+        spending: Arc<Spending>,
+    ) -> Self {
         Self {
             http: reqwest::Client::new(),
-            wallet,
+            evm,
+            svm,
             policy,
             spending,
             networks: Networks::default(),
@@ -131,7 +145,7 @@ impl PayingClient {
         self.spending
             .reserve(&key, offer.amount, budget)
             .map_err(|e| self.over_budget(e, &key, offer))?;
-        let (name, value) = match self.payment_header(offer) {
+        let (name, value) = match self.payment_header(offer).await {
             Ok(h) => h,
             Err(e) => {
                 self.spending.release(&key, offer.amount)?;
@@ -199,6 +213,18 @@ impl PayingClient {
         let mut why = Vec::new();
         for offer in self.policy.ordered(offers) {
             let key = AssetKey::new(offer.network.caip2(), &offer.requirements.asset);
+            let wallet = match offer.network.family() {
+                NetworkFamily::Evm(_) => self.evm.is_some(),
+                NetworkFamily::Solana(_) => self.svm.is_some(),
+            };
+            if !wallet {
+                why.push(format!(
+                    "{}: no wallet for {}",
+                    self.policy.describe(&key, offer.amount),
+                    offer.network
+                ));
+                continue;
+            }
             let spent = self.spending.spent(&key)?;
             match self.policy.check(offer, spent) {
                 Ok(key) => return Ok((offer, key)),
@@ -220,8 +246,22 @@ impl PayingClient {
         }
     }
 
-    fn payment_header(&self, offer: &Offer) -> Result<(&'static str, String), ClientError> {
-        let payload = self.wallet.sign(offer)?;
+    async fn payment_header(&self, offer: &Offer) -> Result<(&'static str, String), ClientError> {
+        let missing = |chain: &str| WalletError::Key(format!("no {chain} wallet configured"));
+        let payload = match offer.network.family() {
+            NetworkFamily::Evm(_) => self
+                .evm
+                .as_ref()
+                .ok_or_else(|| missing("EVM"))?
+                .sign(offer)?,
+            NetworkFamily::Solana(_) => {
+                self.svm
+                    .as_ref()
+                    .ok_or_else(|| missing("Solana"))?
+                    .sign(offer)
+                    .await?
+            }
+        };
         Ok(match offer.version {
             1 => {
                 let network = offer.requirements.network.clone();

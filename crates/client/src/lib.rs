@@ -6,6 +6,7 @@ mod client;
 mod policy;
 mod receipts;
 mod spending;
+mod svm_wallet;
 mod wallet;
 
 pub use challenge::{Challenge, ChallengeError, Offer, read_challenge};
@@ -13,4 +14,5 @@ pub use client::{ClientError, PaidResponse, PayingClient, PaymentMade};
 pub use policy::{AssetBook, AssetInfo, AssetKey, PolicyError, SpendPolicy};
 pub use receipts::{RECEIPT_HEADER, ReceiptBook};
 pub use spending::Spending;
+pub use svm_wallet::SvmWallet;
 pub use wallet::{EvmWallet, WalletError};

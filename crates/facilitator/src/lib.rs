@@ -8,6 +8,7 @@ mod reply;
 mod routes;
 mod scheme;
 mod service;
+mod svm;
 
 pub use evm::EvmExactScheme;
 pub use metrics::Metrics;
@@ -15,3 +16,4 @@ pub use reconcile::reconcile_once;
 pub use routes::{router, serve};
 pub use scheme::PaymentScheme;
 pub use service::{Facilitator, FacilitatorOptions, Failpoint, Reply};
+pub use svm::SvmExactScheme;

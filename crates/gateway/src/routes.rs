@@ -79,8 +79,9 @@ pub fn compile(
         .collect();
     let mut assets = Vec::new();
     for a in &cfg.assets {
-        let p = PricedAsset::from_config(a)?;
+        let mut p = PricedAsset::from_config(a)?;
         if payable.contains(&(p.scheme.clone(), p.network.caip2().to_string())) {
+            adopt_fee_payer(&mut p, supported);
             assets.push(p);
         } else {
             tracing::warn!(asset = %p.symbol, network = %p.network, "facilitator does not support this kind; not offered");
@@ -125,6 +126,24 @@ pub fn compile(
         });
     }
     Ok(routes)
+}
+
+/// Solana payments name the facilitator key that pays the fee (`extra.feePayer`); the gateway
+/// learns it from `/supported` unless the asset's config sets one.
+fn adopt_fee_payer(asset: &mut PricedAsset, supported: &SupportedResponse) {
+    let fee_payer = supported
+        .kinds
+        .iter()
+        .filter(|k| k.x402_version == 2 && k.scheme == asset.scheme)
+        .filter(|k| k.network == asset.network.caip2())
+        .find_map(|k| k.extra.as_ref()?.get("feePayer").cloned());
+    if let Some(fp) = fee_payer {
+        asset
+            .extra
+            .get_or_insert_with(Default::default)
+            .entry("feePayer")
+            .or_insert(fp);
+    }
 }
 
 fn bundle(b: &BundleConfig, own: &str, names: &HashSet<&str>, ttl: u64) -> Result<Bundle, String> {

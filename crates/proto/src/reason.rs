@@ -56,3 +56,37 @@ pub const EIP2612_FROM_MISMATCH: &str = "eip2612_from_mismatch";
 pub const EIP2612_ASSET_MISMATCH: &str = "eip2612_asset_mismatch";
 pub const EIP2612_SPENDER_NOT_PERMIT2: &str = "eip2612_spender_not_permit2";
 pub const EIP2612_DEADLINE_EXPIRED: &str = "eip2612_deadline_expired";
+
+// `exact` on SVM: the TypeScript reference's names, plus the spec's full fee-payer scan.
+pub const NETWORK_MISMATCH: &str = "network_mismatch";
+pub const SVM_MISSING_FEE_PAYER: &str = "invalid_exact_svm_payload_missing_fee_payer";
+pub const SVM_FEE_PAYER_NOT_MANAGED: &str = "fee_payer_not_managed_by_facilitator";
+pub const SVM_FEE_PAYER_MISMATCH: &str = "invalid_exact_svm_payload_fee_payer_mismatch";
+pub const SVM_TRANSACTION: &str = "invalid_exact_svm_payload_transaction";
+pub const SVM_UNDECODABLE: &str = "invalid_exact_svm_payload_transaction_could_not_be_decoded";
+pub const SVM_EXCESSIVE_SIGNERS: &str = "invalid_exact_svm_payload_excessive_signers";
+pub const SVM_INSTRUCTIONS_LENGTH: &str =
+    "invalid_exact_svm_payload_transaction_instructions_length";
+pub const SVM_COMPUTE_LIMIT: &str =
+    "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction";
+pub const SVM_COMPUTE_LIMIT_TOO_HIGH: &str =
+    "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction_too_high";
+pub const SVM_COMPUTE_PRICE: &str =
+    "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction";
+pub const SVM_COMPUTE_PRICE_TOO_HIGH: &str =
+    "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction_too_high";
+pub const SVM_NO_TRANSFER: &str = "invalid_exact_svm_payload_no_transfer_instruction";
+pub const SVM_FEE_PAYER_TRANSFERRING: &str =
+    "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds";
+pub const SVM_FEE_PAYER_IN_ACCOUNTS: &str =
+    "invalid_exact_svm_payload_transaction_fee_payer_included_in_instruction_accounts";
+pub const SVM_MINT_MISMATCH: &str = "invalid_exact_svm_payload_mint_mismatch";
+pub const SVM_RECIPIENT_MISMATCH: &str = "invalid_exact_svm_payload_recipient_mismatch";
+pub const SVM_AMOUNT_MISMATCH: &str = "invalid_exact_svm_payload_amount_mismatch";
+pub const SVM_UNKNOWN_FOURTH: &str = "invalid_exact_svm_payload_unknown_fourth_instruction";
+pub const SVM_UNKNOWN_FIFTH: &str = "invalid_exact_svm_payload_unknown_fifth_instruction";
+pub const SVM_UNKNOWN_SIXTH: &str = "invalid_exact_svm_payload_unknown_sixth_instruction";
+pub const SVM_MEMO_COUNT: &str = "invalid_exact_svm_payload_memo_count";
+pub const SVM_MEMO_MISMATCH: &str = "invalid_exact_svm_payload_memo_mismatch";
+pub const SVM_SIMULATION_FAILED: &str = "transaction_simulation_failed";
+pub const SVM_TRANSACTION_FAILED: &str = "transaction_failed";

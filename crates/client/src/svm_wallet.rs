@@ -1,0 +1,122 @@
+//! The payer's Solana key and the signing of one `exact` SVM offer: the reference layout, with
+//! the mint's program and decimals read from the chain (once per mint) and a fresh blockhash.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_commitment_config::CommitmentConfig;
+use solana_signer::Signer;
+use tollgate_proto::v2::Object;
+use tollgate_solana::payer::{PaymentOrder, payload_of, payment_instructions, sign_partial};
+use tollgate_solana::programs::is_token_program;
+use tollgate_solana::{Keypair, Pubkey};
+
+use crate::challenge::Offer;
+use crate::wallet::WalletError;
+
+/// Byte offset of `decimals` in an SPL mint account.
+const MINT_DECIMALS_OFFSET: usize = 44;
+
+/// A Solana payer key and the RPC it reads mints and blockhashes from; Debug shows the address.
+pub struct SvmWallet {
+    key: Keypair,
+    rpc: RpcClient,
+    /// Mint → (token program, decimals): fixed for a mint's life.
+    mints: Mutex<HashMap<Pubkey, (Pubkey, u8)>>,
+}
+
+impl std::fmt::Debug for SvmWallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SvmWallet({})", self.key.pubkey())
+    }
+}
+
+impl SvmWallet {
+    /// A wallet from key text (base58 or a JSON byte array) and a JSON-RPC URL.
+    pub fn from_text(key: &str, rpc_url: &str) -> Result<Self, WalletError> {
+        let key = tollgate_solana::keys::parse_keypair(key).map_err(WalletError::Key)?;
+        Ok(Self {
+            key,
+            rpc: RpcClient::new_with_commitment(rpc_url.to_string(), CommitmentConfig::confirmed()),
+            mints: Mutex::default(),
+        })
+    }
+
+    /// A wallet from a keygen JSON file.
+    pub fn from_file(path: &Path, rpc_url: &str) -> Result<Self, WalletError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| WalletError::Key(format!("{}: {e}", path.display())))?;
+        Self::from_text(&text, rpc_url)
+    }
+
+    /// The paying address.
+    pub fn address(&self) -> Pubkey {
+        self.key.pubkey()
+    }
+
+    /// Signs the `{"transaction": ...}` payload answering `offer`.
+    pub async fn sign(&self, offer: &Offer) -> Result<Object, WalletError> {
+        let r = &offer.requirements;
+        let key = |s: &str, what: &str| {
+            s.parse::<Pubkey>()
+                .map_err(|_| WalletError::Offer(format!("{what} {s:?} is not a Solana address")))
+        };
+        let extra = |k: &str| {
+            r.extra
+                .as_ref()
+                .and_then(|e| e.get(k))
+                .and_then(|v| v.as_str())
+        };
+        let fee_payer = extra("feePayer")
+            .ok_or_else(|| WalletError::Offer("Solana offer lacks extra.feePayer".into()))?;
+        let mint = key(&r.asset, "asset")?;
+        let (token_program, decimals) = self.mint_info(&mint).await?;
+        let order = PaymentOrder {
+            mint,
+            token_program,
+            decimals,
+            pay_to: key(&r.pay_to, "payTo")?,
+            amount: u64::try_from(offer.amount)
+                .map_err(|_| WalletError::Offer("amount is over an SPL token's u64".into()))?,
+            fee_payer: key(fee_payer, "extra.feePayer")?,
+            memo: extra("memo").map(str::to_string),
+        };
+        let blockhash = self
+            .rpc
+            .get_latest_blockhash()
+            .await
+            .map_err(|e| WalletError::Sign(format!("blockhash: {e}")))?;
+        let ixs = payment_instructions(&self.key.pubkey(), &order);
+        Ok(payload_of(&sign_partial(
+            &self.key,
+            &order.fee_payer,
+            &ixs,
+            blockhash,
+        )))
+    }
+
+    async fn mint_info(&self, mint: &Pubkey) -> Result<(Pubkey, u8), WalletError> {
+        if let Some(info) = self.mints.lock().expect("mints lock").get(mint) {
+            return Ok(*info);
+        }
+        let account = self
+            .rpc
+            .get_account(mint)
+            .await
+            .map_err(|e| WalletError::Offer(format!("mint {mint}: {e}")))?;
+        let decimals = *account
+            .data
+            .get(MINT_DECIMALS_OFFSET)
+            .ok_or_else(|| WalletError::Offer(format!("{mint} is not a mint")))?;
+        if !is_token_program(&account.owner) {
+            return Err(WalletError::Offer(format!(
+                "{mint} is not owned by a token program"
+            )));
+        }
+        let info = (account.owner, decimals);
+        self.mints.lock().expect("mints lock").insert(*mint, info);
+        Ok(info)
+    }
+}

@@ -1,0 +1,111 @@
+//! `exact` on Solana behind the facilitator's scheme trait.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tollgate_proto::v2::{Object, SupportedKind};
+use tollgate_proto::{
+    Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
+};
+use tollgate_solana::{ExactSvm, Limits, SolanaChain};
+
+use crate::scheme::PaymentScheme;
+
+/// `exact` SPL payments on one Solana cluster, the facilitator paying the fees.
+pub struct SvmExactScheme {
+    exact: ExactSvm,
+}
+
+impl SvmExactScheme {
+    /// Serves `exact` on `chain`, paying fees only within `limits`.
+    pub fn new(chain: Arc<SolanaChain>, limits: Limits) -> Self {
+        Self {
+            exact: ExactSvm::new(chain, limits),
+        }
+    }
+}
+
+impl PaymentScheme for SvmExactScheme {
+    fn network(&self) -> &Network {
+        self.exact.chain().network()
+    }
+
+    fn kinds(&self, networks: &Networks) -> Vec<SupportedKind> {
+        let net = self.network();
+        let mut extra = Object::new();
+        if let Some(fee_payer) = self.exact.chain().fee_payer_addresses().first() {
+            extra.insert("feePayer".into(), fee_payer.to_string().into());
+        }
+        [(2, net.caip2()), (1, networks.v1_name(net))]
+            .into_iter()
+            .map(|(v, n)| SupportedKind {
+                x402_version: v,
+                scheme: "exact".into(),
+                network: n.into(),
+                extra: Some(extra.clone()),
+            })
+            .collect()
+    }
+
+    fn signer_family(&self) -> &'static str {
+        "solana:*"
+    }
+
+    fn signers(&self) -> Vec<String> {
+        self.exact
+            .chain()
+            .fee_payer_addresses()
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    }
+
+    fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection> {
+        self.exact.identity(view)
+    }
+
+    fn verify<'a>(
+        &'a self,
+        view: &'a PaymentView<'a>,
+    ) -> BoxFuture<'a, Result<Verified, Rejection>> {
+        self.exact.verify(view).boxed()
+    }
+
+    fn sign<'a>(&'a self, v: &'a Verified) -> BoxFuture<'a, Result<SignedTx, String>> {
+        futures::future::ready(self.exact.sign(v)).boxed()
+    }
+
+    fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Broadcast> {
+        self.exact.broadcast(tx).boxed()
+    }
+
+    /// Nothing to undo: Solana has no account nonce, and an unsent transaction simply
+    /// expires with its blockhash.
+    fn abandon<'a>(&'a self, _tx: &'a SignedTx) -> BoxFuture<'a, ()> {
+        futures::future::ready(()).boxed()
+    }
+
+    fn confirm<'a>(
+        &'a self,
+        hash: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<bool>, String>> {
+        async move {
+            self.exact
+                .confirm(hash, timeout)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .boxed()
+    }
+
+    fn failed_reason(&self) -> &'static str {
+        reason::SVM_TRANSACTION_FAILED
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), String>> {
+        async move { self.exact.chain().health().await.map_err(|e| e.to_string()) }.boxed()
+    }
+}

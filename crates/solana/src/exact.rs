@@ -1,0 +1,259 @@
+//! `exact` on SVM: decode the client's partially signed transaction, apply every rule of the
+//! scheme, co-sign as the fee payer and simulate with signature verification on. A valid
+//! payment costs one RPC round trip (the simulation).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bincode::Options;
+use sha2::{Digest, Sha256};
+use solana_pubkey::Pubkey;
+use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::versioned::VersionedTransaction;
+use tollgate_proto::{Broadcast, PaymentView, Rejection, SignedTx, U256, Verified, reason};
+
+use crate::chain::{ChainError, SolanaChain};
+use crate::check::{Expected, Limits, check_message};
+
+/// Largest serialized transaction Solana accepts (one network packet).
+pub const MAX_TRANSACTION_BYTES: usize = 1232;
+/// Longest `extra.memo` the scheme allows.
+pub const MAX_MEMO_BYTES: usize = 256;
+
+/// The `exact` scheme on one Solana cluster.
+pub struct ExactSvm {
+    chain: Arc<SolanaChain>,
+    limits: Limits,
+}
+
+/// A payment decoded far enough to name it in the ledger.
+struct Decoded {
+    tx: VersionedTransaction,
+    fee_payer: Pubkey,
+    identity: String,
+}
+
+impl ExactSvm {
+    /// Serves `exact` on `chain`, paying fees only within `limits`.
+    pub fn new(chain: Arc<SolanaChain>, limits: Limits) -> Self {
+        Self { chain, limits }
+    }
+
+    /// The cluster this scheme settles on.
+    pub fn chain(&self) -> &Arc<SolanaChain> {
+        &self.chain
+    }
+
+    /// The ledger identity: the network and the SHA-256 of the message. Solana names a
+    /// transaction by the fee payer's (deterministic) signature over that message, so one
+    /// message is one transaction however the payer's signature bytes vary.
+    pub fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection> {
+        self.decode(view).map(|d| d.identity)
+    }
+
+    /// Verifies in the reference order, then co-signs and simulates with `sigVerify`.
+    pub async fn verify(&self, view: &PaymentView<'_>) -> Result<Verified, Rejection> {
+        let Decoded {
+            tx,
+            fee_payer,
+            identity,
+        } = self.decode(view)?;
+        let expected = expected_of(view)?;
+        let transfer = check_message(
+            &tx.message,
+            &expected,
+            |k| self.chain.fee_payer(k).is_some(),
+            &self.limits,
+        )?;
+        let payer = transfer.authority.to_string();
+        let signers = usize::from(tx.message.header().num_required_signatures);
+        if signers > 2 {
+            return Err(Rejection::new(reason::SVM_EXCESSIVE_SIGNERS)
+                .with_payer(payer)
+                .with_message(format!(
+                    "{signers} signers; the fee payer and the payer expected"
+                )));
+        }
+        if signers != 2 || tx.message.static_account_keys().get(1) != Some(&transfer.authority) {
+            return Err(Rejection::new(reason::SVM_TRANSACTION)
+                .with_payer(payer)
+                .with_message("the transfer authority must be the transaction's second signer"));
+        }
+        let raw = serialize(&tx);
+        let signed = self.cosign(tx, &fee_payer)?;
+        match self.chain.simulate(&signed).await {
+            Ok(Ok(())) => Ok(Verified {
+                identity,
+                payer,
+                amount: U256::from(transfer.amount),
+                target: transfer.token_program.to_string(),
+                data: raw,
+            }),
+            Ok(Err(why)) => Err(Rejection::new(reason::SVM_SIMULATION_FAILED)
+                .with_payer(payer)
+                .with_message(why)),
+            Err(e) => Err(Rejection::new(reason::UNEXPECTED_VERIFY_ERROR)
+                .with_payer(payer)
+                .with_message(e.to_string())),
+        }
+    }
+
+    /// Adds the fee payer's signature to a verified payment's transaction.
+    pub fn sign(&self, verified: &Verified) -> Result<SignedTx, String> {
+        let tx = decode_transaction(&verified.data)?;
+        let fee_payer = tx.message.static_account_keys()[0];
+        let signed = self
+            .cosign(tx, &fee_payer)
+            .map_err(|r| r.reason.to_string())?;
+        Ok(SignedTx {
+            hash: signed.signatures[0].to_string(),
+            raw: serialize(&signed),
+        })
+    }
+
+    /// Sends recorded bytes; resending them can never pay twice (Solana dedupes by signature).
+    pub async fn broadcast(&self, tx: &SignedTx) -> Broadcast {
+        match decode_transaction(&tx.raw) {
+            Ok(t) => self.chain.send(&t).await,
+            Err(e) => Broadcast::Rejected(format!("recorded bytes do not decode: {e}")),
+        }
+    }
+
+    /// Waits (bounded) for a settlement's signature at `confirmed`.
+    pub async fn confirm(
+        &self,
+        signature: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Option<bool>, ChainError> {
+        let sig: Signature = signature
+            .parse()
+            .map_err(|_| ChainError::Config(format!("not a signature: {signature}")))?;
+        self.chain.wait_confirmed(&sig, timeout).await
+    }
+
+    fn decode(&self, view: &PaymentView<'_>) -> Result<Decoded, Rejection> {
+        let req = &view.requirements;
+        if view.scheme != "exact" || req.scheme != "exact" {
+            return Err(Rejection::new(reason::UNSUPPORTED_SCHEME));
+        }
+        if view.network.as_ref() != Some(&req.network) || &req.network != self.chain.network() {
+            return Err(Rejection::new(reason::NETWORK_MISMATCH));
+        }
+        let fee_payer = req
+            .extra_str("feePayer")
+            .ok_or_else(|| Rejection::new(reason::SVM_MISSING_FEE_PAYER))?;
+        let fee_payer = fee_payer
+            .parse::<Pubkey>()
+            .ok()
+            .filter(|k| self.chain.fee_payer(k).is_some())
+            .ok_or_else(|| {
+                Rejection::new(reason::SVM_FEE_PAYER_NOT_MANAGED).with_message(format!(
+                    "{fee_payer} is not a fee payer of this facilitator"
+                ))
+            })?;
+        let encoded = view
+            .payload
+            .get("transaction")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| {
+                Rejection::new(reason::INVALID_PAYLOAD)
+                    .with_message("payload.transaction must be a base64 string")
+            })?;
+        let undecodable = |m: String| Rejection::new(reason::SVM_UNDECODABLE).with_message(m);
+        if encoded.len() > MAX_TRANSACTION_BYTES.div_ceil(3) * 4 {
+            return Err(undecodable(
+                "longer than a Solana transaction can be".into(),
+            ));
+        }
+        let bytes = STANDARD
+            .decode(encoded)
+            .map_err(|e| undecodable(format!("base64: {e}")))?;
+        let tx = decode_transaction(&bytes).map_err(undecodable)?;
+        if tx
+            .message
+            .address_table_lookups()
+            .is_some_and(|l| !l.is_empty())
+        {
+            return Err(Rejection::new(reason::SVM_TRANSACTION)
+                .with_message("address lookup tables are not accepted"));
+        }
+        if tx.message.static_account_keys()[0] != fee_payer {
+            return Err(Rejection::new(reason::SVM_FEE_PAYER_MISMATCH)
+                .with_message("the transaction's fee payer is not extra.feePayer"));
+        }
+        let digest = Sha256::digest(tx.message.serialize());
+        let identity = format!(
+            "{}/{}",
+            self.chain.network().caip2(),
+            bs58::encode(digest).into_string()
+        );
+        Ok(Decoded {
+            tx,
+            fee_payer,
+            identity,
+        })
+    }
+
+    fn cosign(
+        &self,
+        mut tx: VersionedTransaction,
+        fee_payer: &Pubkey,
+    ) -> Result<VersionedTransaction, Rejection> {
+        let key = self
+            .chain
+            .fee_payer(fee_payer)
+            .ok_or_else(|| Rejection::new(reason::SVM_FEE_PAYER_NOT_MANAGED))?;
+        let slot = tx.signatures.first_mut().ok_or_else(|| {
+            Rejection::new(reason::SVM_TRANSACTION).with_message("no fee-payer signature slot")
+        })?;
+        *slot = key.sign_message(&tx.message.serialize());
+        Ok(tx)
+    }
+}
+
+/// The seller's requirements in Solana terms.
+fn expected_of<'a>(view: &'a PaymentView<'a>) -> Result<Expected<'a>, Rejection> {
+    let req = &view.requirements;
+    let bad = |m: String| Rejection::new(reason::INVALID_PAYMENT_REQUIREMENTS).with_message(m);
+    let key = |s: &str, what: &str| {
+        s.parse::<Pubkey>()
+            .map_err(|_| bad(format!("{what} {s:?} is not a Solana address")))
+    };
+    let memo = req.extra_str("memo");
+    if memo.is_some_and(|m| m.len() > MAX_MEMO_BYTES) {
+        return Err(bad(format!("extra.memo is over {MAX_MEMO_BYTES} bytes")));
+    }
+    Ok(Expected {
+        mint: key(req.asset, "asset")?,
+        pay_to: key(req.pay_to, "payTo")?,
+        amount: u64::try_from(req.amount)
+            .map_err(|_| bad(format!("amount {} is over an SPL token's u64", req.amount)))?,
+        memo,
+    })
+}
+
+/// Decodes a wire transaction strictly: size-capped, no trailing bytes, structurally sane.
+pub fn decode_transaction(bytes: &[u8]) -> Result<VersionedTransaction, String> {
+    if bytes.len() > MAX_TRANSACTION_BYTES {
+        return Err(format!(
+            "{} bytes; at most {MAX_TRANSACTION_BYTES}",
+            bytes.len()
+        ));
+    }
+    let tx: VersionedTransaction = bincode::options()
+        .with_limit(MAX_TRANSACTION_BYTES as u64)
+        .with_fixint_encoding()
+        .reject_trailing_bytes()
+        .deserialize(bytes)
+        .map_err(|e| format!("not a versioned transaction: {e}"))?;
+    tx.sanitize()
+        .map_err(|e| format!("malformed transaction: {e}"))?;
+    Ok(tx)
+}
+
+/// The wire bytes of a transaction.
+pub fn serialize(tx: &VersionedTransaction) -> Vec<u8> {
+    bincode::serialize(tx).expect("a transaction always serializes")
+}

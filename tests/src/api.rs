@@ -1,0 +1,73 @@
+//! A facilitator served on a real TCP socket, and the HTTP calls tests make to it.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tollgate_facilitator::Facilitator;
+
+/// A facilitator serving on 127.0.0.1 until dropped.
+pub struct Api {
+    pub url: String,
+    http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Api {
+    /// Serves `f` on a free port.
+    pub async fn serve(f: Arc<Facilitator>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move {
+            tollgate_facilitator::serve(f, listener)
+                .await
+                .expect("serve");
+        });
+        Self {
+            url,
+            http: reqwest::Client::new(),
+            server,
+        }
+    }
+
+    /// POSTs JSON and returns status and JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, serde_json::to_vec(body).expect("json"))
+            .await
+    }
+
+    /// POSTs raw bytes.
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GETs a path, returning status and body text.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request");
+        (resp.status().as_u16(), resp.text().await.expect("body"))
+    }
+}

@@ -1,0 +1,197 @@
+//! `exact` on Solana end to end: a real local validator (Agave's test validator, in process,
+//! over JSON-RPC), the facilitator on a real socket, SQLite and PostgreSQL ledgers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use solana_signer::Signer;
+use tollgate_e2e::svm::{PAYER_USDC, SvmEnv};
+use tollgate_e2e::{Api, Db, both_stores};
+use tollgate_facilitator::reconcile_once;
+use tollgate_proto::reason;
+
+both_stores!(
+    valid_payment_settles_once_and_replays_are_refused,
+    |db: Db| async move {
+        let Some(env) = SvmEnv::start(db).await else {
+            return;
+        };
+        let payer = env.accounts.payer.pubkey().to_string();
+        let tx = env.sign(&env.order(17_000)).await;
+        let body = env.v2(&tx, &env.requirements(17_000, None));
+
+        let (status, v) = env.post("/verify", &body).await;
+        assert_eq!(status, 200);
+        assert_eq!(v, json!({"isValid": true, "payer": payer}), "{v}");
+
+        let lamports = env.fee_payer_lamports().await;
+        let (status, s) = env.post("/settle", &body).await;
+        assert_eq!(status, 200);
+        assert_eq!(s["success"], json!(true), "{s}");
+        assert_eq!(
+            s["payer"],
+            json!(payer),
+            "the token payer, not the fee payer"
+        );
+        assert_eq!(s["network"], json!(env.network.caip2()));
+        assert_eq!(s["amount"], json!("17000"));
+        let signature = s["transaction"].as_str().unwrap().to_string();
+        assert_eq!(
+            bs58::decode(&signature).into_vec().unwrap().len(),
+            64,
+            "base58 signature"
+        );
+        assert_eq!(signature, tx_id_after_cosign(&env, &tx));
+        assert_eq!(env.balances().await, (PAYER_USDC - 17_000, 17_000));
+        assert!(
+            env.fee_payer_lamports().await < lamports,
+            "the facilitator paid the fee"
+        );
+
+        let (_, again) = env.post("/settle", &body).await;
+        assert_eq!(again["success"], json!(false));
+        assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+        assert_eq!(
+            again["transaction"],
+            json!(signature),
+            "a repeat names the original"
+        );
+        let (_, v) = env.post("/verify", &body).await;
+        assert_eq!(
+            v["invalidReason"],
+            json!(reason::DUPLICATE_SETTLEMENT),
+            "{v}"
+        );
+        assert_eq!(env.balances().await, (PAYER_USDC - 17_000, 17_000));
+    }
+);
+
+/// The signature Solana will name the transaction by: the fee payer's, over the message.
+fn tx_id_after_cosign(env: &SvmEnv, tx: &tollgate_e2e::svm::VersionedTransaction) -> String {
+    env.fee_payer
+        .sign_message(&tx.message.serialize())
+        .to_string()
+}
+
+both_stores!(ten_concurrent_settles_send_once, |db: Db| async move {
+    let Some(env) = SvmEnv::start(db).await else {
+        return;
+    };
+    let tx = env.sign(&env.order(5_000)).await;
+    let body = env.v2(&tx, &env.requirements(5_000, None));
+    let answers = futures::future::join_all((0..10).map(|_| env.post("/settle", &body))).await;
+    let ok: Vec<_> = answers
+        .iter()
+        .filter(|(_, s)| s["success"] == json!(true))
+        .collect();
+    assert_eq!(ok.len(), 1, "{answers:?}");
+    for (status, s) in &answers {
+        assert_eq!(*status, 200);
+        if s["success"] != json!(true) {
+            assert_eq!(s["errorReason"], json!(reason::DUPLICATE_SETTLEMENT), "{s}");
+        }
+    }
+    assert_eq!(env.balances().await, (PAYER_USDC - 5_000, 5_000));
+    assert_eq!(env.facilitator.ledger().pending_count().await.unwrap(), 0);
+});
+
+both_stores!(two_instances_on_one_ledger_send_once, |db: Db| async move {
+    let Some(env) = SvmEnv::start(db).await else {
+        return;
+    };
+    let second = Arc::new(
+        SvmEnv::facilitator(
+            env.devnet,
+            env.fee_payer.insecure_clone(),
+            &env.db.url,
+            Duration::from_secs(20),
+        )
+        .await,
+    );
+    let other = Api::serve(second).await;
+    let tx = env.sign(&env.order(7_000)).await;
+    let body = env.v2(&tx, &env.requirements(7_000, None));
+    let answers = futures::future::join_all((0..6).map(|i| {
+        if i % 2 == 0 {
+            env.post("/settle", &body)
+        } else {
+            other.post("/settle", &body)
+        }
+    }))
+    .await;
+    let ok = answers
+        .iter()
+        .filter(|(_, s)| s["success"] == json!(true))
+        .count();
+    assert_eq!(ok, 1, "{answers:?}");
+    assert_eq!(env.balances().await, (PAYER_USDC - 7_000, 7_000));
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_payment_settles() {
+    let env = SvmEnv::start(Db::Sqlite).await.unwrap();
+    let tx = env.sign(&env.order(1_000)).await;
+    let body = env.v1(&tx, 1_000);
+    let (_, v) = env.post("/verify", &body).await;
+    assert_eq!(v["isValid"], json!(true), "{v}");
+    let (_, s) = env.post("/settle", &body).await;
+    assert_eq!(s["success"], json!(true), "{s}");
+    assert_eq!(env.balances().await, (PAYER_USDC - 1_000, 1_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_confirmation_answers_pending_then_reconciles() {
+    let db = tollgate_e2e::TestDb::create(Db::Sqlite).await.unwrap();
+    let env = SvmEnv::start(Db::Sqlite).await.unwrap();
+    let impatient = SvmEnv::facilitator(
+        env.devnet,
+        env.fee_payer.insecure_clone(),
+        &db.url,
+        Duration::ZERO,
+    )
+    .await;
+    let impatient = Arc::new(impatient);
+    let api = Api::serve(impatient.clone()).await;
+    let tx = env.sign(&env.order(3_000)).await;
+    let body = env.v2(&tx, &env.requirements(3_000, None));
+    let (_, s) = api.post("/settle", &body).await;
+    assert_eq!(s["errorReason"], json!(reason::SETTLEMENT_PENDING), "{s}");
+    let signature = s["transaction"].as_str().unwrap().to_string();
+    assert_eq!(
+        signature,
+        tx_id_after_cosign(&env, &tx),
+        "pending answers carry the signature"
+    );
+    assert_eq!(impatient.ledger().pending_count().await.unwrap(), 1);
+
+    let done = reconcile_once(&impatient, Duration::ZERO, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(done, 1);
+    assert_eq!(impatient.ledger().pending_count().await.unwrap(), 0);
+    assert_eq!(env.balances().await, (PAYER_USDC - 3_000, 3_000));
+    let (_, again) = api.post("/settle", &body).await;
+    assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+    assert_eq!(again["transaction"], json!(signature));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supported_advertises_the_fee_payer() {
+    let env = SvmEnv::start(Db::Sqlite).await.unwrap();
+    let (status, body) = env.get("/supported").await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let fee_payer = env.fee_payer.pubkey().to_string();
+    assert!(
+        v["kinds"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"x402Version": 2, "scheme": "exact",
+            "network": env.network.caip2(), "extra": {"feePayer": fee_payer}})),
+        "{v}"
+    );
+    assert_eq!(v["signers"]["solana:*"], json!([fee_payer]));
+    let (status, _) = env.get("/health").await;
+    assert_eq!(status, 200);
+}

@@ -15,7 +15,13 @@ need npm "install npm (apt-get install npm)"
 missing=()
 command -v clang >/dev/null 2>&1 || missing+=(clang)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+# bindgen loads the unversioned libclang.so (or libclang-N.so), which only libclang-dev installs:
+# a machine with clang alone has libclang-N.so.1 and fails the build.
+libclang=""
+for f in /usr/lib/llvm-*/lib/libclang.so /usr/lib/llvm-*/lib/libclang-*.so /usr/lib/*-linux-gnu/libclang.so; do
+  [ -e "$f" ] && libclang="$f"
+done
+[ -n "$libclang" ] || missing+=(libclang-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (needed to build the local Solana validator)..." >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -1,21 +1,33 @@
-// Interop client: the official x402 SDK's fetch wrapper pays one URL. Prints one JSON line:
-// {status, body, paymentResponse}.
+// Interop client: the official x402 SDK's fetch wrapper pays one URL with its `exact` client for
+// the network's family (EVM or Solana). Prints one JSON line: {status, body, paymentResponse}.
 //
-// Env: URL, PAYER_KEY, NETWORK (CAIP-2), ASSET, CAP (atomic per-payment cap for ASSET).
-import { ExactEvmScheme } from "@x402/evm/exact/client";
+// Env: URL, NETWORK (CAIP-2), ASSET, CAP (atomic per-payment cap for ASSET), PAYER_KEY (EVM: hex
+// private key; Solana: base58 64-byte keypair), RPC_URL (Solana only).
 import { wrapFetchWithPaymentFromConfig, decodePaymentResponseHeader } from "@x402/fetch";
-import { privateKeyToAccount } from "viem/accounts";
 
 const env = (k) => {
   const v = process.env[k];
   if (!v) throw new Error(`${k} is not set`);
   return v;
 };
+
+async function schemeClient(network) {
+  if (network.startsWith("solana:")) {
+    const { ExactSvmScheme } = await import("@x402/svm/exact/client");
+    const { createKeyPairSignerFromBytes, getBase58Encoder } = await import("@solana/kit");
+    const signer = await createKeyPairSignerFromBytes(getBase58Encoder().encode(env("PAYER_KEY")));
+    return new ExactSvmScheme(signer, { rpcUrl: env("RPC_URL") });
+  }
+  const { ExactEvmScheme } = await import("@x402/evm/exact/client");
+  const { privateKeyToAccount } = await import("viem/accounts");
+  return new ExactEvmScheme(privateKeyToAccount(env("PAYER_KEY")));
+}
+
 const network = env("NETWORK");
 let out;
 try {
   const pay = wrapFetchWithPaymentFromConfig(fetch, {
-    schemes: [{ network, client: new ExactEvmScheme(privateKeyToAccount(env("PAYER_KEY"))) }],
+    schemes: [{ network, client: await schemeClient(network) }],
     spendControls: { allowedAssets: [{ network, asset: env("ASSET"), maxAmountPerPayment: env("CAP") }] },
   });
   const resp = await pay(env("URL"));

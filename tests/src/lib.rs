@@ -24,6 +24,23 @@ pub use db::{Db, TestDb};
 pub use pay::{Payment, now};
 pub use permit2::Permit2Payment;
 
+/// A facilitator serving one scheme over the ledger at `db_url`, not yet serving HTTP.
+pub async fn facilitator_with(
+    scheme: Arc<dyn PaymentScheme>,
+    db_url: &str,
+    receipt_timeout: Duration,
+) -> Facilitator {
+    let ledger = Ledger::connect(db_url).await.expect("ledger opens");
+    Facilitator::new(
+        vec![scheme],
+        ledger,
+        FacilitatorOptions {
+            receipt_timeout,
+            ..Default::default()
+        },
+    )
+}
+
 /// How a test environment is shaped.
 #[derive(Debug, Clone)]
 pub struct EnvOptions {
@@ -108,16 +125,7 @@ impl Env {
         let mut cfg = ChainConfig::new(network, dev.anvil.rpc_url.clone(), vec![signer]);
         cfg.receipt_poll = Duration::from_millis(20);
         let chain = EvmChain::connect(cfg).await.expect("chain connects");
-        let schemes: Vec<Arc<dyn PaymentScheme>> = vec![Arc::new(EvmExactScheme::new(chain))];
-        let ledger = Ledger::connect(db_url).await.expect("ledger opens");
-        Facilitator::new(
-            schemes,
-            ledger,
-            FacilitatorOptions {
-                receipt_timeout,
-                ..Default::default()
-            },
-        )
+        facilitator_with(Arc::new(EvmExactScheme::new(chain)), db_url, receipt_timeout).await
     }
 
     /// Payer `i`.

@@ -40,3 +40,36 @@ pub async fn spawn_facilitator(
     .expect("facilitator starts within 60 s");
     (child, url)
 }
+
+/// Posts `/settle` to a facilitator process; a transport error means the process is gone.
+pub async fn post_settle(
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, reqwest::Error> {
+    reqwest::Client::new()
+        .post(format!("{url}/settle"))
+        .json(body)
+        .send()
+        .await?
+        .json()
+        .await
+}
+
+/// Runs the official x402 fetch client (`tests/interop/fetch_pay.mjs`) with `envs` and returns
+/// the one JSON line it prints: `{status, body, paymentResponse}`.
+pub async fn official_fetch_pay(envs: &[(&str, String)]) -> serde_json::Value {
+    let mut cmd = Command::new("node");
+    cmd.arg("fetch_pay.mjs")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"))
+        .stderr(Stdio::inherit());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .await
+        .expect("node runs (is Node.js installed and tests/interop set up?)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|_| panic!("fetch_pay printed {stdout:?}"))
+}

@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use solana_signer::Signer;
-use tollgate_facilitator::{Facilitator, FacilitatorOptions, PaymentScheme, SvmExactScheme};
+use tollgate_facilitator::{Facilitator, SvmExactScheme};
 use tollgate_proto::Network;
 use tollgate_solana::payer::{PaymentOrder, payload_of, payment_instructions, sign_partial};
 use tollgate_solana::programs::TOKEN;
 use tollgate_solana::{ClusterName, Keypair, Limits, Pubkey, SolanaChain};
 use tollgate_solana_devnet::{LAMPORTS_EACH, SolanaDevnet, UsdcAccounts};
-use tollgate_store::Ledger;
 
 use crate::{Api, Db, TestDb};
 
@@ -48,9 +47,21 @@ impl SvmEnv {
 
     /// Starts everything, the facilitator naming the local cluster as `name` says.
     pub async fn start_named(db: Db, name: ClusterName) -> Option<Self> {
+        Self::launch(db, name, &TOKEN).await
+    }
+
+    /// Starts everything with the test mint under `token_program` (e.g. Token-2022).
+    pub async fn start_under(db: Db, token_program: &Pubkey) -> Option<Self> {
+        Self::launch(db, ClusterName::FromGenesis, token_program).await
+    }
+
+    async fn launch(db: Db, name: ClusterName, token_program: &Pubkey) -> Option<Self> {
         let db = TestDb::create(db).await?;
         let devnet = SolanaDevnet::shared();
-        let accounts = devnet.usdc_accounts(PAYER_USDC).await.expect("accounts");
+        let accounts = devnet
+            .usdc_accounts_under(token_program, PAYER_USDC)
+            .await
+            .expect("accounts");
         let fee_payer = Keypair::new();
         devnet
             .fund_sol(&[fee_payer.pubkey()], LAMPORTS_EACH)
@@ -94,26 +105,15 @@ impl SvmEnv {
         db_url: &str,
         receipt_timeout: Duration,
     ) -> Facilitator {
-        let schemes: Vec<Arc<dyn PaymentScheme>> = vec![Arc::new(SvmExactScheme::new(
-            Arc::new(chain),
-            Limits::default(),
-        ))];
-        let ledger = Ledger::connect(db_url).await.expect("ledger opens");
-        Facilitator::new(
-            schemes,
-            ledger,
-            FacilitatorOptions {
-                receipt_timeout,
-                ..Default::default()
-            },
-        )
+        let scheme = SvmExactScheme::new(Arc::new(chain), Limits::default());
+        crate::facilitator_with(Arc::new(scheme), db_url, receipt_timeout).await
     }
 
     /// A valid order of `amount` from the test payer to the test payee.
     pub fn order(&self, amount: u64) -> PaymentOrder {
         PaymentOrder {
             mint: self.accounts.mint,
-            token_program: TOKEN,
+            token_program: self.accounts.token_program,
             decimals: 6,
             pay_to: self.accounts.pay_to.pubkey(),
             amount,

@@ -3,34 +3,26 @@
 
 mod gateway_support;
 
-use std::process::Stdio;
-
 use alloy::primitives::U256;
 use gateway_support::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use tollgate_e2e::Db;
+use tollgate_e2e::process::official_fetch_pay;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_fetch_client_pays_the_gateway() {
     let w = world(Db::Sqlite, 1).await.expect("sqlite always runs");
-    let out = tokio::process::Command::new("node")
-        .arg("fetch_pay.mjs")
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"))
-        .env("URL", format!("{}/v2/trading-signals", w.proxy.url))
-        .env(
+    let v = official_fetch_pay(&[
+        ("URL", format!("{}/v2/trading-signals", w.proxy.url)),
+        (
             "PAYER_KEY",
             format!("0x{}", alloy::hex::encode(w.env.payer(0).to_bytes())),
-        )
-        .env("NETWORK", w.env.network.caip2())
-        .env("ASSET", w.env.dev.usdc.address.to_checksum(None))
-        .env("CAP", "17000")
-        .stderr(Stdio::inherit())
-        .output()
-        .await
-        .expect("node runs (is Node.js installed and tests/interop set up?)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|_| panic!("fetch_pay printed {stdout:?}"));
+        ),
+        ("NETWORK", w.env.network.caip2().to_string()),
+        ("ASSET", w.env.dev.usdc.address.to_checksum(None)),
+        ("CAP", "17000".to_string()),
+    ])
+    .await;
     assert_eq!(v["status"], json!(200), "{v}");
     assert!(
         v["body"].as_str().unwrap().contains("trading_signal"),

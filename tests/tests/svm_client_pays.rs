@@ -9,6 +9,7 @@ use std::sync::Arc;
 use gateway_support::{serve, start_demo};
 use tollgate_client::{AssetBook, PayingClient, SpendPolicy, Spending, SvmWallet};
 use tollgate_e2e::Db;
+use tollgate_e2e::process::official_fetch_pay;
 use tollgate_e2e::svm::{PAYER_USDC, SvmEnv};
 use tollgate_gateway::{Gateway, GatewayConfig, InProcess};
 use tollgate_proto::Network;
@@ -135,22 +136,15 @@ async fn official_svm_client_pays_the_gateway() {
     let f = Arc::new(InProcess(env.facilitator.clone()));
     let gw = Arc::new(Gateway::new(&cfg, f, None).await.expect("gateway builds"));
     let proxy = serve(gw, &api.url).await;
-    let out = tokio::process::Command::new("node")
-        .arg("svm_fetch_pay.mjs")
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"))
-        .env("URL", format!("{}/v2/trading-signals", proxy.url))
-        .env("PAYER_KEY", env.accounts.payer.to_base58_string())
-        .env("RPC_URL", env.devnet.rpc_url())
-        .env("NETWORK", env.network.caip2())
-        .env("ASSET", env.accounts.mint.to_string())
-        .env("CAP", "17000")
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
-        .expect("node runs (is Node.js installed and tests/interop set up?)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|_| panic!("svm_fetch_pay printed {stdout:?}"));
+    let v = official_fetch_pay(&[
+        ("URL", format!("{}/v2/trading-signals", proxy.url)),
+        ("PAYER_KEY", env.accounts.payer.to_base58_string()),
+        ("RPC_URL", env.devnet.rpc_url()),
+        ("NETWORK", env.network.caip2().to_string()),
+        ("ASSET", env.accounts.mint.to_string()),
+        ("CAP", "17000".to_string()),
+    ])
+    .await;
     assert_eq!(v["status"], serde_json::json!(200), "{v}");
     assert_eq!(
         v["paymentResponse"]["success"],

@@ -10,6 +10,7 @@ use tollgate_e2e::svm::{PAYER_USDC, SvmEnv};
 use tollgate_e2e::{Api, Db, both_stores};
 use tollgate_facilitator::reconcile_once;
 use tollgate_proto::reason;
+use tollgate_solana::programs::{TOKEN, TOKEN_2022};
 
 both_stores!(
     valid_payment_settles_once_and_replays_are_refused,
@@ -138,6 +139,40 @@ async fn v1_payment_settles() {
     let (_, s) = env.post("/settle", &body).await;
     assert_eq!(s["success"], json!(true), "{s}");
     assert_eq!(env.balances().await, (PAYER_USDC - 1_000, 1_000));
+}
+
+/// A Token-2022 mint: the transfer runs on Token-2022, the destination is the payee's ATA
+/// derived with that program, and the balances move by exactly the amount. The same order sent
+/// through the classic Token program names accounts Token does not own and moves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_2022_payment_settles_once() {
+    let env = SvmEnv::start_under(Db::Sqlite, &TOKEN_2022).await.unwrap();
+    let mut wrong_program = env.order(3_000);
+    wrong_program.token_program = TOKEN;
+    let tx = env.sign(&wrong_program).await;
+    let (_, v) = env
+        .post("/settle", &env.v2(&tx, &env.requirements(3_000, None)))
+        .await;
+    assert_eq!(v["success"], json!(false), "{v}");
+    assert_eq!(
+        v["errorReason"],
+        json!(reason::SVM_SIMULATION_FAILED),
+        "{v}"
+    );
+    assert_eq!(env.balances().await, (PAYER_USDC, 0), "nothing moved");
+
+    let order = env.order(3_000);
+    assert_eq!(order.token_program, TOKEN_2022);
+    let tx = env.sign(&order).await;
+    let body = env.v2(&tx, &env.requirements(3_000, None));
+    let (_, v) = env.post("/verify", &body).await;
+    assert_eq!(v["isValid"], json!(true), "{v}");
+    let (_, s) = env.post("/settle", &body).await;
+    assert_eq!(s["success"], json!(true), "{s}");
+    assert_eq!(env.balances().await, (PAYER_USDC - 3_000, 3_000));
+    let (_, again) = env.post("/settle", &body).await;
+    assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+    assert_eq!(env.balances().await, (PAYER_USDC - 3_000, 3_000));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use alloy::primitives::U256;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::process::Child;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
-use tollgate_e2e::process::spawn_facilitator;
+use tollgate_e2e::process::{post_settle as settle, spawn_facilitator};
 use tollgate_e2e::{Db, Payment, TestDb};
 use tollgate_proto::{Network, reason};
 use tollgate_store::{Ledger, SettlementState};
@@ -36,16 +36,6 @@ async fn start(s: &Setup, failpoint: Option<&str>) -> (Child, String) {
         envs.push(("TOLLGATE_FAILPOINT", fp.to_string()));
     }
     spawn_facilitator(Path::new(env!("CARGO_BIN_EXE_tollgate")), &s.config, &envs).await
-}
-
-async fn settle(url: &str, body: &Value) -> Result<Value, reqwest::Error> {
-    reqwest::Client::new()
-        .post(format!("{url}/settle"))
-        .json(body)
-        .send()
-        .await?
-        .json()
-        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::process::Child;
-use tollgate_e2e::process::spawn_facilitator;
+use tollgate_e2e::process::{post_settle as settle, spawn_facilitator};
 use tollgate_e2e::svm::{PAYER_USDC, SvmEnv};
 use tollgate_e2e::{Db, TestDb};
 use tollgate_proto::reason;
@@ -30,16 +30,6 @@ async fn start(
         envs.push(("TOLLGATE_FAILPOINT", fp.to_string()));
     }
     spawn_facilitator(Path::new(env!("CARGO_BIN_EXE_tollgate")), config, &envs).await
-}
-
-async fn settle(url: &str, body: &Value) -> Result<Value, reqwest::Error> {
-    reqwest::Client::new()
-        .post(format!("{url}/settle"))
-        .json(body)
-        .send()
-        .await?
-        .json()
-        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

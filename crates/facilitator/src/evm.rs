@@ -6,12 +6,12 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tollgate_evm::{EvmChain, ExactEvm};
-use tollgate_proto::v2::SupportedKind;
+use tollgate_proto::v2::{Object, SupportedKind};
 use tollgate_proto::{
     Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
 };
 
-use crate::scheme::PaymentScheme;
+use crate::scheme::{PaymentScheme, boxed_text, exact_kind, exact_kinds};
 
 /// `exact` payments on one EVM chain: EIP-3009 always, Permit2 where its contracts exist.
 pub struct EvmExactScheme {
@@ -38,22 +38,13 @@ impl PaymentScheme for EvmExactScheme {
 
     fn kinds(&self, networks: &Networks) -> Vec<SupportedKind> {
         let net = self.network();
-        let kind = |v: u8, n: &str, extra: Option<tollgate_proto::v2::Object>| SupportedKind {
-            x402_version: v,
-            scheme: "exact".into(),
-            network: n.into(),
-            extra,
-        };
-        let mut kinds = vec![
-            kind(2, net.caip2(), None),
-            kind(1, networks.v1_name(net), None),
-        ];
+        let mut kinds = exact_kinds(net, networks, None);
         // Permit2 is v2-only and needs its contracts on chain: a separate kind names it the way
         // a requirement does (`extra.assetTransferMethod`), leaving the plain kind unchanged.
         if self.exact.permit2_enabled() {
-            let mut extra = tollgate_proto::v2::Object::new();
+            let mut extra = Object::new();
             extra.insert("assetTransferMethod".into(), "permit2".into());
-            kinds.push(kind(2, net.caip2(), Some(extra)));
+            kinds.push(exact_kind(2, net.caip2(), Some(extra)));
         }
         kinds
     }
@@ -112,13 +103,7 @@ impl PaymentScheme for EvmExactScheme {
         hash: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<bool>, String>> {
-        async move {
-            self.chain()
-                .wait_receipt(hash, timeout)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        .boxed()
+        boxed_text(self.chain().wait_receipt(hash, timeout))
     }
 
     fn failed_reason(&self) -> &'static str {
@@ -126,13 +111,6 @@ impl PaymentScheme for EvmExactScheme {
     }
 
     fn health(&self) -> BoxFuture<'_, Result<(), String>> {
-        async move {
-            self.chain()
-                .health()
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-        .boxed()
+        boxed_text(self.chain().health().map(|r| r.map(|_| ())))
     }
 }

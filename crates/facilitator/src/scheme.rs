@@ -1,10 +1,13 @@
 //! The one seam between the facilitator and a chain: every scheme verifies, signs, broadcasts
 //! and confirms through this trait, so the ledger logic is written once for all chains.
 
+use std::fmt::Display;
+use std::future::Future;
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
-use tollgate_proto::v2::SupportedKind;
+use tollgate_proto::v2::{Object, SupportedKind};
 use tollgate_proto::{Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified};
 
 /// A payment scheme on one network.
@@ -44,4 +47,33 @@ pub trait PaymentScheme: Send + Sync {
     fn failed_reason(&self) -> &'static str;
     /// Checks the chain answers.
     fn health(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// One `/supported` entry of the `exact` scheme.
+pub(crate) fn exact_kind(version: u8, network: &str, extra: Option<Object>) -> SupportedKind {
+    SupportedKind {
+        x402_version: version,
+        scheme: "exact".into(),
+        network: network.into(),
+        extra,
+    }
+}
+
+/// The v2 (CAIP-2) and v1 (legacy name) `exact` entries of a network, both with `extra`.
+pub(crate) fn exact_kinds(
+    net: &Network,
+    networks: &Networks,
+    extra: Option<Object>,
+) -> Vec<SupportedKind> {
+    vec![
+        exact_kind(2, net.caip2(), extra.clone()),
+        exact_kind(1, networks.v1_name(net), extra),
+    ]
+}
+
+/// Boxes a chain call for the trait, its error as text (the trait's errors are messages only).
+pub(crate) fn boxed_text<'a, T, E: Display>(
+    call: impl Future<Output = Result<T, E>> + Send + 'a,
+) -> BoxFuture<'a, Result<T, String>> {
+    call.map(|r| r.map_err(|e| e.to_string())).boxed()
 }

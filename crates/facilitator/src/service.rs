@@ -10,7 +10,7 @@ use tollgate_proto::v2::{SettleResponse, SupportedResponse, VerifyResponse};
 use tollgate_proto::{
     Broadcast, FacilitatorRequest, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
 };
-use tollgate_store::{Claim, Intent, Ledger};
+use tollgate_store::{Claim, Intent, Ledger, SettlementRecord};
 
 use crate::metrics::Metrics;
 pub use crate::reply::Reply;
@@ -180,7 +180,10 @@ impl Facilitator {
                 status: 200,
                 body: VerifyResponse::valid(v.payer),
             },
-            Err(r) => invalid_verify(r),
+            Err(r) => match self.settled_meanwhile(&identity).await? {
+                Some(rec) => invalid_verify(already_settled(&rec)),
+                None => invalid_verify(r),
+            },
         })
     }
 
@@ -237,7 +240,12 @@ impl Facilitator {
         };
         let verified = match scheme.verify(&view).await {
             Ok(v) => v,
-            Err(r) => return Ok(ok(failed(r, net, None))),
+            Err(r) => {
+                return Ok(ok(match self.settled_meanwhile(&identity).await? {
+                    Some(rec) => duplicate(&rec, net),
+                    None => failed(r, net, None),
+                }));
+            }
         };
         let signed = match scheme.sign(&verified).await {
             Ok(s) => s,
@@ -353,6 +361,16 @@ impl Facilitator {
             )),
             Err(e) => Ok(pending(v, signed, net, format!("receipt wait failed: {e}"))),
         }
+    }
+
+    /// A refusal may only mean another instance settled the payment since the ledger was read
+    /// (the chain then reports its nonce as used): the ledger, claimed before any broadcast,
+    /// tells the two apart, so such a repeat is named a duplicate, not a bad payment.
+    async fn settled_meanwhile(
+        &self,
+        identity: &str,
+    ) -> Result<Option<SettlementRecord>, Internal> {
+        self.ledger.get(identity).await.map_err(internal)
     }
 
     fn wire_network(&self, req: &FacilitatorRequest, view: &PaymentView<'_>) -> String {

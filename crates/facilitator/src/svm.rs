@@ -11,7 +11,7 @@ use tollgate_proto::{
 };
 use tollgate_solana::{ExactSvm, Limits, SolanaChain};
 
-use crate::scheme::PaymentScheme;
+use crate::scheme::{PaymentScheme, boxed_text, exact_kinds};
 
 /// `exact` SPL payments on one Solana cluster, the facilitator paying the fees.
 pub struct SvmExactScheme {
@@ -33,20 +33,11 @@ impl PaymentScheme for SvmExactScheme {
     }
 
     fn kinds(&self, networks: &Networks) -> Vec<SupportedKind> {
-        let net = self.network();
         let mut extra = Object::new();
         if let Some(fee_payer) = self.exact.chain().fee_payer_addresses().first() {
             extra.insert("feePayer".into(), fee_payer.to_string().into());
         }
-        [(2, net.caip2()), (1, networks.v1_name(net))]
-            .into_iter()
-            .map(|(v, n)| SupportedKind {
-                x402_version: v,
-                scheme: "exact".into(),
-                network: n.into(),
-                extra: Some(extra.clone()),
-            })
-            .collect()
+        exact_kinds(self.network(), networks, Some(extra))
     }
 
     fn signer_family(&self) -> &'static str {
@@ -92,13 +83,7 @@ impl PaymentScheme for SvmExactScheme {
         hash: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<bool>, String>> {
-        async move {
-            self.exact
-                .confirm(hash, timeout)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        .boxed()
+        boxed_text(self.exact.confirm(hash, timeout))
     }
 
     fn failed_reason(&self) -> &'static str {
@@ -106,6 +91,6 @@ impl PaymentScheme for SvmExactScheme {
     }
 
     fn health(&self) -> BoxFuture<'_, Result<(), String>> {
-        async move { self.exact.chain().health().await.map_err(|e| e.to_string()) }.boxed()
+        boxed_text(self.exact.chain().health())
     }
 }

@@ -1,6 +1,6 @@
 //! A real Solana validator in process (Agave's test validator, with the SPL programs in
-//! genesis) serving JSON-RPC on 127.0.0.1, plus helpers that create a USDC-like mint and fund
-//! wallets. Its own crate, so only what runs a local chain pays the validator's build.
+//! genesis) serving JSON-RPC on 127.0.0.1, plus helpers that create a USDC-like mint (under SPL
+//! Token or Token-2022) and fund wallets. Its own crate, so only what runs a local chain pays the validator's build.
 
 use std::net::{TcpListener, UdpSocket};
 use std::sync::OnceLock;
@@ -14,6 +14,7 @@ use solana_pubkey::Pubkey;
 use solana_rpc::rpc::JsonRpcConfig;
 use solana_signer::Signer;
 use solana_test_validator::{TestValidator, TestValidatorGenesis};
+use spl_token_2022_interface::state::Mint;
 use tollgate_solana::payer::sign_with;
 use tollgate_solana::programs::{TOKEN, associated_token_address};
 
@@ -31,6 +32,8 @@ pub struct SolanaDevnet {
 /// A 6-decimal USDC-like mint with a funded payer and a payee that has its token account.
 pub struct UsdcAccounts {
     pub mint: Pubkey,
+    /// The token program that owns the mint: SPL Token or Token-2022.
+    pub token_program: Pubkey,
     pub mint_authority: Keypair,
     /// Holds SOL and `payer_tokens` of the mint.
     pub payer: Keypair,
@@ -115,10 +118,20 @@ impl SolanaDevnet {
 
     /// Creates a mint with `decimals` under SPL Token, owned by a new authority key.
     pub async fn create_mint(&self, decimals: u8) -> Result<(Pubkey, Keypair)> {
+        self.create_mint_under(&TOKEN, decimals).await
+    }
+
+    /// Creates a mint with `decimals` under `program` (SPL Token or Token-2022, no extensions),
+    /// owned by a new authority key.
+    pub async fn create_mint_under(
+        &self,
+        program: &Pubkey,
+        decimals: u8,
+    ) -> Result<(Pubkey, Keypair)> {
         let rpc = self.rpc();
         let mint = Keypair::new();
         let authority = Keypair::new();
-        let space = spl_token_interface::state::Mint::LEN;
+        let space = Mint::LEN;
         let rent = rpc.get_minimum_balance_for_rent_exemption(space).await?;
         let ixs = [
             solana_system_interface::instruction::create_account(
@@ -126,10 +139,10 @@ impl SolanaDevnet {
                 &mint.pubkey(),
                 rent,
                 space as u64,
-                &TOKEN,
+                program,
             ),
-            spl_token_interface::instruction::initialize_mint2(
-                &TOKEN,
+            spl_token_2022_interface::instruction::initialize_mint2(
+                program,
                 &mint.pubkey(),
                 &authority.pubkey(),
                 None,
@@ -148,18 +161,19 @@ impl SolanaDevnet {
         owner: &Pubkey,
         amount: u64,
     ) -> Result<Pubkey> {
-        let ata = associated_token_address(owner, mint, &TOKEN);
+        let program = self.program_of(mint).await?;
+        let ata = associated_token_address(owner, mint, &program);
         let mut ixs = vec![
             spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
                 &self.faucet.pubkey(),
                 owner,
                 mint,
-                &TOKEN,
+                &program,
             ),
         ];
         if amount > 0 {
-            ixs.push(spl_token_interface::instruction::mint_to(
-                &TOKEN,
+            ixs.push(spl_token_2022_interface::instruction::mint_to(
+                &program,
                 mint,
                 &ata,
                 &authority.pubkey(),
@@ -171,10 +185,19 @@ impl SolanaDevnet {
         Ok(ata)
     }
 
-    /// A fresh 6-decimal USDC-like mint, a payer holding SOL and `payer_tokens`, and a payee
-    /// whose token account exists.
+    /// A fresh 6-decimal USDC-like mint under SPL Token, a payer holding SOL and
+    /// `payer_tokens`, and a payee whose token account exists.
     pub async fn usdc_accounts(&self, payer_tokens: u64) -> Result<UsdcAccounts> {
-        let (mint, mint_authority) = self.create_mint(6).await?;
+        self.usdc_accounts_under(&TOKEN, payer_tokens).await
+    }
+
+    /// As [`Self::usdc_accounts`], with the mint under `token_program`.
+    pub async fn usdc_accounts_under(
+        &self,
+        token_program: &Pubkey,
+        payer_tokens: u64,
+    ) -> Result<UsdcAccounts> {
+        let (mint, mint_authority) = self.create_mint_under(token_program, 6).await?;
         let payer = Keypair::new();
         let pay_to = Keypair::new();
         self.fund_sol(&[payer.pubkey(), pay_to.pubkey()], LAMPORTS_EACH)
@@ -185,6 +208,7 @@ impl SolanaDevnet {
             .await?;
         Ok(UsdcAccounts {
             mint,
+            token_program: *token_program,
             mint_authority,
             payer,
             pay_to,
@@ -193,12 +217,17 @@ impl SolanaDevnet {
 
     /// Token balance (atomic units) of `owner`'s account for `mint`; 0 when it has none.
     pub async fn token_balance(&self, mint: &Pubkey, owner: &Pubkey) -> Result<u64> {
-        let ata = associated_token_address(owner, mint, &TOKEN);
+        let ata = associated_token_address(owner, mint, &self.program_of(mint).await?);
         match self.rpc().get_token_account_balance(&ata).await {
             Ok(b) => Ok(b.amount.parse()?),
             Err(_) if self.rpc().get_account(&ata).await.is_err() => Ok(0),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The token program that owns `mint`.
+    pub async fn program_of(&self, mint: &Pubkey) -> Result<Pubkey> {
+        Ok(self.rpc().get_account(mint).await?.owner)
     }
 
     /// SOL balance in lamports.

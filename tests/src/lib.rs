@@ -125,7 +125,12 @@ impl Env {
         let mut cfg = ChainConfig::new(network, dev.anvil.rpc_url.clone(), vec![signer]);
         cfg.receipt_poll = Duration::from_millis(20);
         let chain = EvmChain::connect(cfg).await.expect("chain connects");
-        facilitator_with(Arc::new(EvmExactScheme::new(chain)), db_url, receipt_timeout).await
+        facilitator_with(
+            Arc::new(EvmExactScheme::new(chain)),
+            db_url,
+            receipt_timeout,
+        )
+        .await
     }
 
     /// Payer `i`.

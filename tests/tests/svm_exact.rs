@@ -10,7 +10,12 @@ use tollgate_e2e::svm::{PAYER_USDC, SvmEnv};
 use tollgate_e2e::{Api, Db, both_stores};
 use tollgate_facilitator::reconcile_once;
 use tollgate_proto::reason;
+use tollgate_solana::Keypair;
+use tollgate_solana::exact::serialize;
+use tollgate_solana::payer::{PaymentOrder, payment_instructions, sign_with};
 use tollgate_solana::programs::{TOKEN, TOKEN_2022};
+use tollgate_solana_devnet::{History, SolanaDevnet};
+use tollgate_store::{Claim, Intent, SettlementState};
 
 both_stores!(
     valid_payment_settles_once_and_replays_are_refused,
@@ -209,6 +214,72 @@ async fn slow_confirmation_answers_pending_then_reconciles() {
     let (_, again) = api.post("/settle", &body).await;
     assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
     assert_eq!(again["transaction"], json!(signature));
+}
+
+/// A recorded settlement that can never land (its blockhash never existed) and was never seen:
+/// a node with transaction history proves it did not land, so the reconciler records the
+/// failure; a node without history cannot tell it from one that landed long ago, so the row
+/// stays open rather than recording a guess.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciler_records_only_what_the_node_can_prove() {
+    let bare = SolanaDevnet::start_async_keeping(History::NotKept)
+        .await
+        .expect("validator without history");
+    for (devnet, provable) in [(SolanaDevnet::shared(), true), (&bare, false)] {
+        let db = tollgate_e2e::TestDb::create(Db::Sqlite).await.unwrap();
+        let fee_payer = Keypair::new();
+        let f =
+            SvmEnv::facilitator(devnet, fee_payer.insecure_clone(), &db.url, Duration::ZERO).await;
+        let payer = Keypair::new();
+        let order = PaymentOrder {
+            mint: Keypair::new().pubkey(),
+            token_program: TOKEN,
+            decimals: 6,
+            pay_to: Keypair::new().pubkey(),
+            amount: 1_000,
+            fee_payer: fee_payer.pubkey(),
+            memo: None,
+        };
+        let ixs = payment_instructions(&payer.pubkey(), &order);
+        let never: [u8; 32] = [7; 32];
+        let tx = sign_with(
+            &[&fee_payer, &payer],
+            &fee_payer.pubkey(),
+            &ixs,
+            never.into(),
+        );
+        let signature = tx.signatures[0].to_string();
+        let intent = Intent {
+            id: format!("test/{signature}"),
+            network: f.supported().kinds[0].network.clone(),
+            scheme: "exact".into(),
+            payer: payer.pubkey().to_string(),
+            amount: "1000".into(),
+        };
+        let claim = f
+            .ledger()
+            .claim_signed(&intent, &signature, &serialize(&tx))
+            .await
+            .unwrap();
+        assert!(matches!(claim, Claim::Won));
+
+        let done = reconcile_once(&f, Duration::ZERO, Duration::from_millis(600))
+            .await
+            .unwrap();
+        let rec = f.ledger().get(&intent.id).await.unwrap().expect("row");
+        if provable {
+            assert_eq!(done, 1, "history proves it never landed");
+            assert_eq!(rec.state, SettlementState::Failed);
+            assert_eq!(
+                rec.error_reason.as_deref(),
+                Some(reason::INVALID_TRANSACTION_STATE)
+            );
+        } else {
+            assert_eq!(done, 0, "without history nothing is recorded");
+            assert_eq!(rec.state, SettlementState::Signed);
+            assert_eq!(f.ledger().pending_count().await.unwrap(), 1);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,15 @@ pub struct SolanaDevnet {
     _ledger: tempfile::TempDir,
 }
 
+/// Whether the local node keeps transaction history, as most public RPC providers do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// Old signatures can be looked up (the default).
+    Kept,
+    /// Only recent signatures are known, like a bare validator's RPC.
+    NotKept,
+}
+
 /// A 6-decimal USDC-like mint with a funded payer and a payee that has its token account.
 pub struct UsdcAccounts {
     pub mint: Pubkey,
@@ -45,9 +54,14 @@ impl SolanaDevnet {
     /// Starts a validator on free ports, on a thread of its own (it runs its own runtimes);
     /// takes a few seconds.
     pub async fn start_async() -> Result<Self> {
+        Self::start_async_keeping(History::Kept).await
+    }
+
+    /// As [`Self::start_async`], choosing whether the node keeps transaction history.
+    pub async fn start_async_keeping(history: History) -> Result<Self> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
-            let _ = tx.send(Self::start_on_this_thread());
+            let _ = tx.send(Self::start_on_this_thread(history));
         });
         rx.await.context("validator thread died")?
     }
@@ -56,7 +70,7 @@ impl SolanaDevnet {
     pub fn shared() -> &'static SolanaDevnet {
         static SHARED: OnceLock<SolanaDevnet> = OnceLock::new();
         SHARED.get_or_init(|| {
-            std::thread::spawn(Self::start_on_this_thread)
+            std::thread::spawn(|| Self::start_on_this_thread(History::Kept))
                 .join()
                 .map_err(|_| anyhow!("validator thread panicked"))
                 .and_then(|r| r)
@@ -66,7 +80,7 @@ impl SolanaDevnet {
 
     /// Must run outside any async runtime; a startup failure (a panic inside the validator)
     /// becomes an error.
-    fn start_on_this_thread() -> Result<Self> {
+    fn start_on_this_thread(history: History) -> Result<Self> {
         let ledger = tempfile::Builder::new()
             .prefix("tollgate-solana-ledger")
             .tempdir()?;
@@ -75,7 +89,7 @@ impl SolanaDevnet {
         // Transaction history lets a settlement be found long after its blockhash expired.
         genesis
             .rpc_config(JsonRpcConfig {
-                enable_rpc_transaction_history: true,
+                enable_rpc_transaction_history: history == History::Kept,
                 ..JsonRpcConfig::default_for_test()
             })
             .ledger_path(ledger.path())

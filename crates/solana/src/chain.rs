@@ -26,6 +26,12 @@ pub enum ChainError {
     Rpc(#[from] Box<ClientError>),
     #[error("{0}")]
     Config(String),
+    /// Not seen, and the node keeps no history: whether it landed long ago cannot be told, so
+    /// the caller must not record a guess.
+    #[error(
+        "{0} not seen and the node keeps no transaction history: cannot tell whether it landed"
+    )]
+    NoHistory(String),
 }
 
 /// How the facilitator names the cluster behind an RPC URL.
@@ -143,7 +149,8 @@ impl SolanaChain {
 
     /// Waits up to `timeout` for `signature` at `confirmed`: `Some(true)` landed, `Some(false)`
     /// landed but failed, `None` not seen yet. The first look searches history, so a
-    /// reconciliation long after the fact still finds it.
+    /// reconciliation long after the fact still finds it; on a node without history an unseen
+    /// signature is [`ChainError::NoHistory`], never `None`.
     pub async fn wait_confirmed(
         &self,
         signature: &Signature,
@@ -151,12 +158,16 @@ impl SolanaChain {
     ) -> Result<Option<bool>, ChainError> {
         let deadline = Instant::now() + timeout;
         let mut first = true;
+        let mut history = true;
         loop {
             let one = std::slice::from_ref(signature);
             let statuses = if first {
                 match self.rpc.get_signature_statuses_with_history(one).await {
                     // A node without history still knows recent signatures.
-                    Err(e) if history_unavailable(&e) => self.rpc.get_signature_statuses(one).await,
+                    Err(e) if history_unavailable(&e) => {
+                        history = false;
+                        self.rpc.get_signature_statuses(one).await
+                    }
                     other => other,
                 }
             } else {
@@ -170,7 +181,10 @@ impl SolanaChain {
                 return Ok(Some(status.err.is_none()));
             }
             if Instant::now() + POLL_EVERY > deadline {
-                return Ok(None);
+                if history {
+                    return Ok(None);
+                }
+                return Err(ChainError::NoHistory(signature.to_string()));
             }
             tokio::time::sleep(POLL_EVERY).await;
         }

@@ -44,7 +44,7 @@ pub struct Verified {
     pub amount: U256,
     /// The contract or program the settlement calls.
     pub target: String,
-    /// What to submit: calldata on EVM, the partially signed transaction on Solana.
+    /// What to submit: calldata on EVM, the transaction co-signed by the fee payer on Solana.
     pub data: Vec<u8>,
 }
 

@@ -148,6 +148,16 @@ pub fn check_message(
             }
         }
     }
+    let signers = usize::from(message.header().num_required_signatures);
+    if signers > 2 {
+        return Err(reject(reason::SVM_EXCESSIVE_SIGNERS).with_message(format!(
+            "{signers} signers; the fee payer and the payer expected"
+        )));
+    }
+    if signers != 2 || keys.get(1) != Some(&transfer.authority) {
+        return Err(reject(reason::SVM_TRANSACTION)
+            .with_message("the transfer authority must be the transaction's second signer"));
+    }
     Ok(transfer)
 }
 

@@ -68,20 +68,6 @@ impl ExactSvm {
             &self.limits,
         )?;
         let payer = transfer.authority.to_string();
-        let signers = usize::from(tx.message.header().num_required_signatures);
-        if signers > 2 {
-            return Err(Rejection::new(reason::SVM_EXCESSIVE_SIGNERS)
-                .with_payer(payer)
-                .with_message(format!(
-                    "{signers} signers; the fee payer and the payer expected"
-                )));
-        }
-        if signers != 2 || tx.message.static_account_keys().get(1) != Some(&transfer.authority) {
-            return Err(Rejection::new(reason::SVM_TRANSACTION)
-                .with_payer(payer)
-                .with_message("the transfer authority must be the transaction's second signer"));
-        }
-        let raw = serialize(&tx);
         let signed = self.cosign(tx, &fee_payer)?;
         match self.chain.simulate(&signed).await {
             Ok(Ok(())) => Ok(Verified {
@@ -89,7 +75,7 @@ impl ExactSvm {
                 payer,
                 amount: U256::from(transfer.amount),
                 target: transfer.token_program.to_string(),
-                data: raw,
+                data: serialize(&signed),
             }),
             Ok(Err(why)) => Err(Rejection::new(reason::SVM_SIMULATION_FAILED)
                 .with_payer(payer)
@@ -100,16 +86,13 @@ impl ExactSvm {
         }
     }
 
-    /// Adds the fee payer's signature to a verified payment's transaction.
+    /// The settlement of a verified payment: verification already co-signed the very bytes it
+    /// simulated, so nothing is signed twice; the fee payer's signature names the transaction.
     pub fn sign(&self, verified: &Verified) -> Result<SignedTx, String> {
         let tx = decode_transaction(&verified.data)?;
-        let fee_payer = tx.message.static_account_keys()[0];
-        let signed = self
-            .cosign(tx, &fee_payer)
-            .map_err(|r| r.reason.to_string())?;
         Ok(SignedTx {
-            hash: signed.signatures[0].to_string(),
-            raw: serialize(&signed),
+            hash: tx.signatures[0].to_string(),
+            raw: verified.data.clone(),
         })
     }
 

@@ -63,13 +63,8 @@ impl SvmWallet {
             s.parse::<Pubkey>()
                 .map_err(|_| WalletError::Offer(format!("{what} {s:?} is not a Solana address")))
         };
-        let extra = |k: &str| {
-            r.extra
-                .as_ref()
-                .and_then(|e| e.get(k))
-                .and_then(|v| v.as_str())
-        };
-        let fee_payer = extra("feePayer")
+        let fee_payer = r
+            .extra_str("feePayer")
             .ok_or_else(|| WalletError::Offer("Solana offer lacks extra.feePayer".into()))?;
         let mint = key(&r.asset, "asset")?;
         let (token_program, decimals) = self.mint_info(&mint).await?;
@@ -81,7 +76,7 @@ impl SvmWallet {
             amount: u64::try_from(offer.amount)
                 .map_err(|_| WalletError::Offer("amount is over an SPL token's u64".into()))?,
             fee_payer: key(fee_payer, "extra.feePayer")?,
-            memo: extra("memo").map(str::to_string),
+            memo: r.extra_str("memo").map(str::to_string),
         };
         let blockhash = self
             .rpc

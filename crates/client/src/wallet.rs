@@ -79,19 +79,13 @@ impl EvmWallet {
         };
         let token = addr(&r.asset, "asset")?;
         let pay_to = addr(&r.pay_to, "payTo")?;
-        let extra = |k: &str| {
-            r.extra
-                .as_ref()
-                .and_then(|e| e.get(k))
-                .and_then(|v| v.as_str())
-        };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let valid_after = U256::from(now.saturating_sub(CLOCK_SKEW_SECS));
         let deadline = U256::from(now + r.max_timeout_seconds.max(30));
-        if extra("assetTransferMethod") == Some("permit2") {
+        if r.extra_str("assetTransferMethod") == Some("permit2") {
             let auth = Permit2Authorization {
                 from: self.address(),
                 token,
@@ -106,7 +100,7 @@ impl EvmWallet {
                 .map_err(|e| WalletError::Sign(e.to_string()))?;
             return Ok(auth.to_payload(&sig));
         }
-        let (Some(name), Some(version)) = (extra("name"), extra("version")) else {
+        let (Some(name), Some(version)) = (r.extra_str("name"), r.extra_str("version")) else {
             return Err(WalletError::Offer(
                 "EIP-3009 offer lacks extra.name / extra.version".into(),
             ));

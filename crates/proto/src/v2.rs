@@ -31,6 +31,13 @@ pub struct PaymentRequirements {
     pub extra: Option<Object>,
 }
 
+impl PaymentRequirements {
+    /// A string field of `extra` (e.g. `feePayer`, `assetTransferMethod`), if present.
+    pub fn extra_str(&self, key: &str) -> Option<&str> {
+        self.extra.as_ref()?.get(key)?.as_str()
+    }
+}
+
 /// The 402 challenge carried in `PAYMENT-REQUIRED`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,7 +1,9 @@
 //! Gateway benchmark: requests/s and p99 for (a) the bare upstream, (b) the gateway answering
 //! 402, (c) calls unlocked by a receipt, through the reverse proxy and through the Layer, with
 //! receipts taken one call per store write (lease 1) or in leased blocks, on SQLite and (when
-//! TOLLGATE_TEST_DATABASE_URL is set) PostgreSQL. Real anvil, facilitator and stores.
+//! TOLLGATE_TEST_DATABASE_URL is set) PostgreSQL, (d) the same path unpriced through the same
+//! proxy (the baseline for proxied receipt calls), and (e) the latency of paid calls (verify,
+//! handler, settle) one after another. Real anvil, facilitator and stores.
 //!
 //! Run: `cargo bench -p tollgate-e2e --bench gateway` (BENCH_SECS and BENCH_CONCURRENCY tune it).
 
@@ -107,6 +109,22 @@ async fn receipt(db_url: &str, id: &str) -> String {
     })
 }
 
+/// `n` paid calls one after another through `url`; returns (p50, max) in ms.
+async fn paid_latency(http: &reqwest::Client, env: &Env, url: &str, n: usize) -> (f64, f64) {
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let accepted = first_accept(&get(http, url, &[]).await);
+        let header = v2_header(env, i % 2, &accepted);
+        let t = Instant::now();
+        let a = get(http, url, &[("PAYMENT-SIGNATURE", header)]).await;
+        lat.push(t.elapsed());
+        assert_eq!(a.status, 200, "{a:?}");
+    }
+    lat.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    (ms(lat[n / 2]), ms(lat[n - 1]))
+}
+
 fn row(name: &str, (rps, p99): (f64, f64), base: f64) {
     println!(
         "{name:<44} {rps:>10.0} req/s   p99 {p99:>7.2} ms   {:>5.1}% of (a)",
@@ -164,12 +182,21 @@ async fn main() {
         load(&http, &format!("{layer}{PATH}"), &[], 402).await,
         base.0,
     );
-    let proxy = serve(gw, &bare).await;
+    let proxy = serve(gw.clone(), &bare).await;
     row(
         "(b) proxy, 402",
         load(&http, &format!("{}{PATH}", proxy.url), &[], 402).await,
         base.0,
     );
+    let unpriced = toml.replace("/v2/price-prediction/{symbol}", "/v2/not-priced/{symbol}");
+    let free = serve(gateway(&env, &unpriced, &["k1"], "k1").await, &bare).await;
+    row(
+        "(d) proxy, same path unpriced",
+        load(&http, &format!("{}{PATH}", free.url), &[], 200).await,
+        base.0,
+    );
+    let (p50, max) = paid_latency(&http, &env, &format!("{layer}/v2/trading-signals"), 20).await;
+    println!("(e) layer, paid calls one by one (20)          p50 {p50:>7.2} ms   max {max:>7.2} ms");
     store_cases(&env, &env.db.url, &http, &demo, "sqlite", base.0).await;
     if let Some(pg) = tollgate_e2e::TestDb::create(Db::Postgres).await {
         store_cases(&env, &pg.url, &http, &demo, "postgres", base.0).await;

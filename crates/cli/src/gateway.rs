@@ -43,6 +43,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     println!("Gateway listening on http://{}", listener.local_addr()?);
+    if let Some(admin) = cfg.admin_listen.as_deref() {
+        let l = tokio::net::TcpListener::bind(admin)
+            .await
+            .with_context(|| format!("binding admin_listen {admin}"))?;
+        println!("Gateway metrics on http://{}/metrics", l.local_addr()?);
+        let app = tollgate_gateway::admin_app(gw.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, app).await {
+                tracing::error!(error = %e, "admin listener stopped");
+            }
+        });
+    }
     tokio::select! {
         r = tollgate_gateway::serve_proxy(gw, upstream, listener) => r?,
         _ = tokio::signal::ctrl_c() => {}

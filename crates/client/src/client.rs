@@ -86,8 +86,12 @@ impl PayingClient {
         policy: SpendPolicy,
         spending: Arc<Spending>,
     ) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(same_origin_redirects())
+            .build()
+            .unwrap_or_default();
         Self {
-            http: reqwest::Client::new(),
+            http,
             evm,
             svm,
             policy,
@@ -314,14 +318,29 @@ impl PayingClient {
     }
 }
 
-/// Key of the x402 payment-identifier extension.
-const PAYMENT_ID: &str = "payment-identifier";
+/// Follows redirects only within the origin first asked: a payment or receipt header must never
+/// travel to another host (reqwest keeps custom headers across hosts).
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|u| u.origin() == attempt.url().origin());
+        if attempt.previous().len() > 10 {
+            attempt.error("too many redirects")
+        } else if same {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
 
 /// Echoes the server's extensions and, when it offers payment-identifier, adds this payment's
 /// id (`pay_` + 32 hex). The id is minted once per signed payment, so every resend of it carries
 /// the same id and a server can answer a retry from its cache instead of charging again.
 fn with_payment_id(mut ext: tollgate_proto::v2::Object) -> tollgate_proto::v2::Object {
-    if let Some(serde_json::Value::Object(entry)) = ext.get_mut(PAYMENT_ID) {
+    if let Some(serde_json::Value::Object(entry)) = ext.get_mut(tollgate_proto::payment_id::PAYMENT_IDENTIFIER) {
         let id = format!(
             "pay_{}",
             alloy::hex::encode(&alloy::primitives::B256::random()[..16])

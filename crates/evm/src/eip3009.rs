@@ -81,14 +81,14 @@ pub fn sign_eip3009(
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WirePayload {
     signature: String,
     authorization: WireAuthorization,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WireAuthorization {
     from: String,
     to: String,

@@ -68,6 +68,18 @@ fn method(view: &PaymentView<'_>) -> Result<Method, Rejection> {
     Ok(shape)
 }
 
+/// The ledger identity of an `exact` EVM payment (chain, token, payer, nonce), computed from the
+/// strictly parsed payload without any RPC: the facilitator's ledger and the gateway's in-flight
+/// lease both name a payment by this, however its JSON was spelled.
+pub fn payment_identity(view: &PaymentView<'_>) -> Result<String, Rejection> {
+    let net = view.requirements.network.caip2();
+    let token = requirement_address(view.requirements.asset, "asset")?;
+    match method(view)? {
+        Method::Eip3009 => eip3009::identity_of(net, token, view.payload),
+        Method::Permit2 => permit2::identity_of(net, token, view.payload),
+    }
+}
+
 /// The `exact` scheme on one EVM chain.
 pub struct ExactEvm {
     chain: Arc<EvmChain>,
@@ -105,12 +117,7 @@ impl ExactEvm {
 
     /// The payment's ledger identity, read without any RPC.
     pub fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection> {
-        let net = self.chain.network().caip2();
-        let token = requirement_address(view.requirements.asset, "asset")?;
-        match method(view)? {
-            Method::Eip3009 => eip3009::identity_of(net, token, view.payload),
-            Method::Permit2 => permit2::identity_of(net, token, view.payload),
-        }
+        payment_identity(view)
     }
 
     /// Verifies in the reference order; a valid payment costs exactly one RPC round trip.

@@ -104,14 +104,14 @@ pub fn sign_permit2(
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WirePayload {
     signature: String,
     permit2_authorization: WireAuthorization,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WireAuthorization {
     from: String,
     permitted: WirePermitted,
@@ -122,13 +122,14 @@ struct WireAuthorization {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WirePermitted {
     token: String,
     amount: String,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WireWitness {
     to: String,
     valid_after: String,

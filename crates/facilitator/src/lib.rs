@@ -14,6 +14,6 @@ pub use evm::EvmExactScheme;
 pub use metrics::Metrics;
 pub use reconcile::reconcile_once;
 pub use routes::{router, serve};
-pub use scheme::PaymentScheme;
+pub use scheme::{PaymentScheme, payment_identity};
 pub use service::{Facilitator, FacilitatorOptions, Failpoint, Reply};
 pub use svm::SvmExactScheme;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tollgate_proto::v2::{Object, SupportedKind};
-use tollgate_proto::{Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified};
+use tollgate_proto::{
+    Broadcast, Network, NetworkFamily, Networks, PaymentView, Rejection, SignedTx, Verified,
+};
 
 /// A payment scheme on one network.
 pub trait PaymentScheme: Send + Sync {
@@ -47,6 +49,15 @@ pub trait PaymentScheme: Send + Sync {
     fn failed_reason(&self) -> &'static str;
     /// Checks the chain answers.
     fn health(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// A payment's identity as the ledger names it, from its chain crate and without any I/O: the
+/// gateway keys its in-flight lease and its recorded answers on exactly this.
+pub fn payment_identity(view: &PaymentView<'_>) -> Result<String, Rejection> {
+    match view.requirements.network.family() {
+        NetworkFamily::Evm(_) => tollgate_evm::exact::payment_identity(view),
+        NetworkFamily::Solana(_) => tollgate_solana::exact::payment_identity(view),
+    }
 }
 
 /// One `/supported` entry of the `exact` scheme.

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tollgate_proto::codec::encode_header;
+use tollgate_proto::payment_id;
 use tollgate_proto::v1::PaymentRequiredV1;
 use tollgate_proto::v2::{PaymentRequired, PaymentRequirements, ResourceInfo};
 
@@ -20,6 +21,8 @@ pub struct Challenge<'a> {
     pub error: String,
     /// v1-shaped requirements, index-aligned with `route.accepts`.
     pub accepts_v1: Vec<tollgate_proto::v1::PaymentRequirementsV1>,
+    /// Whether a payment must carry a `payment-identifier` id.
+    pub payment_id_required: bool,
 }
 
 /// Order of `accepts`: the asset named by `x-payment-token` first, the rest as configured.
@@ -59,7 +62,14 @@ impl Challenge<'_> {
                 mime_type: Some(self.route.mime_type.clone()),
             },
             accepts: v2,
-            extensions: None,
+            extensions: Some(
+                [(
+                    payment_id::PAYMENT_IDENTIFIER.to_string(),
+                    payment_id::declaration(self.payment_id_required),
+                )]
+                .into_iter()
+                .collect(),
+            ),
         };
         let (content_type, body) = if wants_html(req_headers) {
             ("text/html; charset=utf-8", self.html(&order).into_bytes())

@@ -30,6 +30,9 @@ pub struct GatewayConfig {
     /// Address the reverse proxy listens on, e.g. `127.0.0.1:8080`.
     #[serde(default)]
     pub listen: Option<String>,
+    /// Address of the admin listener serving `/metrics`; off unless set. Keep it private.
+    #[serde(default)]
+    pub admin_listen: Option<String>,
     /// Base URL of the upstream API the proxy forwards to (not needed for the Layer).
     #[serde(default)]
     pub upstream: Option<String>,
@@ -60,6 +63,47 @@ pub struct GatewayConfig {
     /// Extra v1 network names, e.g. `{"anvil" = "eip155:31337"}`.
     #[serde(default)]
     pub v1_names: BTreeMap<String, String>,
+    /// What gateway instances share: in-flight leases and recorded answers.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Refuse (400) v2 payments without a `payment-identifier` id, so every retry is safe.
+    #[serde(default)]
+    pub require_payment_identifier: bool,
+}
+
+/// The store gateway instances share for in-flight leases and payment-identifier answers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://…` or `postgres://…`; defaults to `receipts.database_url`, else a store in
+    /// memory that holds for this instance alone.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Seconds a crashed instance's hold on a payment blocks its copies; longer than the
+    /// slowest handler plus a settlement.
+    #[serde(default = "default_inflight")]
+    pub inflight_seconds: u64,
+    /// Seconds an answer stays replayable to a retry with the same payment-identifier.
+    #[serde(default = "default_answer_ttl")]
+    pub answer_seconds: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            inflight_seconds: default_inflight(),
+            answer_seconds: default_answer_ttl(),
+        }
+    }
+}
+
+fn default_inflight() -> u64 {
+    300
+}
+
+fn default_answer_ttl() -> u64 {
+    3600
 }
 
 fn default_timeout() -> u64 {
@@ -141,6 +185,10 @@ pub struct RouteConfig {
     pub method: String,
     /// Path pattern: literal segments, `{param}` for one segment, a final `*` for the rest.
     pub path: String,
+    /// Compare case and a trailing `/` too (off: `/V2/X/` is priced like `/v2/x`, as most
+    /// upstream frameworks route it to the same handler).
+    #[serde(default)]
+    pub exact: bool,
     /// USD price of one call (or of the whole bundle), e.g. `"0.017"`.
     pub price: String,
     /// Shown in the challenge and the HTML page.

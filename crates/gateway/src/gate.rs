@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, to_bytes};
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures::future::BoxFuture;
@@ -13,12 +13,14 @@ use serde_json::{Value, json};
 use tollgate_proto::Networks;
 use tollgate_proto::v2::SettleResponse;
 
+use crate::canon;
 use crate::challenge::Challenge;
 use crate::config::{AccessConfig, ConfigError, GatewayConfig, PayMode};
 use crate::facilitator::FacilitatorClient;
 use crate::headers;
-use crate::inflight::InFlight;
+use crate::leases::Leases;
 use crate::meter::Meter;
+use crate::metrics::{Metrics, Outcome};
 use crate::payment::Carrier;
 use crate::receipt::KeyRing;
 use crate::routes::{Route, compile};
@@ -36,12 +38,15 @@ pub struct Receipts {
 pub struct Gateway {
     pub(crate) routes: Vec<Route>,
     pub(crate) facilitator: Arc<dyn FacilitatorClient>,
-    pub(crate) inflight: InFlight,
+    pub(crate) leases: Leases,
     pub(crate) receipts: Option<Receipts>,
     access: AccessConfig,
     public_url: Option<String>,
     pub(crate) networks: Networks,
     pub(crate) max_body: usize,
+    pub(crate) require_payment_id: bool,
+    pub(crate) answer_ttl: u64,
+    pub(crate) metrics: Metrics,
 }
 
 /// Unix seconds now.
@@ -81,15 +86,20 @@ impl Gateway {
                 .ok_or_else(|| ConfigError::Invalid(format!("v1_names.{name}: bad CAIP-2 id")))?;
             networks.add_name(name, n);
         }
+        let leases = Leases::open(cfg).await?;
+        warn_unpaid_doors(cfg);
         Ok(Self {
             routes,
             facilitator,
-            inflight: InFlight::default(),
+            leases,
             receipts,
             access: cfg.access.clone(),
             public_url: cfg.public_url.clone(),
             networks,
             max_body: cfg.max_body_bytes,
+            require_payment_id: cfg.require_payment_identifier,
+            answer_ttl: cfg.store.answer_seconds,
+            metrics: Metrics::new(),
         })
     }
 
@@ -98,29 +108,92 @@ impl Gateway {
         &self.routes
     }
 
+    /// This gateway's Prometheus metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// The receipt meter, when receipts are configured.
     pub fn meter(&self) -> Option<&Meter> {
         self.receipts.as_ref().map(|r| &r.meter)
     }
 
-    fn route_for(&self, method: &str, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.pattern.matches(method, path))
+    fn route_for(&self, method: &str, path: &str) -> Option<usize> {
+        self.routes.iter().position(|r| r.pattern.matches(method, path))
     }
 
-    /// Decides one request; `next` runs the protected handler.
-    pub async fn handle(&self, req: Request, next: Next) -> Response {
-        let Some(route) = self.route_for(req.method().as_str(), req.uri().path()) else {
+    /// The priced route a request reaches, if any. The canonical path decides; when the raw
+    /// path or the template an enclosing router matched names a priced route, it is priced too
+    /// (a router that routed before this layer ran may have read the raw spelling).
+    fn priced(&self, req: &Request, canonical: &str) -> Option<usize> {
+        let method = req.method().as_str();
+        self.route_for(method, canonical)
+            .or_else(|| self.route_for(method, req.uri().path()))
+            .or_else(|| {
+                let template = req.extensions().get::<MatchedPath>()?;
+                self.route_for(method, template.as_str())
+            })
+    }
+
+    /// Decides one request; `next` runs the protected handler. A paid call runs in its own task,
+    /// so a caller that hangs up cannot cut its settlement (or its recorded answer) short.
+    pub async fn handle(self: &Arc<Self>, mut req: Request, next: Next) -> Response {
+        let canonical = match canon::canonical(req.uri().path()) {
+            Ok(c) => c,
+            Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        let priced = self.priced(&req, &canonical);
+        if canonical != req.uri().path() {
+            // A router that already dispatched on the raw spelling cannot be told otherwise.
+            if req.extensions().get::<MatchedPath>().is_some() {
+                return json_error(StatusCode::BAD_REQUEST, "invalid_path: not in canonical form");
+            }
+            if rewrite_path(&mut req, &canonical).is_err() {
+                return json_error(StatusCode::BAD_REQUEST, "invalid_path: cannot be rewritten");
+            }
+        }
+        // Hop-by-hop headers go no further than here, so no decision below rests on a header the
+        // upstream will not see (an API key named in `Connection` would pass unpaid, keyless).
+        for name in headers::connection_named(req.headers()) {
+            req.headers_mut().remove(name.as_str());
+        }
+        let payment = payment_header(req.headers());
+        let receipt = req
+            .headers()
+            .get(headers::RECEIPT)
+            .map(|v| v.to_str().unwrap_or("").to_string());
+        for name in [
+            headers::PAYMENT_SIGNATURE,
+            headers::X_PAYMENT,
+            headers::RECEIPT,
+        ]
+        .into_iter()
+        .chain(headers::METHOD_OVERRIDES)
+        {
+            req.headers_mut().remove(name);
+        }
+        let Some(i) = priced else {
+            self.metrics.passthrough();
             return next(req).await;
         };
         if self.exempt(req.headers()) {
+            self.metrics.outcome(&self.routes[i].name, Outcome::Exempt);
             return next(req).await;
         }
+        let route = &self.routes[i];
         let resource = self.resource_url(&req);
-        if let Some((carrier, value)) = payment_header(req.headers()) {
-            return self.paid(route, resource, carrier, value, req, next).await;
+        if let Some((carrier, value)) = payment {
+            let gw = self.clone();
+            let paid = tokio::spawn(async move {
+                gw.paid(&gw.routes[i], resource, carrier, value, req, next)
+                    .await
+            });
+            return paid.await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "paid call task failed");
+                json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+            });
         }
-        if let Some(token) = req.headers().get(headers::RECEIPT) {
-            let token = token.to_str().unwrap_or("").to_string();
+        if let Some(token) = receipt {
             return self.with_receipt(route, resource, &token, req, next).await;
         }
         self.refuse(
@@ -174,12 +247,14 @@ impl Gateway {
         status: StatusCode,
         error: &str,
     ) -> Response {
+        self.metrics.refused(&route.name, error);
         let accepts_v1 = route.accepts_v1(&resource, &self.networks);
         Challenge {
             route,
             resource,
             error: error.to_string(),
             accepts_v1,
+            payment_id_required: self.require_payment_id,
         }
         .respond(status, h)
     }
@@ -199,7 +274,7 @@ impl Gateway {
         route: &Route,
         resource: String,
         token: &str,
-        mut req: Request,
+        req: Request,
         next: Next,
     ) -> Response {
         let Some(r) = &self.receipts else {
@@ -212,8 +287,18 @@ impl Gateway {
         };
         match r.meter.consume(&claims, now).await {
             Ok(()) => {
-                req.headers_mut().remove(headers::RECEIPT);
-                next(req).await
+                self.metrics.handler_ran(&route.name);
+                let mut resp = next(req).await;
+                not_for_shared_caches(resp.headers_mut());
+                if resp.status().is_server_error() {
+                    // The call was not served: the receipt keeps it.
+                    r.meter.refund(&claims).await;
+                    self.metrics.receipt_call("refunded");
+                } else {
+                    self.metrics.receipt_call("spent");
+                    self.metrics.outcome(&route.name, Outcome::Receipt);
+                }
+                resp
             }
             Err(e @ crate::meter::MeterError::Store(_)) => {
                 tracing::error!(error = %e, "receipt store failed");
@@ -221,6 +306,36 @@ impl Gateway {
             }
             Err(e) => self.refuse(route, resource, req.headers(), &e.to_string()),
         }
+    }
+}
+
+/// A paid or receipt-served answer is for its payer alone: no shared cache may keep it.
+pub(crate) fn not_for_shared_caches(h: &mut HeaderMap) {
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+}
+
+/// Points the request at its canonical path, keeping the query.
+fn rewrite_path(req: &mut Request, canonical: &str) -> Result<(), axum::http::Error> {
+    let pq = match req.uri().query() {
+        Some(q) => format!("{canonical}?{q}"),
+        None => canonical.to_string(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(pq.parse()?);
+    *req.uri_mut() = axum::http::Uri::from_parts(parts)?;
+    Ok(())
+}
+
+/// Says at start which priced routes can be reached without paying, so it is never a surprise.
+fn warn_unpaid_doors(cfg: &GatewayConfig) {
+    if let Some(h) = &cfg.access.api_key_header {
+        tracing::warn!(header = %h, "priced routes pass any request carrying this header to the upstream unpaid: the upstream must check the key");
+    }
+    if cfg.access.mode == PayMode::OptIn {
+        tracing::warn!("access.mode = opt_in: priced routes are free to callers that do not send x-coinbase-402: true");
     }
 }
 

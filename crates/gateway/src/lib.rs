@@ -1,15 +1,18 @@
 //! The x402 402-challenge gateway: a tower Layer for axum apps and a reverse proxy driven by a
 //! TOML file, with exact USD pricing per asset and signed receipts for metered bundles.
 
+pub mod answers;
+pub mod canon;
 pub mod challenge;
 pub mod config;
 pub mod demo;
 pub mod facilitator;
 mod gate;
 pub mod headers;
-mod inflight;
 pub mod layer;
+mod leases;
 pub mod meter;
+pub mod metrics;
 mod paid;
 pub mod pattern;
 pub mod payment;
@@ -24,5 +27,5 @@ pub use facilitator::{FacilitatorClient, FacilitatorError, InProcess, Remote};
 pub use gate::{Gateway, Next, Receipts};
 pub use layer::{Paywall, PaywallLayer};
 pub use meter::Meter;
-pub use proxy::{Upstream, proxy_app, serve_proxy};
+pub use proxy::{Upstream, admin_app, proxy_app, serve_proxy};
 pub use receipt::{Claims, KeyRing};

@@ -131,6 +131,18 @@ impl Meter {
     }
 }
 
+impl Meter {
+    /// Gives back a call that was taken but not served (the upstream failed or did not answer);
+    /// it returns to this instance's grant, so the store's count stays exact.
+    pub async fn refund(&self, c: &Claims) {
+        if let Ok(Some(hot)) = self.load(&c.rid).await
+            && !hot.unlimited
+        {
+            hot.local.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
 fn spend_one(local: &AtomicU64) -> bool {
     local
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))

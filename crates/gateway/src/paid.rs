@@ -1,6 +1,8 @@
 //! A paid call: match, verify, hold the in-flight lock, run the handler buffered, settle only
 //! below 400, attach the settlement (and, for bundles, a receipt).
 
+use std::time::Instant;
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -10,8 +12,10 @@ use tollgate_proto::reason;
 use tollgate_proto::v2::SettleResponse;
 use tollgate_store::NewReceipt;
 
+use crate::answers;
 use crate::gate::{Gateway, Next, buffer, json_error, settle_header, unix_now, with_body_receipt};
 use crate::headers;
+use crate::metrics::Outcome;
 use crate::payment::{self, Carrier, Offer, PaymentError};
 use crate::receipt::Claims;
 use crate::routes::{Bundle, Route};
@@ -24,7 +28,7 @@ impl Gateway {
         resource: String,
         carrier: Carrier,
         value: String,
-        mut req: Request,
+        req: Request,
         next: Next,
     ) -> Response {
         let h = req.headers().clone();
@@ -43,13 +47,46 @@ impl Gateway {
         let Ok(i) = payment::match_offer(&decoded, &offer) else {
             return self.refuse(route, resource, &h, &PaymentError::NoMatch.to_string());
         };
-        let chosen = &route.accepts[i];
-        let id = payment::identity(&decoded, &chosen.network, &chosen.asset);
-        let Some(_held) = self.inflight.try_hold(&id) else {
-            let e = "payment_in_flight: this payment is already being processed";
-            return self.refuse(route, resource, &h, e);
-        };
         let body = payment::facilitator_body(&decoded, &offer, i);
+        let malformed = |e: PaymentError| {
+            let status = StatusCode::BAD_REQUEST;
+            self.challenge_with(route, resource.clone(), &h, status, &e.to_string())
+        };
+        let id = match payment::identity(&body, &self.networks) {
+            Ok(id) => id,
+            Err(e) => return malformed(e),
+        };
+        let pay_id = match payment::payment_id(&decoded) {
+            Ok(p) => p.map(str::to_string),
+            Err(e) => return malformed(e),
+        };
+        if pay_id.is_none() && self.require_payment_id {
+            let e = PaymentError::Malformed(answers::ID_REQUIRED.into());
+            return malformed(e);
+        }
+        let _held = match self.leases.hold(&id).await {
+            Ok(Some(held)) => held,
+            Ok(None) => {
+                let e = "payment_in_flight: this payment is already being processed";
+                return self.refuse(route, resource, &h, e);
+            }
+            Err(e) => return store_down(&e),
+        };
+        let fingerprint = answers::fingerprint(&id, &decoded);
+        if let Some(pid) = &pay_id {
+            match self.leases.store.answer(pid, unix_now()).await {
+                Ok(Some(a)) if a.fingerprint == fingerprint => {
+                    self.metrics.outcome(&route.name, Outcome::Replayed);
+                    return answers::replay(a);
+                }
+                Ok(Some(_)) => {
+                    self.metrics.refused(&route.name, answers::ID_CONFLICT);
+                    return json_error(StatusCode::CONFLICT, answers::ID_CONFLICT);
+                }
+                Ok(None) => {}
+                Err(e) => return store_down(&e),
+            }
+        }
         let verdict = match self.facilitator.verify(body.clone()).await {
             Ok(v) => v,
             Err(e) => return unavailable(&e.to_string()),
@@ -66,13 +103,7 @@ impl Gateway {
             }
             return self.refuse(route, resource, &h, why);
         }
-        for name in [
-            headers::PAYMENT_SIGNATURE,
-            headers::X_PAYMENT,
-            headers::RECEIPT,
-        ] {
-            req.headers_mut().remove(name);
-        }
+        self.metrics.handler_ran(&route.name);
         let (mut parts, inner_body) = next(req).await.into_parts();
         let Some(bytes) = buffer(inner_body, self.max_body).await else {
             return json_error(StatusCode::BAD_GATEWAY, "upstream_response_too_large");
@@ -80,11 +111,21 @@ impl Gateway {
         if parts.status.as_u16() >= 400 {
             return Response::from_parts(parts, Body::from(bytes));
         }
+        let started = Instant::now();
         let settled = match self.facilitator.settle(body).await {
             Ok(s) => s,
-            Err(e) => return unavailable(&e.to_string()),
+            Err(e) => {
+                self.metrics.settled("error", started.elapsed());
+                return unavailable(&e.to_string());
+            }
         };
         let pending = settled.error_reason.as_deref() == Some(reason::SETTLEMENT_PENDING);
+        let outcome = match (settled.success, pending) {
+            (true, _) => "success",
+            (false, true) => "pending",
+            (false, false) => "failed",
+        };
+        self.metrics.settled(outcome, started.elapsed());
         let (name, value) = settle_header(carrier, &settled);
         if !settled.success && !pending {
             let why = settled
@@ -112,6 +153,12 @@ impl Gateway {
             }
         }
         expose(&mut parts.headers);
+        crate::gate::not_for_shared_caches(&mut parts.headers);
+        self.metrics.outcome(&route.name, Outcome::Paid);
+        if let Some(pid) = &pay_id {
+            let ttl = self.answer_ttl;
+            answers::record(&self.leases.store, pid, &fingerprint, &parts, &out, ttl).await;
+        }
         Response::from_parts(parts, Body::from(out))
     }
 
@@ -139,6 +186,7 @@ impl Gateway {
             tracing::error!(error = %e, receipt = %rid, "paid bundle not recorded; served one call only");
             return None;
         }
+        self.metrics.receipt_issued();
         Some(r.keys.sign(&Claims {
             rid,
             payer: payer.to_string(),
@@ -146,6 +194,11 @@ impl Gateway {
             exp,
         }))
     }
+}
+
+fn store_down(e: &tollgate_store::StoreError) -> Response {
+    tracing::error!(error = %e, "gateway store failed");
+    json_error(StatusCode::SERVICE_UNAVAILABLE, "gateway_store_unavailable")
 }
 
 fn unavailable(e: &str) -> Response {

@@ -1,9 +1,9 @@
-//! A payment header: decoded strictly, matched to the route's current requirements, given an
-//! identity for the in-flight lock, and turned into the facilitator's request body.
+//! A payment header: decoded strictly, matched to the route's current requirements, turned into
+//! the facilitator's request body, and named by the identity the facilitator's ledger uses.
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tollgate_proto::codec::decode_header;
+use tollgate_proto::{FacilitatorRequest, Networks};
 use tollgate_proto::v1::{PaymentPayloadV1, PaymentRequirementsV1};
 use tollgate_proto::v2::{PaymentPayload, PaymentRequirements};
 
@@ -104,27 +104,25 @@ fn permit2_token(payload: &serde_json::Map<String, Value>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The payment's identity for the in-flight lock: EVM (network, asset, payer, nonce), else a
-/// hash of the scheme payload (e.g. a Solana transaction).
-pub fn identity(d: &Decoded, network: &str, asset: &str) -> String {
-    let payload = match d {
-        Decoded::V1(p, _) => &p.payload,
-        Decoded::V2(p, _) => &p.payload,
-    };
-    let field = |obj: &str, k: &str| {
-        payload
-            .get(obj)
-            .and_then(|o| o.get(k))
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-    };
-    for auth in ["authorization", "permit2Authorization"] {
-        if let (Some(from), Some(nonce)) = (field(auth, "from"), field(auth, "nonce")) {
-            return format!("{network}/{}/{from}/{nonce}", asset.to_ascii_lowercase());
-        }
+/// The payment's identity, computed by the scheme code the facilitator's ledger uses from the
+/// very body the facilitator will be sent: copies and respellings of one payment share it.
+pub fn identity(body: &[u8], networks: &Networks) -> Result<String, PaymentError> {
+    let malformed = |e: String| PaymentError::Malformed(e);
+    let req = FacilitatorRequest::parse(body).map_err(|e| malformed(e.to_string()))?;
+    let view = req.view(networks).map_err(|e| malformed(e.to_string()))?;
+    tollgate_facilitator::payment_identity(&view).map_err(|r| {
+        let why = r.message.map(|m| format!("{}: {m}", r.reason));
+        malformed(why.unwrap_or_else(|| r.reason.to_string()))
+    })
+}
+
+/// The payment-identifier a v2 payment carries (v1 has no extensions).
+pub fn payment_id(d: &Decoded) -> Result<Option<&str>, PaymentError> {
+    match d {
+        Decoded::V1(..) => Ok(None),
+        Decoded::V2(p, _) => tollgate_proto::payment_id::id_of(p.extensions.as_ref())
+            .map_err(PaymentError::Malformed),
     }
-    let bytes = serde_json::to_vec(payload).unwrap_or_default();
-    format!("{network}/payload/{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// The `/verify` and `/settle` body for this payment and the matched requirement.
@@ -193,10 +191,6 @@ mod tests {
             "payload": {"authorization": {"from": "0xA", "nonce": "0x1"}}});
         let d = decode(&encode_header(&eip3009)).unwrap();
         assert_eq!(match_offer(&d, &offer), Ok(1));
-        assert_eq!(
-            identity(&d, "eip155:8453", "0xUSDC"),
-            "eip155:8453/0xusdc/0xa/0x1"
-        );
         let permit2 = json!({"x402Version": 1, "scheme": "exact", "network": "base",
             "payload": {"permit2Authorization": {"from": "0xA", "nonce": "7", "permitted": {"token": "0xtmai"}}}});
         assert_eq!(

@@ -1,37 +1,44 @@
 //! The reverse proxy: forwards requests to an upstream base URL, behind the Paywall layer.
+//! Bodies stream both ways; a request body is cut off (413) past `max_body`, whatever its
+//! transfer encoding, and a paid call's answer is buffered (and capped) by the gate alone.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::Response;
+use bytes::Bytes;
 use futures::future::BoxFuture;
+use futures::{Stream, StreamExt};
 use tokio::net::TcpListener;
 use tower::{Layer, Service};
 
-use crate::gate::{Gateway, buffer, json_error};
+use crate::gate::{Gateway, json_error};
 use crate::layer::PaywallLayer;
 
-/// Headers that describe one hop and are never forwarded.
+/// Headers that describe one hop and are never forwarded, in either direction.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-authenticate",
     "proxy-authorization",
+    "proxy-connection",
     "te",
     "trailer",
     "transfer-encoding",
     "upgrade",
-    "content-length",
     "host",
 ];
 
-/// Forwards each request to `base` + path and query, with bodies capped at `max_body`.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Forwards each request to `base` + path and query, with request bodies capped at `max_body`.
 #[derive(Clone)]
 pub struct Upstream {
     base: Arc<str>,
@@ -45,6 +52,7 @@ impl Upstream {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             base: base.trim_end_matches('/').into(),
@@ -55,54 +63,74 @@ impl Upstream {
 
     async fn forward(self, req: Request) -> Response {
         let (parts, body) = req.into_parts();
-        let Some(bytes) = buffer(body, self.max_body).await else {
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_body as u64) {
             return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request_body_too_large");
-        };
+        }
         let path = parts
             .uri
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or("/");
-        let resp = self
+        let mut rb = self
             .http
             .request(parts.method, format!("{}{path}", self.base))
-            .headers(strip(&parts.headers))
-            .body(bytes)
-            .send()
-            .await;
-        let resp = match resp {
+            .headers(strip(&parts.headers));
+        let over = Arc::new(AtomicBool::new(false));
+        if body.size_hint().exact() != Some(0) {
+            let capped = capped(body, self.max_body, over.clone());
+            rb = rb.body(reqwest::Body::wrap_stream(capped));
+        }
+        let resp = match rb.send().await {
             Ok(r) => r,
+            Err(_) if over.load(Ordering::Acquire) => {
+                return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request_body_too_large");
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "upstream unreachable");
+                tracing::warn!(error = %e.without_url(), "upstream unreachable");
                 return json_error(StatusCode::BAD_GATEWAY, "upstream_unreachable");
             }
         };
         let status = resp.status();
         let headers = strip(resp.headers());
-        if resp
-            .content_length()
-            .is_some_and(|n| n > self.max_body as u64)
-        {
-            return json_error(StatusCode::BAD_GATEWAY, "upstream_response_too_large");
-        }
-        let Ok(body) = resp.bytes().await else {
-            return json_error(StatusCode::BAD_GATEWAY, "upstream_body_failed");
-        };
-        let mut out = Response::new(Body::from(body));
+        let mut out = Response::new(Body::from_stream(resp.bytes_stream()));
         *out.status_mut() = status;
         *out.headers_mut() = headers;
         out
     }
 }
 
+/// The body as a stream that fails (and raises `over`) once more than `max` bytes went by.
+fn capped(
+    body: Body,
+    max: usize,
+    over: Arc<AtomicBool>,
+) -> impl Stream<Item = Result<Bytes, BoxError>> + Send + 'static {
+    let mut seen = 0usize;
+    body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(BoxError::from)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > max {
+            over.store(true, Ordering::Release);
+            return Err(BoxError::from("request body over max_body_bytes"));
+        }
+        Ok(chunk)
+    })
+}
+
+/// The end-to-end headers of `h`: hop-by-hop ones and those named in `Connection` dropped.
 fn strip(h: &HeaderMap) -> HeaderMap {
+    let named = crate::headers::connection_named(h);
     let mut out = HeaderMap::with_capacity(h.len());
     for (k, v) in h {
-        if !HOP_BY_HOP.contains(&k.as_str()) {
+        let name = k.as_str();
+        if !HOP_BY_HOP.contains(&name) && !named.iter().any(|n| n == name) {
             out.append(HeaderName::clone(k), v.clone());
         }
     }
-    out.remove(header::CONNECTION);
     out
 }
 
@@ -126,6 +154,22 @@ pub fn proxy_app(gw: Arc<Gateway>, upstream: Upstream) -> Router {
     Router::new().fallback_service(PaywallLayer::new(gw).layer(upstream))
 }
 
+/// The admin app: `GET /metrics` (Prometheus text), for a listener of its own.
+pub fn admin_app(gw: Arc<Gateway>) -> Router {
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let gw = gw.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    gw.metrics().render(),
+                )
+            }
+        }),
+    )
+}
+
 /// Serves the proxy on `listener` until the future is dropped.
 pub async fn serve_proxy(
     gw: Arc<Gateway>,
@@ -133,4 +177,24 @@ pub async fn serve_proxy(
     listener: TcpListener,
 ) -> std::io::Result<()> {
     axum::serve(listener, proxy_app(gw, upstream)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_named_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, X-Secret-Hop"));
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        h.insert("content-length", HeaderValue::from_static("3"));
+        let out = strip(&h);
+        let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(out.contains_key("x-kept") && out.contains_key("content-length"));
+    }
 }

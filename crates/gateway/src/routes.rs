@@ -113,7 +113,7 @@ pub fn compile(
             .map_err(bad)?;
         routes.push(Route {
             name: r.name.clone(),
-            pattern: RoutePattern::parse(&r.method, &r.path)?,
+            pattern: RoutePattern::parse_with(&r.method, &r.path, r.exact)?,
             price,
             description: r.description.clone().unwrap_or_default(),
             mime_type: r

@@ -27,11 +27,12 @@ pub fn encode_header<T: Serialize>(value: &T) -> String {
     STANDARD.encode(json)
 }
 
-/// Decodes a header into a typed value, refusing oversize, non-canonical base64 and bad JSON.
+/// Decodes a header into a typed value, refusing oversize, non-canonical base64 and bad JSON
+/// (duplicate keys included).
 pub fn decode_header<T: DeserializeOwned>(header: &str) -> Result<T, CodecError> {
     let bytes = decode_header_bytes(header)?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| CodecError::Utf8)?;
-    Ok(serde_json::from_str(text)?)
+    std::str::from_utf8(&bytes).map_err(|_| CodecError::Utf8)?;
+    Ok(crate::strict::from_slice_as(&bytes)?)
 }
 
 fn decode_header_bytes(header: &str) -> Result<Vec<u8>, CodecError> {

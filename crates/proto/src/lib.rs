@@ -7,8 +7,10 @@ pub mod codec;
 pub mod money;
 pub mod network;
 pub mod outcome;
+pub mod payment_id;
 pub mod reason;
 pub mod request;
+pub mod strict;
 pub mod v1;
 pub mod v2;
 

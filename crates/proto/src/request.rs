@@ -71,7 +71,7 @@ impl FacilitatorRequest {
                 "request body too large",
             ));
         }
-        let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+        let env: Envelope = crate::strict::from_slice_as(body).map_err(|e| {
             RequestError::new(
                 reason::INVALID_PAYLOAD,
                 format!("body is not a JSON request: {e}"),

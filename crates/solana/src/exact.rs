@@ -22,6 +22,51 @@ pub const MAX_TRANSACTION_BYTES: usize = 1232;
 /// Longest `extra.memo` the scheme allows.
 pub const MAX_MEMO_BYTES: usize = 256;
 
+/// The ledger identity of a Solana `exact` payment, without any RPC: the network and the SHA-256
+/// of the transaction's message. Solana names a transaction by the fee payer's deterministic
+/// signature over that message, so one message is one transaction however the payer's
+/// signature bytes vary; the facilitator's ledger and the gateway's in-flight lease share it.
+pub fn payment_identity(view: &PaymentView<'_>) -> Result<String, Rejection> {
+    let req = &view.requirements;
+    if view.scheme != "exact" || req.scheme != "exact" {
+        return Err(Rejection::new(reason::UNSUPPORTED_SCHEME));
+    }
+    if view.network.as_ref() != Some(&req.network) {
+        return Err(Rejection::new(reason::NETWORK_MISMATCH));
+    }
+    Ok(identity_of(&req.network, &payload_transaction(view.payload)?))
+}
+
+fn identity_of(network: &tollgate_proto::Network, tx: &VersionedTransaction) -> String {
+    let digest = Sha256::digest(tx.message.serialize());
+    format!("{}/{}", network.caip2(), bs58::encode(digest).into_string())
+}
+
+/// The transaction of a payload that holds exactly `{"transaction": base64}`.
+fn payload_transaction(payload: &tollgate_proto::v2::Object) -> Result<VersionedTransaction, Rejection> {
+    if let Some(k) = payload.keys().find(|k| *k != "transaction") {
+        return Err(Rejection::new(reason::INVALID_PAYLOAD)
+            .with_message(format!("payload has an unknown field {k:?}")));
+    }
+    let encoded = payload
+        .get("transaction")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| {
+            Rejection::new(reason::INVALID_PAYLOAD)
+                .with_message("payload.transaction must be a base64 string")
+        })?;
+    let undecodable = |m: String| Rejection::new(reason::SVM_UNDECODABLE).with_message(m);
+    if encoded.len() > MAX_TRANSACTION_BYTES.div_ceil(3) * 4 {
+        return Err(undecodable(
+            "longer than a Solana transaction can be".into(),
+        ));
+    }
+    let bytes = STANDARD
+        .decode(encoded)
+        .map_err(|e| undecodable(format!("base64: {e}")))?;
+    decode_transaction(&bytes).map_err(undecodable)
+}
+
 /// The `exact` scheme on one Solana cluster.
 pub struct ExactSvm {
     chain: Arc<SolanaChain>,
@@ -46,9 +91,7 @@ impl ExactSvm {
         &self.chain
     }
 
-    /// The ledger identity: the network and the SHA-256 of the message. Solana names a
-    /// transaction by the fee payer's (deterministic) signature over that message, so one
-    /// message is one transaction however the payer's signature bytes vary.
+    /// The ledger identity ([`payment_identity`]), after this cluster's own checks.
     pub fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection> {
         self.decode(view).map(|d| d.identity)
     }
@@ -136,24 +179,7 @@ impl ExactSvm {
                     "{fee_payer} is not a fee payer of this facilitator"
                 ))
             })?;
-        let encoded = view
-            .payload
-            .get("transaction")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| {
-                Rejection::new(reason::INVALID_PAYLOAD)
-                    .with_message("payload.transaction must be a base64 string")
-            })?;
-        let undecodable = |m: String| Rejection::new(reason::SVM_UNDECODABLE).with_message(m);
-        if encoded.len() > MAX_TRANSACTION_BYTES.div_ceil(3) * 4 {
-            return Err(undecodable(
-                "longer than a Solana transaction can be".into(),
-            ));
-        }
-        let bytes = STANDARD
-            .decode(encoded)
-            .map_err(|e| undecodable(format!("base64: {e}")))?;
-        let tx = decode_transaction(&bytes).map_err(undecodable)?;
+        let tx = payload_transaction(view.payload)?;
         if tx
             .message
             .address_table_lookups()
@@ -166,12 +192,7 @@ impl ExactSvm {
             return Err(Rejection::new(reason::SVM_FEE_PAYER_MISMATCH)
                 .with_message("the transaction's fee payer is not extra.feePayer"));
         }
-        let digest = Sha256::digest(tx.message.serialize());
-        let identity = format!(
-            "{}/{}",
-            self.chain.network().caip2(),
-            bs58::encode(digest).into_string()
-        );
+        let identity = identity_of(self.chain.network(), &tx);
         Ok(Decoded {
             tx,
             fee_payer,

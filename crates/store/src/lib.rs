@@ -4,9 +4,11 @@
 //! SQLite is the embedded default; PostgreSQL (`postgres://`) is the shared store for several
 //! facilitator instances. Both run the same SQL through sqlx's `Any` driver.
 
+mod gateway;
 mod ledger;
 mod pool;
 
+pub use gateway::{GatewayStore, MAX_ANSWER_BYTES, RecordedAnswer};
 pub use ledger::{Claim, Intent, Ledger, SettlementRecord, SettlementState, StoreError};
 
 mod receipts;

@@ -196,7 +196,9 @@ async fn main() {
         base.0,
     );
     let (p50, max) = paid_latency(&http, &env, &format!("{layer}/v2/trading-signals"), 20).await;
-    println!("(e) layer, paid calls one by one (20)          p50 {p50:>7.2} ms   max {max:>7.2} ms");
+    println!(
+        "(e) layer, paid calls one by one (20)          p50 {p50:>7.2} ms   max {max:>7.2} ms"
+    );
     store_cases(&env, &env.db.url, &http, &demo, "sqlite", base.0).await;
     if let Some(pg) = tollgate_e2e::TestDb::create(Db::Postgres).await {
         store_cases(&env, &pg.url, &http, &demo, "postgres", base.0).await;

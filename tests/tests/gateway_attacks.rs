@@ -189,7 +189,11 @@ both_stores!(
         let Some(s) = stage(db, 1).await else { return };
         let base = &s.proxies[0].url;
         assert_spellings_priced(base).await;
-        assert_eq!(s.up.rec.served().await, 0, "no priced path reached the upstream");
+        assert_eq!(
+            s.up.rec.served().await,
+            0,
+            "no priced path reached the upstream"
+        );
 
         // An unpriced path goes through, and the path forwarded is the canonical one.
         let (status, _) = raw(base, "GET", "/v2/free/x/../%66ree2?q=1", &[]).await;
@@ -294,7 +298,8 @@ both_stores!(
     |db: Db| async move {
         let Some(s) = stage(db, 2).await else { return };
         let path = "/v2/trading-signals";
-        let accepted = first_accept(&get(&s.http, &format!("{}{path}", s.proxies[0].url), &[]).await);
+        let accepted =
+            first_accept(&get(&s.http, &format!("{}{path}", s.proxies[0].url), &[]).await);
         let pay = payment_for(&s.env, 0, &accepted);
         let payload = pay.payload();
         let mut headers = vec![header_with(&accepted, payload.clone(), None); 12];
@@ -307,19 +312,29 @@ both_stores!(
         upper["authorization"]["nonce"] = json!(format!("0x{}", nonce[2..].to_uppercase()));
         headers.push(header_with(&accepted, upper, None));
         let mut padded = payload.clone();
-        padded["authorization"]["validBefore"] =
-            json!(format!("0{}", payload["authorization"]["validBefore"].as_str().unwrap()));
+        padded["authorization"]["validBefore"] = json!(format!(
+            "0{}",
+            payload["authorization"]["validBefore"].as_str().unwrap()
+        ));
         headers.push(header_with(&accepted, padded, None));
         // Extra keys and a decoy Permit2 object beside the real authorization.
         let mut extra = payload.clone();
         extra["note"] = json!("x");
         headers.push(header_with(&accepted, extra, None));
         let mut decoy = payload.clone();
-        decoy["permit2Authorization"] = json!({"from": "0x0000000000000000000000000000000000000001", "nonce": "1"});
+        decoy["permit2Authorization"] =
+            json!({"from": "0x0000000000000000000000000000000000000001", "nonce": "1"});
         headers.push(header_with(&accepted, decoy, None));
         // The same key twice: whichever copy a reader keeps, it must not be a second payment.
-        let text = serde_json::to_string(&json!({"x402Version": 2, "accepted": accepted, "payload": payload})).unwrap();
-        let dup = text.replacen("\"authorization\":{", "\"authorization\":{\"nonce\":\"0x01\",", 1);
+        let text = serde_json::to_string(
+            &json!({"x402Version": 2, "accepted": accepted, "payload": payload}),
+        )
+        .unwrap();
+        let dup = text.replacen(
+            "\"authorization\":{",
+            "\"authorization\":{\"nonce\":\"0x01\",",
+            1,
+        );
         headers.push(header_of_text(&dup));
         while headers.len() < 20 {
             headers.push(header_with(&accepted, payload.clone(), None));
@@ -339,8 +354,16 @@ both_stores!(
         let payer = s.env.payer(0).clone();
         let tmai = s.env.dev.tmai.address;
         let whole = U256::from(10u64).pow(U256::from(18u64));
-        s.env.dev.mint(tmai, payer.address(), U256::from(10u64) * whole).await.unwrap();
-        s.env.dev.approve_permit2(&payer, tmai, U256::MAX).await.unwrap();
+        s.env
+            .dev
+            .mint(tmai, payer.address(), U256::from(10u64) * whole)
+            .await
+            .unwrap();
+        s.env
+            .dev
+            .approve_permit2(&payer, tmai, U256::MAX)
+            .await
+            .unwrap();
         let path = "/v2/trading-signals";
         let challenge = get(&s.http, &format!("{}{path}", s.proxies[0].url), &[]).await;
         let accepted = challenge.decoded("payment-required")["accepts"][1].clone();
@@ -360,7 +383,8 @@ both_stores!(
         // A decoy EIP-3009 authorization beside the Permit2 one.
         for i in 0..3 {
             let mut decoy = payload.clone();
-            decoy["authorization"] = json!({"from": format!("0x{:040x}", i + 1), "nonce": format!("0x{:064x}", i)});
+            decoy["authorization"] =
+                json!({"from": format!("0x{:040x}", i + 1), "nonce": format!("0x{:064x}", i)});
             headers.push(header_with(&accepted, decoy, None));
         }
         let mut extra = payload.clone();
@@ -372,7 +396,10 @@ both_stores!(
         let answers = storm(&s, path, &headers).await;
         assert_served_once(&answers);
         assert_eq!(s.up.rec.served().await, 1, "the handler ran exactly once");
-        assert_eq!(s.env.dev.balance(tmai, s.env.dev.pay_to).await.unwrap(), amount);
+        assert_eq!(
+            s.env.dev.balance(tmai, s.env.dev.pay_to).await.unwrap(),
+            amount
+        );
     }
 );
 
@@ -426,7 +453,11 @@ both_stores!(
         assert_eq!(again.status, 200, "{again:?}");
         assert_eq!(again.body["data"]["path"], json!("/v2/trading-signals"));
         assert_eq!(again.decoded("payment-response")["success"], json!(true));
-        assert_eq!(s.up.rec.served().await, 1, "the retry did not run the handler");
+        assert_eq!(
+            s.up.rec.served().await,
+            1,
+            "the retry did not run the handler"
+        );
         assert_eq!(s.env.settlements_sent().await, 1);
 
         // Another payment under the same id is a conflict, and runs nothing.
@@ -446,7 +477,12 @@ both_stores!(
         let Some(s) = stage(db, 1).await else { return };
         let url = format!("{}/v2/price-prediction/AAVE", s.proxies[0].url);
         let accepted = first_accept(&get(&s.http, &url, &[]).await);
-        let paid = get(&s.http, &url, &[("PAYMENT-SIGNATURE", v2_header(&s.env, 0, &accepted))]).await;
+        let paid = get(
+            &s.http,
+            &url,
+            &[("PAYMENT-SIGNATURE", v2_header(&s.env, 0, &accepted))],
+        )
+        .await;
         assert_eq!(paid.status, 200, "{paid:?}");
         let receipt = paid.header("tollgate-receipt").expect("receipt issued");
         let with = [("TOLLGATE-RECEIPT", receipt)];
@@ -463,7 +499,11 @@ both_stores!(
         }
         let spent = get(&s.http, &url, &with).await;
         assert_eq!(spent.status, 402, "{spent:?}");
-        assert_eq!(s.up.rec.served().await, 4, "1 paid + 1 failed + 2 receipt calls");
+        assert_eq!(
+            s.up.rec.served().await,
+            4,
+            "1 paid + 1 failed + 2 receipt calls"
+        );
     }
 );
 
@@ -485,7 +525,12 @@ both_stores!(
         // A paid call and a receipt call carry their headers to the gateway, not beyond it.
         let url = format!("{base}/v2/price-prediction/AAVE");
         let accepted = first_accept(&get(&s.http, &url, &[]).await);
-        let paid = get(&s.http, &url, &[("PAYMENT-SIGNATURE", v2_header(&s.env, 0, &accepted))]).await;
+        let paid = get(
+            &s.http,
+            &url,
+            &[("PAYMENT-SIGNATURE", v2_header(&s.env, 0, &accepted))],
+        )
+        .await;
         assert_eq!(paid.status, 200, "{paid:?}");
         let receipt = paid.header("tollgate-receipt").expect("receipt issued");
         let served = get(&s.http, &url, &[("TOLLGATE-RECEIPT", receipt)]).await;
@@ -495,7 +540,11 @@ both_stores!(
         assert_eq!(seen.len(), 3);
         for req in &seen {
             for name in SECRET_HEADERS.iter().chain(&["x-hop-secret"]) {
-                assert!(!req.headers.contains_key(*name), "{name} reached the upstream on {}", req.path);
+                assert!(
+                    !req.headers.contains_key(*name),
+                    "{name} reached the upstream on {}",
+                    req.path
+                );
             }
         }
     }
@@ -509,12 +558,19 @@ both_stores!(
         *s.up.rec.redirect_to.lock().unwrap() = Some(format!("{}/collect", thief.url));
         let url = format!("{}/v2/trading-signals", s.proxies[0].url);
         let mut book = tollgate_client::AssetBook::default();
-        book.add("USDC", "eip155:31337", &s.env.dev.usdc.address.to_string(), 6);
+        book.add(
+            "USDC",
+            "eip155:31337",
+            &s.env.dev.usdc.address.to_string(),
+            6,
+        );
         let mut policy = tollgate_client::SpendPolicy {
             book: book.clone(),
             ..Default::default()
         };
-        policy.per_call.extend(book.parse_limit("0.1 USDC").unwrap());
+        policy
+            .per_call
+            .extend(book.parse_limit("0.1 USDC").unwrap());
         let key = alloy::hex::encode(s.env.payer(0).to_bytes());
         let wallet = tollgate_client::EvmWallet::from_hex(&key).unwrap();
         let client = tollgate_client::PayingClient::new(
@@ -523,11 +579,18 @@ both_stores!(
             Arc::new(tollgate_client::Spending::in_memory()),
         );
         let paid = client.get(&url).await.expect("the call is paid");
-        assert_eq!(paid.response.status().as_u16(), 307, "the redirect reaches the client");
+        assert_eq!(
+            paid.response.status().as_u16(),
+            307,
+            "the redirect reaches the client"
+        );
         assert!(paid.payment.is_some());
         for req in thief.rec.seen.lock().await.iter() {
             for name in SECRET_HEADERS {
-                assert!(!req.headers.contains_key(name), "{name} was sent to another origin");
+                assert!(
+                    !req.headers.contains_key(name),
+                    "{name} was sent to another origin"
+                );
             }
         }
         assert_eq!(s.up.rec.served().await, 1);

@@ -340,7 +340,9 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 /// id (`pay_` + 32 hex). The id is minted once per signed payment, so every resend of it carries
 /// the same id and a server can answer a retry from its cache instead of charging again.
 fn with_payment_id(mut ext: tollgate_proto::v2::Object) -> tollgate_proto::v2::Object {
-    if let Some(serde_json::Value::Object(entry)) = ext.get_mut(tollgate_proto::payment_id::PAYMENT_IDENTIFIER) {
+    if let Some(serde_json::Value::Object(entry)) =
+        ext.get_mut(tollgate_proto::payment_id::PAYMENT_IDENTIFIER)
+    {
         let id = format!(
             "pay_{}",
             alloy::hex::encode(&alloy::primitives::B256::random()[..16])

@@ -14,7 +14,8 @@ use crate::gate::unix_now;
 use crate::payment::Decoded;
 
 /// Refusal of a v2 payment without an id when the gateway requires one (400).
-pub const ID_REQUIRED: &str = "payment_identifier_required: this server requires a payment-identifier id";
+pub const ID_REQUIRED: &str =
+    "payment_identifier_required: this server requires a payment-identifier id";
 /// Refusal of a different payment under an id already used (409).
 pub const ID_CONFLICT: &str = "payment_identifier_conflict";
 /// Set on a replayed answer, so a client can tell it from a fresh one.

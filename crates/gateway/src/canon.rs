@@ -171,7 +171,10 @@ mod tests {
                 "{raw} -> {c}"
             );
         }
-        assert_eq!(canonical("/v2/grades/x/%2e%2e/AAVE").unwrap(), "/v2/grades/AAVE");
+        assert_eq!(
+            canonical("/v2/grades/x/%2e%2e/AAVE").unwrap(),
+            "/v2/grades/AAVE"
+        );
         assert_eq!(canonical("/a/b/").unwrap(), "/a/b/");
         assert_eq!(canonical("/").unwrap(), "/");
         assert_eq!(canonical("/..").unwrap(), "/");
@@ -196,7 +199,10 @@ mod tests {
         ] {
             assert_eq!(canonical(raw), Err(why), "{raw}");
         }
-        assert_eq!(canonical(&format!("/{}", "a".repeat(MAX_PATH_BYTES))), Err(PathError::TooLong));
+        assert_eq!(
+            canonical(&format!("/{}", "a".repeat(MAX_PATH_BYTES))),
+            Err(PathError::TooLong)
+        );
     }
 
     #[test]

@@ -75,8 +75,8 @@ pub struct GatewayConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite://…` or `postgres://…`; defaults to `receipts.database_url`, else a store in
-    /// memory that holds for this instance alone.
+    /// `sqlite://…` or `postgres://…`; defaults to `receipts.database_url`, else a SQLite file
+    /// in the temp directory that holds for this instance alone.
     #[serde(default)]
     pub database_url: Option<String>,
     /// Seconds a crashed instance's hold on a payment blocks its copies; longer than the

@@ -119,7 +119,9 @@ impl Gateway {
     }
 
     fn route_for(&self, method: &str, path: &str) -> Option<usize> {
-        self.routes.iter().position(|r| r.pattern.matches(method, path))
+        self.routes
+            .iter()
+            .position(|r| r.pattern.matches(method, path))
     }
 
     /// The priced route a request reaches, if any. The canonical path decides; when the raw
@@ -146,7 +148,10 @@ impl Gateway {
         if canonical != req.uri().path() {
             // A router that already dispatched on the raw spelling cannot be told otherwise.
             if req.extensions().get::<MatchedPath>().is_some() {
-                return json_error(StatusCode::BAD_REQUEST, "invalid_path: not in canonical form");
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_path: not in canonical form",
+                );
             }
             if rewrite_path(&mut req, &canonical).is_err() {
                 return json_error(StatusCode::BAD_REQUEST, "invalid_path: cannot be rewritten");
@@ -335,7 +340,9 @@ fn warn_unpaid_doors(cfg: &GatewayConfig) {
         tracing::warn!(header = %h, "priced routes pass any request carrying this header to the upstream unpaid: the upstream must check the key");
     }
     if cfg.access.mode == PayMode::OptIn {
-        tracing::warn!("access.mode = opt_in: priced routes are free to callers that do not send x-coinbase-402: true");
+        tracing::warn!(
+            "access.mode = opt_in: priced routes are free to callers that do not send x-coinbase-402: true"
+        );
     }
 }
 

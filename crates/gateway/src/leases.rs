@@ -38,8 +38,8 @@ impl Drop for Hold {
 }
 
 impl Leases {
-    /// Opens `store.database_url`, else the receipts' database, else a store in memory that only
-    /// this instance sees (said in the log: several instances then need a shared one).
+    /// Opens `store.database_url`, else the receipts' database, else a SQLite file in the temp
+    /// directory that only this instance sees (said in the log: several instances need a shared one).
     pub async fn open(cfg: &GatewayConfig) -> Result<Self, ConfigError> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let url = cfg
@@ -48,9 +48,13 @@ impl Leases {
             .clone()
             .or_else(|| cfg.receipts.as_ref().map(|r| r.database_url.clone()));
         let url = url.unwrap_or_else(|| {
-            tracing::info!("no [store] database_url: in-flight leases hold within this instance only");
             let n = SEQ.fetch_add(1, Ordering::Relaxed);
-            format!("sqlite://tollgate-gateway-{}-{n}?mode=memory", std::process::id())
+            let file = std::env::temp_dir().join(format!(
+                "tollgate-gateway-{}-{n}.db",
+                std::process::id()
+            ));
+            tracing::info!(file = %file.display(), "no [store] database_url: in-flight leases and answers hold within this instance only");
+            format!("sqlite://{}", file.display())
         });
         let store = GatewayStore::connect(&url)
             .await

@@ -125,9 +125,7 @@ impl Metrics {
 
     /// Counts a request that matched no priced route.
     pub fn passthrough(&self) {
-        self.requests
-            .with_label_values(&["", "passthrough"])
-            .inc();
+        self.requests.with_label_values(&["", "passthrough"]).inc();
     }
 
     /// Counts how a request to `route` ended.
@@ -140,7 +138,9 @@ impl Metrics {
     /// Counts a refusal of a request to `route`, by its reason code.
     pub fn refused(&self, route: &str, reason: &str) {
         let code = reason.split(':').next().unwrap_or(reason);
-        let code = if code.len() > MAX_REASON || !code.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        let code = if code.len() > MAX_REASON
+            || !code.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        {
             "other"
         } else {
             code

@@ -84,7 +84,9 @@ impl RoutePattern {
         let Some(mut rest) = path.strip_prefix('/') else {
             return false;
         };
-        if !self.exact && let Some(r) = rest.strip_suffix('/') {
+        if !self.exact
+            && let Some(r) = rest.strip_suffix('/')
+        {
             rest = r;
         }
         let mut parts = rest.split('/');
@@ -149,17 +151,26 @@ mod tests {
         ] {
             assert!(p.matches("GET", path), "{path}");
         }
-        assert!(p.matches("HEAD", "/v2/trading-signals"), "HEAD is priced as GET");
+        assert!(
+            p.matches("HEAD", "/v2/trading-signals"),
+            "HEAD is priced as GET"
+        );
         assert!(!p.matches("POST", "/v2/trading-signals"));
         let exact = RoutePattern::parse_with("GET", "/v2/trading-signals", true).unwrap();
         assert!(exact.matches("GET", "/v2/trading-signals"));
-        assert!(exact.matches("GET", "/v2/trading-signals;x"), "parameters never unprice");
+        assert!(
+            exact.matches("GET", "/v2/trading-signals;x"),
+            "parameters never unprice"
+        );
         assert!(!exact.matches("GET", "/v2/Trading-Signals"));
         assert!(!exact.matches("GET", "/v2/trading-signals/"));
         let param = RoutePattern::parse("GET", "/v2/grades/{symbol}").unwrap();
         assert!(param.matches("GET", "/v2/grades/AAVE/"));
         assert!(!param.matches("GET", "/v2/grades//"));
-        assert!(p.matches("get", "/v2/trading-signals"), "methods are case-insensitive");
+        assert!(
+            p.matches("get", "/v2/trading-signals"),
+            "methods are case-insensitive"
+        );
         let colon = RoutePattern::parse("POST", "/v1/models/gpt:generate").unwrap();
         assert!(colon.matches("POST", "/v1/models/gpt%3Agenerate"));
         let slash = RoutePattern::parse("GET", "/v2/signals/").unwrap();

@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 use tollgate_proto::codec::decode_header;
-use tollgate_proto::{FacilitatorRequest, Networks};
 use tollgate_proto::v1::{PaymentPayloadV1, PaymentRequirementsV1};
 use tollgate_proto::v2::{PaymentPayload, PaymentRequirements};
+use tollgate_proto::{FacilitatorRequest, Networks};
 
 /// Which request header carried the payment; the answer uses the matching response header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -71,7 +71,12 @@ mod tests {
         );
         assert_eq!(id_of(None), Ok(None));
         assert_eq!(id_of(Some(&ext(Value::Null))), Ok(None));
-        for bad in [json!("short"), json!("x".repeat(129)), json!("pay_with space_0123"), json!(7)] {
+        for bad in [
+            json!("short"),
+            json!("x".repeat(129)),
+            json!("pay_with space_0123"),
+            json!(7),
+        ] {
             assert!(id_of(Some(&ext(bad.clone()))).is_err(), "{bad}");
         }
     }

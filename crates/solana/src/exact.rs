@@ -34,7 +34,10 @@ pub fn payment_identity(view: &PaymentView<'_>) -> Result<String, Rejection> {
     if view.network.as_ref() != Some(&req.network) {
         return Err(Rejection::new(reason::NETWORK_MISMATCH));
     }
-    Ok(identity_of(&req.network, &payload_transaction(view.payload)?))
+    Ok(identity_of(
+        &req.network,
+        &payload_transaction(view.payload)?,
+    ))
 }
 
 fn identity_of(network: &tollgate_proto::Network, tx: &VersionedTransaction) -> String {
@@ -43,7 +46,9 @@ fn identity_of(network: &tollgate_proto::Network, tx: &VersionedTransaction) -> 
 }
 
 /// The transaction of a payload that holds exactly `{"transaction": base64}`.
-fn payload_transaction(payload: &tollgate_proto::v2::Object) -> Result<VersionedTransaction, Rejection> {
+fn payload_transaction(
+    payload: &tollgate_proto::v2::Object,
+) -> Result<VersionedTransaction, Rejection> {
     if let Some(k) = payload.keys().find(|k| *k != "transaction") {
         return Err(Rejection::new(reason::INVALID_PAYLOAD)
             .with_message(format!("payload has an unknown field {k:?}")));

@@ -147,12 +147,21 @@ mod tests {
         let s = store("leases").await;
         assert!(s.try_hold("p", "a", 100, 10).await.unwrap());
         assert!(!s.try_hold("p", "b", 105, 10).await.unwrap(), "held by a");
-        assert!(s.try_hold("q", "b", 105, 10).await.unwrap(), "other payment");
+        assert!(
+            s.try_hold("q", "b", 105, 10).await.unwrap(),
+            "other payment"
+        );
         s.release("p", "b").await.unwrap();
-        assert!(!s.try_hold("p", "b", 105, 10).await.unwrap(), "b cannot free a's lease");
+        assert!(
+            !s.try_hold("p", "b", 105, 10).await.unwrap(),
+            "b cannot free a's lease"
+        );
         s.release("p", "a").await.unwrap();
         assert!(s.try_hold("p", "b", 105, 10).await.unwrap());
-        assert!(s.try_hold("p", "c", 115, 10).await.unwrap(), "b's lease expired");
+        assert!(
+            s.try_hold("p", "c", 115, 10).await.unwrap(),
+            "b's lease expired"
+        );
     }
 
     #[tokio::test]
@@ -164,13 +173,20 @@ mod tests {
             headers: vec![("content-type".into(), "application/json".into())],
             body: b"{\"ok\":1}".to_vec(),
         };
-        s.record_answer("pay_0123456789abcdef", &a, 100, 200).await.unwrap();
+        s.record_answer("pay_0123456789abcdef", &a, 100, 200)
+            .await
+            .unwrap();
         let other = RecordedAnswer {
             status: 500,
             ..a.clone()
         };
-        s.record_answer("pay_0123456789abcdef", &other, 101, 200).await.unwrap();
-        assert_eq!(s.answer("pay_0123456789abcdef", 150).await.unwrap(), Some(a));
+        s.record_answer("pay_0123456789abcdef", &other, 101, 200)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.answer("pay_0123456789abcdef", 150).await.unwrap(),
+            Some(a)
+        );
         assert_eq!(s.answer("pay_0123456789abcdef", 200).await.unwrap(), None);
     }
 }

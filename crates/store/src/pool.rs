@@ -15,9 +15,6 @@ pub(crate) async fn open(url: &str) -> Result<AnyPool, StoreError> {
     if !is_sqlite && !url.starts_with("postgres:") && !url.starts_with("postgresql:") {
         return Err(StoreError::Scheme);
     }
-    // A named in-memory SQLite (`sqlite://name?mode=memory`) lives as long as one connection
-    // does: keep one open for good.
-    let in_memory = is_sqlite && url.contains("mode=memory");
     let url = if is_sqlite && !url.contains("mode=") {
         format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
     } else {
@@ -26,9 +23,6 @@ pub(crate) async fn open(url: &str) -> Result<AnyPool, StoreError> {
     let pool = AnyPoolOptions::new()
         .max_connections(if is_sqlite { 4 } else { 16 })
         .acquire_timeout(Duration::from_secs(10))
-        .min_connections(u32::from(in_memory))
-        .idle_timeout((!in_memory).then_some(Duration::from_secs(600)))
-        .max_lifetime((!in_memory).then_some(Duration::from_secs(1800)))
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if is_sqlite {

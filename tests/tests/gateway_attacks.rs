@@ -278,6 +278,13 @@ async fn storm(s: &Stage, path: &str, headers: &[String]) -> Vec<Answer> {
     futures::future::join_all(calls).await
 }
 
+/// The value of one sample in a Prometheus text page (0 when absent).
+fn metric(text: &str, sample: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn assert_served_once(answers: &[Answer]) {
     let with_data: Vec<&Answer> = answers
         .iter()
@@ -344,6 +351,32 @@ both_stores!(
         assert_eq!(s.up.rec.served().await, 1, "the handler ran exactly once");
         assert_eq!(s.env.settlements_sent().await, 1);
         assert_eq!(s.env.usdc(s.env.dev.pay_to).await, U256::from(17_000u64));
+
+        // Each instance's /metrics counts what it did; together they match the upstream.
+        let mut runs = 0;
+        let mut paid = 0;
+        for p in &s.proxies {
+            let (url, task) = serve_router(tollgate_gateway::admin_app(p.gateway.clone())).await;
+            let text = s
+                .http
+                .get(format!("{url}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            task.abort();
+            runs += metric(
+                &text,
+                "tollgate_gateway_handler_runs_total{route=\"signals\"}",
+            );
+            paid += metric(
+                &text,
+                "tollgate_gateway_requests_total{outcome=\"paid\",route=\"signals\"}",
+            );
+        }
+        assert_eq!((runs, paid), (1, 1));
     }
 );
 

@@ -51,6 +51,11 @@ pub struct Args {
     /// only when this and the Solana key are given.
     #[arg(long, env = "TOLLGATE_SVM_RPC_URL")]
     svm_rpc: Option<String>,
+    /// EVM JSON-RPC URL of the chain paid on; with it, a payment whose outcome is unknown (a
+    /// 402 or 5xx after paying) is given back to the budget once the chain shows it expired
+    /// unused. Without it such a payment stays counted as spent.
+    #[arg(long, env = "TOLLGATE_EVM_RPC_URL")]
+    evm_rpc: Option<String>,
     /// File recording spend per asset, so budgets hold across runs.
     #[arg(long)]
     spending_file: Option<PathBuf>,
@@ -154,6 +159,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Some(EvmWallet::from_env(&args.key_env)?)
         }
         None => None,
+    };
+    let evm = match (evm, &args.evm_rpc) {
+        (Some(w), Some(rpc)) => Some(w.with_rpc(rpc)?),
+        (w, _) => w,
     };
     let svm = match (&args.svm_rpc, std::env::var(&args.svm_key_env)) {
         (Some(rpc), Ok(key)) => Some(SvmWallet::from_text(&key, rpc)?),

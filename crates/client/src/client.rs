@@ -1,17 +1,18 @@
 //! PayingClient: sends a request; on 402 picks an offer the policy allows, reserves the amount,
 //! signs, and retries once with the payment (resending the same signed payment on a transport
-//! error, so an ambiguous outcome can never pay twice).
+//! error, so an ambiguous outcome can never pay twice). A payment whose outcome is not proven
+//! stays reserved against the budget until the chain proves it unspent (see `reconcile`).
 
 use std::sync::{Arc, Mutex};
 
 use reqwest::{Request, Response, StatusCode};
 
-use tollgate_proto::codec::{decode_header, encode_header};
-use tollgate_proto::v1::PaymentPayloadV1;
-use tollgate_proto::v2::{PaymentPayload, SettleResponse};
+use tollgate_proto::v2::SettleResponse;
 use tollgate_proto::{NetworkFamily, Networks, U256, reason};
 
 use crate::challenge::{ChallengeError, Offer, read_challenge};
+use crate::headers::{challenge_error, payment_header, same_origin_redirects, settlement_of};
+use crate::outstanding::{Outstanding, Signed};
 use crate::policy::{AssetKey, PolicyError, SpendPolicy};
 use crate::receipts::{RECEIPT_HEADER, ReceiptBook};
 use crate::spending::{Spending, SpendingError};
@@ -52,7 +53,8 @@ pub struct PaymentMade {
     pub settlement: Option<SettleResponse>,
 }
 
-/// A response, with what was paid for it (nothing when no 402 came back).
+/// A response, with what was paid for it (nothing when no 402 came back, or when the paid
+/// retry failed without proof of payment: that payment then stays outstanding).
 #[derive(Debug)]
 pub struct PaidResponse {
     pub response: Response,
@@ -64,10 +66,10 @@ pub struct PaidResponse {
 /// An HTTP client that pays x402 challenges within a spend policy.
 pub struct PayingClient {
     http: reqwest::Client,
-    evm: Option<EvmWallet>,
-    svm: Option<SvmWallet>,
+    pub(crate) evm: Option<EvmWallet>,
+    pub(crate) svm: Option<SvmWallet>,
     policy: SpendPolicy,
-    spending: Arc<Spending>,
+    pub(crate) spending: Arc<Spending>,
     networks: Networks,
     receipts: Mutex<ReceiptBook>,
 }
@@ -118,6 +120,13 @@ impl PayingClient {
     }
 
     /// Sends `req`; on 402 pays one acceptable offer and retries once.
+    ///
+    /// A paid retry answered with a 2xx, or with a settlement header saying the payment landed,
+    /// counts as paid. Any other answer keeps the payment reserved as outstanding, even a 402
+    /// whose reason says the payload was refused (`invalid_exact_evm_payload_signature`): the
+    /// client cannot tell an honest refusal from a server that settled and lied, so the money
+    /// comes back only when [`PayingClient::reconcile_outstanding`] proves the payment expired
+    /// unused on chain (which it tries by itself before refusing a call over budget).
     pub async fn execute(&self, mut req: Request) -> Result<PaidResponse, ClientError> {
         let url = req.url().clone();
         let retry = req.try_clone().ok_or(ClientError::NotReplayable)?;
@@ -144,18 +153,28 @@ impl PayingClient {
                 .expect("receipts lock")
                 .refused(&url, token, why);
         }
-        let (offer, key) = self.choose(&challenge.offers)?;
-        let budget = self.policy.budget.get(&key).copied();
-        self.spending
-            .reserve(&key, offer.amount, budget)
-            .map_err(|e| self.over_budget(e, &key, offer))?;
-        let (name, value) = match self.payment_header(offer).await {
-            Ok(h) => h,
+        let (offer, key) = self.reserve_offer(&challenge.offers).await?;
+        let signed = match self.sign(offer).await {
+            Ok(s) => s,
             Err(e) => {
                 self.spending.release(&key, offer.amount)?;
                 return Err(e);
             }
         };
+        // From here the payment may leave: it is held until paid or proven unspent.
+        let id = signed.proof.id();
+        let held = self.spending.hold(Outstanding {
+            id: id.clone(),
+            asset: key.to_string(),
+            amount: offer.amount,
+            expires: signed.expires,
+            proof: signed.proof,
+        });
+        if let Err(e) = held {
+            self.spending.release(&key, offer.amount)?;
+            return Err(e.into());
+        }
+        let (name, value) = payment_header(offer, signed.payload);
         let response = self.send_paid(retry, name, &value).await?;
         self.keep_receipt(&url, &response);
         let settlement = settlement_of(&response);
@@ -163,9 +182,10 @@ impl PayingClient {
         let landed = settlement.as_ref().is_some_and(|s| {
             s.success || s.error_reason.as_deref() == Some(reason::SETTLEMENT_PENDING)
         });
-        // A 2xx without a settlement header is counted as paid: never under-count a budget.
+        // Anything but a 2xx or a landed settlement is ambiguous: the server may have settled
+        // and still answered 402 or 5xx, so the payment stays outstanding (reserved) until
+        // the chain proves it unspent. A 2xx without a settlement header counts as paid.
         if !status.is_success() && !landed {
-            self.spending.release(&key, offer.amount)?;
             if matches!(
                 status,
                 StatusCode::PAYMENT_REQUIRED | StatusCode::PRECONDITION_FAILED
@@ -179,12 +199,14 @@ impl PayingClient {
                     reason,
                 });
             }
-            // The server failed after verifying: nothing was settled, so nothing was spent.
             return Ok(PaidResponse {
                 response,
                 payment: None,
                 receipt_used: false,
             });
+        }
+        if let Err(e) = self.spending.paid(&id) {
+            tracing::warn!(error = %e, "paid, but the spending record kept it outstanding");
         }
         let payment = PaymentMade {
             display: self.policy.describe(&key, offer.amount),
@@ -211,6 +233,19 @@ impl PayingClient {
                 .expect("receipts lock")
                 .keep(url, t.to_string());
         }
+    }
+
+    /// Picks an offer the policy allows and reserves its amount; all or nothing.
+    pub(crate) fn try_reserve<'a>(
+        &self,
+        offers: &'a [Offer],
+    ) -> Result<(&'a Offer, AssetKey), ClientError> {
+        let (offer, key) = self.choose(offers)?;
+        let budget = self.policy.budget.get(&key).copied();
+        self.spending
+            .reserve(&key, offer.amount, budget)
+            .map_err(|e| self.over_budget(e, &key, offer))?;
+        Ok((offer, key))
     }
 
     fn choose<'a>(&self, offers: &'a [Offer]) -> Result<(&'a Offer, AssetKey), ClientError> {
@@ -250,42 +285,20 @@ impl PayingClient {
         }
     }
 
-    async fn payment_header(&self, offer: &Offer) -> Result<(&'static str, String), ClientError> {
+    async fn sign(&self, offer: &Offer) -> Result<Signed, ClientError> {
         let missing = |chain: &str| WalletError::Key(format!("no {chain} wallet configured"));
-        let payload = match offer.network.family() {
+        Ok(match offer.network.family() {
             NetworkFamily::Evm(_) => self
                 .evm
                 .as_ref()
                 .ok_or_else(|| missing("EVM"))?
-                .sign(offer)?,
+                .sign(offer, self.policy.max_timeout_secs)?,
             NetworkFamily::Solana(_) => {
                 self.svm
                     .as_ref()
                     .ok_or_else(|| missing("Solana"))?
                     .sign(offer)
                     .await?
-            }
-        };
-        Ok(match offer.version {
-            1 => {
-                let network = offer.requirements.network.clone();
-                let p = PaymentPayloadV1 {
-                    x402_version: 1,
-                    scheme: offer.requirements.scheme.clone(),
-                    network,
-                    payload,
-                };
-                ("X-PAYMENT", encode_header(&p))
-            }
-            _ => {
-                let p = PaymentPayload {
-                    x402_version: 2,
-                    resource: offer.resource.clone(),
-                    accepted: offer.requirements.clone(),
-                    payload,
-                    extensions: offer.extensions.clone().map(with_payment_id),
-                };
-                ("PAYMENT-SIGNATURE", encode_header(&p))
             }
         })
     }
@@ -315,85 +328,5 @@ impl PayingClient {
             }
         }
         Err(last.expect("at least one attempt").into())
-    }
-}
-
-/// Follows redirects only within the origin first asked: a payment or receipt header must never
-/// travel to another host (reqwest keeps custom headers across hosts).
-fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let same = attempt
-            .previous()
-            .first()
-            .is_some_and(|u| u.origin() == attempt.url().origin());
-        if attempt.previous().len() > 10 {
-            attempt.error("too many redirects")
-        } else if same {
-            attempt.follow()
-        } else {
-            attempt.stop()
-        }
-    })
-}
-
-/// Echoes the server's extensions and, when it offers payment-identifier, adds this payment's
-/// id (`pay_` + 32 hex). The id is minted once per signed payment, so every resend of it carries
-/// the same id and a server can answer a retry from its cache instead of charging again.
-fn with_payment_id(mut ext: tollgate_proto::v2::Object) -> tollgate_proto::v2::Object {
-    if let Some(serde_json::Value::Object(entry)) =
-        ext.get_mut(tollgate_proto::payment_id::PAYMENT_IDENTIFIER)
-    {
-        let id = format!(
-            "pay_{}",
-            alloy::hex::encode(&alloy::primitives::B256::random()[..16])
-        );
-        let info = entry.entry("info").or_insert_with(|| serde_json::json!({}));
-        if let serde_json::Value::Object(info) = info {
-            info.insert("id".into(), serde_json::Value::String(id));
-        }
-    }
-    ext
-}
-
-/// The `error` of a v2 challenge header, e.g. `permit2_allowance_required` on a 412.
-fn challenge_error(h: &reqwest::header::HeaderMap) -> Option<String> {
-    let pr: tollgate_proto::v2::PaymentRequired =
-        decode_header(h.get("payment-required")?.to_str().ok()?).ok()?;
-    pr.error
-}
-
-fn settlement_of(resp: &Response) -> Option<SettleResponse> {
-    let h = resp
-        .headers()
-        .get("payment-response")
-        .or_else(|| resp.headers().get("x-payment-response"))?;
-    decode_header(h.to_str().ok()?).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn payment_identifier_is_added_only_when_offered_and_keeps_server_info() {
-        let offered = json!({"payment-identifier": {"info": {"required": false}, "schema": {}}, "bazaar": {"info": {"x": 1}}});
-        let out = with_payment_id(offered.as_object().unwrap().clone());
-        let info = &out["payment-identifier"]["info"];
-        let id = info["id"].as_str().unwrap();
-        assert!(
-            id.starts_with("pay_")
-                && id.len() == 36
-                && id[4..].bytes().all(|b| b.is_ascii_hexdigit()),
-            "{id}"
-        );
-        assert_eq!(
-            info["required"],
-            json!(false),
-            "server info is echoed, not overwritten"
-        );
-        assert_eq!(out["bazaar"], offered["bazaar"]);
-        let none = with_payment_id(json!({"bazaar": {}}).as_object().unwrap().clone());
-        assert!(none.get("payment-identifier").is_none());
     }
 }

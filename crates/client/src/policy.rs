@@ -133,8 +133,11 @@ pub enum PolicyError {
     NoAcceptableOffer(Vec<String>),
 }
 
+/// Default longest validity a signed payment is given, whatever the server asks.
+pub const DEFAULT_MAX_TIMEOUT_SECS: u64 = 300;
+
 /// The limits an agent pays within.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SpendPolicy {
     /// Largest single payment per asset. An asset without a cap is never paid.
     pub per_call: HashMap<AssetKey, U256>,
@@ -150,6 +153,24 @@ pub struct SpendPolicy {
     pub prefer: Vec<AssetKey>,
     /// Names assets in errors and limits.
     pub book: AssetBook,
+    /// Cap on a server's `maxTimeoutSeconds`: a signed payment stays usable (and reserved) at
+    /// most this long, so a server cannot hold a live authorization for years.
+    pub max_timeout_secs: u64,
+}
+
+impl Default for SpendPolicy {
+    fn default() -> Self {
+        Self {
+            per_call: HashMap::new(),
+            budget: HashMap::new(),
+            networks: None,
+            assets: None,
+            recipients: None,
+            prefer: Vec::new(),
+            book: AssetBook::default(),
+            max_timeout_secs: DEFAULT_MAX_TIMEOUT_SECS,
+        }
+    }
 }
 
 impl SpendPolicy {

@@ -1,23 +1,27 @@
 //! What has been spent, per asset: reserved before signing so concurrent calls can never
 //! overrun a budget together, and optionally kept in a file so a budget spans processes.
+//!
+//! A signed payment that left the client is held as [`Outstanding`] until its outcome is
+//! proven: a paid answer (2xx, or a settlement header saying it landed) makes it spent; any
+//! other answer (402, 5xx, a refusal reason such as `invalid_exact_evm_payload_signature`, a
+//! lost connection) leaves it reserved, because a dishonest server can settle a payment and
+//! still answer 402, and the client cannot tell an honest refusal from that lie. Only the
+//! chain can give it back: [`Spending::resolve`] with [`Verdict::Unspent`] once the payment
+//! expired unused.
 
-use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use tollgate_proto::{U256, parse_atomic};
+use tollgate_proto::U256;
 
+use crate::outstanding::{Outstanding, Verdict};
 use crate::policy::AssetKey;
-
-/// Largest spending file read.
-const MAX_FILE_BYTES: u64 = 1024 * 1024;
+use crate::spending_file::{self, State};
 
 /// Spent amounts per asset, in memory or in a locked file shared by processes.
 #[derive(Debug, Default)]
 pub struct Spending {
-    memory: Mutex<BTreeMap<String, U256>>,
+    memory: Mutex<State>,
     file: Option<PathBuf>,
 }
 
@@ -34,15 +38,14 @@ pub enum SpendingError {
     },
 }
 
-type Totals = BTreeMap<String, U256>;
-
 impl Spending {
     /// Spending kept for this process only.
     pub fn in_memory() -> Self {
         Self::default()
     }
 
-    /// Spending kept in `path` (JSON), locked on every change so processes share one budget.
+    /// Spending kept in `path` (JSON), locked (`<path>.lock`) on every change so processes
+    /// share one budget, and replaced atomically so it is never seen half-written.
     pub fn in_file(path: impl Into<PathBuf>) -> Self {
         Self {
             memory: Mutex::default(),
@@ -52,7 +55,7 @@ impl Spending {
 
     /// What has been spent (or reserved) in `key`.
     pub fn spent(&self, key: &AssetKey) -> Result<U256, SpendingError> {
-        self.with_totals(|t| Ok(t.get(&key.to_string()).copied().unwrap_or_default()))
+        self.with_state(|s| Ok(s.totals.get(&key.to_string()).copied().unwrap_or_default()))
     }
 
     /// Adds `amount` to `key` only if the total stays within `budget`; all or nothing.
@@ -62,8 +65,8 @@ impl Spending {
         amount: U256,
         budget: Option<U256>,
     ) -> Result<(), SpendingError> {
-        self.with_totals(|t| {
-            let spent = t.get(&key.to_string()).copied().unwrap_or_default();
+        self.with_state(|s| {
+            let spent = s.totals.get(&key.to_string()).copied().unwrap_or_default();
             let total = spent.checked_add(amount);
             match (total, budget) {
                 (Some(total), Some(b)) if total <= b => {}
@@ -76,109 +79,73 @@ impl Spending {
                     });
                 }
             }
-            t.insert(key.to_string(), total.expect("checked above"));
+            s.totals
+                .insert(key.to_string(), total.expect("checked above"));
             Ok(())
         })
     }
 
-    /// Returns a reservation whose payment certainly did not happen.
+    /// Returns a reservation whose payment certainly never left the client (signing failed).
     pub fn release(&self, key: &AssetKey, amount: U256) -> Result<(), SpendingError> {
-        self.with_totals(|t| {
-            let e = t.entry(key.to_string()).or_default();
+        self.with_state(|s| {
+            let e = s.totals.entry(key.to_string()).or_default();
             *e = e.saturating_sub(amount);
             Ok(())
         })
     }
 
-    fn with_totals<T>(
+    /// Records a reserved payment that is about to leave the client, before it is sent.
+    pub fn hold(&self, entry: Outstanding) -> Result<(), SpendingError> {
+        self.with_state(|s| {
+            s.outstanding.retain(|o| o.id != entry.id);
+            s.outstanding.push(entry);
+            Ok(())
+        })
+    }
+
+    /// The server proved payment `id` landed: it stays spent and is no longer tracked.
+    pub fn paid(&self, id: &str) -> Result<(), SpendingError> {
+        self.resolve(id, Verdict::Spent).map(|_| ())
+    }
+
+    /// Payments still reserved without a proven outcome, oldest first.
+    pub fn outstanding(&self) -> Result<Vec<Outstanding>, SpendingError> {
+        self.with_state(|s| Ok(s.outstanding.clone()))
+    }
+
+    /// Applies the chain's verdict on payment `id`; true when its reservation was given back.
+    /// An id already resolved (by another process sharing the file) changes nothing.
+    pub fn resolve(&self, id: &str, verdict: Verdict) -> Result<bool, SpendingError> {
+        if verdict == Verdict::Pending {
+            return Ok(false);
+        }
+        self.with_state(|s| {
+            let Some(i) = s.outstanding.iter().position(|o| o.id == id) else {
+                return Ok(false);
+            };
+            let entry = s.outstanding.remove(i);
+            if verdict == Verdict::Unspent {
+                let e = s.totals.entry(entry.asset).or_default();
+                *e = e.saturating_sub(entry.amount);
+                return Ok(true);
+            }
+            Ok(false)
+        })
+    }
+
+    fn with_state<T>(
         &self,
-        f: impl FnOnce(&mut Totals) -> Result<T, SpendingError>,
+        f: impl FnOnce(&mut State) -> Result<T, SpendingError>,
     ) -> Result<T, SpendingError> {
         let mut mem = self.memory.lock().expect("spending lock poisoned");
         let Some(path) = &self.file else {
             return f(&mut mem);
         };
-        let err =
-            |e: std::io::Error| SpendingError::File(path.display().to_string(), e.to_string());
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(err)?;
-        file.lock().map_err(err)?;
-        let mut totals = read_totals(&mut file)
-            .map_err(|e| SpendingError::File(path.display().to_string(), e))?;
-        let out = f(&mut totals)?;
-        write_totals(&mut file, &totals).map_err(err)?;
-        Ok(out)
+        let shown = path.display().to_string();
+        spending_file::update(path, |e| SpendingError::File(shown.clone(), e), f)
     }
-}
-
-fn read_totals(file: &mut File) -> Result<Totals, String> {
-    if file.metadata().map_err(|e| e.to_string())?.len() > MAX_FILE_BYTES {
-        return Err("file is too large".into());
-    }
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(|e| e.to_string())?;
-    if text.trim().is_empty() {
-        return Ok(Totals::new());
-    }
-    let raw: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    raw.into_iter()
-        .map(|(k, v)| parse_atomic(&v).map(|v| (k, v)).map_err(|e| e.to_string()))
-        .collect()
-}
-
-fn write_totals(file: &mut File, totals: &Totals) -> std::io::Result<()> {
-    let raw: BTreeMap<&String, String> = totals.iter().map(|(k, v)| (k, v.to_string())).collect();
-    let text = serde_json::to_string_pretty(&raw).expect("strings serialize");
-    file.set_len(0)?;
-    file.seek(SeekFrom::Start(0))?;
-    file.write_all(text.as_bytes())?;
-    file.sync_data()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn budget_holds_across_threads_and_processes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spent.json");
-        let key = AssetKey::new("eip155:8453", "0xAA");
-        let budget = Some(U256::from(1_000u64));
-        std::thread::scope(|s| {
-            for _ in 0..4 {
-                s.spawn(|| {
-                    // A separate Spending per thread: like separate processes sharing the file.
-                    let sp = Spending::in_file(&path);
-                    for _ in 0..100 {
-                        let _ = sp.reserve(&key, U256::from(7u64), budget);
-                    }
-                });
-            }
-        });
-        let spent = Spending::in_file(&path).spent(&key).unwrap();
-        assert_eq!(
-            spent,
-            U256::from(994u64),
-            "142 payments of 7 fit in 1000, and no more"
-        );
-    }
-
-    #[test]
-    fn release_and_overflow() {
-        let sp = Spending::in_memory();
-        let key = AssetKey::new("eip155:8453", "0xaa");
-        sp.reserve(&key, U256::MAX, None).unwrap();
-        assert!(
-            sp.reserve(&key, U256::from(1u8), None).is_err(),
-            "no wrap past 2^256-1"
-        );
-        sp.release(&key, U256::MAX).unwrap();
-        assert_eq!(sp.spent(&key).unwrap(), U256::ZERO);
-    }
-}
+#[path = "spending_tests.rs"]
+mod tests;

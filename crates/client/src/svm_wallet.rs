@@ -1,28 +1,32 @@
 //! The payer's Solana key and the signing of one `exact` SVM offer: the reference layout, with
-//! the mint's program and decimals read from the chain (once per mint) and a fresh blockhash.
+//! the mint's program and decimals read from the chain (once per mint) and a fresh blockhash,
+//! whose last valid block height bounds how long the payment can land (see `svm_check`).
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_signer::Signer;
-use tollgate_proto::v2::Object;
 use tollgate_solana::payer::{PaymentOrder, payload_of, payment_instructions, sign_partial};
 use tollgate_solana::programs::is_token_program;
 use tollgate_solana::{Keypair, Pubkey};
 
 use crate::challenge::Offer;
+use crate::outstanding::{Proof, Signed};
 use crate::wallet::WalletError;
 
 /// Byte offset of `decimals` in an SPL mint account.
 const MINT_DECIMALS_OFFSET: usize = 44;
+/// A local-clock guess of a blockhash's life (150 blocks); the chain's height decides.
+const BLOCKHASH_LIFE_SECS: u64 = 120;
 
 /// A Solana payer key and the RPC it reads mints and blockhashes from; Debug shows the address.
 pub struct SvmWallet {
     key: Keypair,
-    rpc: RpcClient,
+    pub(crate) rpc: RpcClient,
     /// Mint → (token program, decimals): fixed for a mint's life.
     mints: Mutex<HashMap<Pubkey, (Pubkey, u8)>>,
 }
@@ -57,7 +61,7 @@ impl SvmWallet {
     }
 
     /// Signs the `{"transaction": ...}` payload answering `offer`.
-    pub async fn sign(&self, offer: &Offer) -> Result<Object, WalletError> {
+    pub async fn sign(&self, offer: &Offer) -> Result<Signed, WalletError> {
         let r = &offer.requirements;
         let key = |s: &str, what: &str| {
             s.parse::<Pubkey>()
@@ -78,18 +82,34 @@ impl SvmWallet {
             fee_payer: key(fee_payer, "extra.feePayer")?,
             memo: r.extra_str("memo").map(str::to_string),
         };
-        let blockhash = self
+        let latest = self
             .rpc
-            .get_latest_blockhash()
+            .get_latest_blockhash_with_commitment_and_context(self.rpc.commitment())
             .await
             .map_err(|e| WalletError::Sign(format!("blockhash: {e}")))?;
+        let (blockhash, last_valid_block_height) = latest.value;
         let ixs = payment_instructions(&self.key.pubkey(), &order);
-        Ok(payload_of(&sign_partial(
-            &self.key,
-            &order.fee_payer,
-            &ixs,
-            blockhash,
-        )))
+        let tx = sign_partial(&self.key, &order.fee_payer, &ixs, blockhash);
+        let mine = tx
+            .signatures
+            .iter()
+            .find(|s| s.as_ref().iter().any(|b| *b != 0))
+            .ok_or_else(|| WalletError::Sign("the payer did not sign".into()))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Ok(Signed {
+            payload: payload_of(&tx),
+            proof: Proof::Solana {
+                network: offer.network.caip2().to_string(),
+                payer: self.key.pubkey().to_string(),
+                signature: mine.to_string(),
+                slot: latest.context.slot,
+                last_valid_block_height,
+            },
+            expires: now.saturating_add(BLOCKHASH_LIFE_SECS),
+        })
     }
 
     async fn mint_info(&self, mint: &Pubkey) -> Result<(Pubkey, u8), WalletError> {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use tollgate_proto::v2::{SettleResponse, VerifyResponse};
-use tollgate_proto::{Rejection, SignedTx, Verified, reason};
+use tollgate_proto::{Rejection, SettlementState as Wire, SignedTx, Verified, reason};
 use tollgate_store::{SettlementRecord, SettlementState};
 
 /// An HTTP-ready answer: status code and JSON body.
@@ -56,18 +56,20 @@ pub(crate) fn failed(r: Rejection, network: String, tx: Option<String>) -> Settl
         transaction: tx.unwrap_or_default(),
         network,
         amount: None,
+        extra: None,
     }
 }
 
-/// A repeat of a payment the ledger already holds: refused, but naming the original transaction.
+/// A repeat of a payment the ledger already holds: refused (never to be served as paid), but
+/// naming the original transaction and, in `extra.settlementState`, where it stands.
 pub(crate) fn duplicate(rec: &SettlementRecord, network: String) -> SettleResponse {
-    let state = match rec.state {
-        SettlementState::Signed => "in flight",
-        SettlementState::Settled => "settled",
-        SettlementState::Failed => "failed on chain",
+    let (state, wire) = match rec.state {
+        SettlementState::Signed => ("in flight", Wire::Pending),
+        SettlementState::Settled => ("settled", Wire::Settled),
+        SettlementState::Failed => ("failed on chain", Wire::Failed),
     };
     let r = already_settled(rec).with_message(format!("payment already {state}"));
-    failed(r, network, rec.tx_hash.clone())
+    failed(r, network, rec.tx_hash.clone()).with_settlement_state(wire)
 }
 
 pub(crate) fn pending(
@@ -83,4 +85,5 @@ pub(crate) fn pending(
         amount: Some(v.amount.to_string()),
         ..failed(r, network, Some(signed.hash.clone()))
     }
+    .with_settlement_state(Wire::Pending)
 }

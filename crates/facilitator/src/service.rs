@@ -340,6 +340,7 @@ impl Facilitator {
                     transaction: signed.hash.clone(),
                     network: net,
                     amount: Some(v.amount.to_string()),
+                    extra: None,
                 })
             }
             Ok(Some(false)) => {

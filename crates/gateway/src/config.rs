@@ -86,6 +86,10 @@ pub struct StoreConfig {
     /// Seconds an answer stays replayable to a retry with the same payment-identifier.
     #[serde(default = "default_answer_ttl")]
     pub answer_seconds: u64,
+    /// Seconds a bundle sold on a still-pending settlement keeps being checked (with capped
+    /// backoff) before the gateway gives up, logs an error and leaves the receipt valid.
+    #[serde(default = "default_pending_max_age")]
+    pub pending_max_age_seconds: u64,
 }
 
 impl Default for StoreConfig {
@@ -94,6 +98,7 @@ impl Default for StoreConfig {
             database_url: None,
             inflight_seconds: default_inflight(),
             answer_seconds: default_answer_ttl(),
+            pending_max_age_seconds: default_pending_max_age(),
         }
     }
 }
@@ -104,6 +109,10 @@ fn default_inflight() -> u64 {
 
 fn default_answer_ttl() -> u64 {
     3600
+}
+
+fn default_pending_max_age() -> u64 {
+    24 * 3600
 }
 
 fn default_timeout() -> u64 {

@@ -22,6 +22,7 @@ use crate::leases::Leases;
 use crate::meter::Meter;
 use crate::metrics::{Metrics, Outcome};
 use crate::payment::Carrier;
+use crate::pending::{Checker, Pending};
 use crate::receipt::KeyRing;
 use crate::routes::{Route, compile};
 
@@ -46,7 +47,9 @@ pub struct Gateway {
     pub(crate) max_body: usize,
     pub(crate) require_payment_id: bool,
     pub(crate) answer_ttl: u64,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Checks bundles sold on pending settlements; its task stops when the gateway is dropped.
+    pub(crate) pending: Option<Pending>,
 }
 
 /// Unix seconds now.
@@ -88,6 +91,17 @@ impl Gateway {
         }
         let leases = Leases::open(cfg).await?;
         warn_unpaid_doors(cfg);
+        let metrics = Arc::new(Metrics::new());
+        let sells_bundles = routes.iter().any(|r| r.bundle.is_some());
+        let pending = receipts.as_ref().filter(|_| sells_bundles).map(|r| {
+            Pending::start(Checker {
+                store: leases.store.clone(),
+                meter: r.meter.clone(),
+                facilitator: facilitator.clone(),
+                metrics: metrics.clone(),
+                max_age: cfg.store.pending_max_age_seconds,
+            })
+        });
         Ok(Self {
             routes,
             facilitator,
@@ -99,7 +113,8 @@ impl Gateway {
             max_body: cfg.max_body_bytes,
             require_payment_id: cfg.require_payment_identifier,
             answer_ttl: cfg.store.answer_seconds,
-            metrics: Metrics::new(),
+            metrics,
+            pending,
         })
     }
 

@@ -1,6 +1,8 @@
 //! Metering of receipts: a moka hot cache of receipts over the store. Calls come from the store
 //! by atomic takes of `lease` calls at a time; the cache spends a lease locally, remembers
-//! exhausted receipts, and never lets an instance serve a call the store did not grant.
+//! exhausted receipts, and never lets an instance serve a call the store did not grant. A
+//! receipt revoked because its payment failed is refused at once by the instance that revoked it
+//! and, by every other instance, once its cached copy is older than [`RECHECK_SECS`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,6 +11,10 @@ use moka::future::Cache;
 use tollgate_store::{NewReceipt, ReceiptStore, StoreError};
 
 use crate::receipt::Claims;
+
+/// Seconds a cached receipt is trusted before its row is read again, bounding how long another
+/// instance's revocation takes to reach this one (one store read per receipt per period).
+pub const RECHECK_SECS: u64 = 5;
 
 /// Why a valid token still did not unlock a call.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +25,8 @@ pub enum MeterError {
     Mismatch,
     #[error("receipt_exhausted: every paid call has been used")]
     Exhausted,
+    #[error("receipt_revoked: the payment for this receipt failed on chain")]
+    Revoked,
     #[error("receipt store unavailable: {0}")]
     Store(#[from] StoreError),
 }
@@ -30,6 +38,7 @@ impl MeterError {
             Self::Unknown => "receipt_unknown",
             Self::Mismatch => "receipt_mismatch",
             Self::Exhausted => "receipt_exhausted",
+            Self::Revoked => "receipt_revoked",
             Self::Store(_) => "receipt_store_unavailable",
         }
     }
@@ -44,16 +53,21 @@ struct Hot {
     local: AtomicU64,
     /// The store has nothing more to grant.
     exhausted: AtomicBool,
+    /// The payment behind the receipt failed; nothing is served.
+    revoked: AtomicBool,
+    /// When the row was last read (unix seconds).
+    checked_at: AtomicU64,
     /// Serialises refills so concurrent callers take one lease, not many.
     refill: tokio::sync::Mutex<()>,
 }
 
-/// The hot cache over the receipt store.
+/// The hot cache over the receipt store; clones share the cache and the store.
+#[derive(Clone)]
 pub struct Meter {
     store: ReceiptStore,
     cache: Cache<String, Option<Arc<Hot>>>,
     lease: u64,
-    store_reads: AtomicU64,
+    store_reads: Arc<AtomicU64>,
 }
 
 impl Meter {
@@ -63,7 +77,7 @@ impl Meter {
             store,
             cache: Cache::new(capacity),
             lease: u64::from(lease.max(1)),
-            store_reads: AtomicU64::new(0),
+            store_reads: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -77,7 +91,7 @@ impl Meter {
         self.store.create(r).await.map(|_| ())
     }
 
-    async fn load(&self, rid: &str) -> Result<Option<Arc<Hot>>, MeterError> {
+    async fn load(&self, rid: &str, now: u64) -> Result<Option<Arc<Hot>>, MeterError> {
         let store = &self.store;
         let reads = &self.store_reads;
         let got = self
@@ -91,6 +105,8 @@ impl Meter {
                         unlimited: r.calls_left.is_none(),
                         local: AtomicU64::new(0),
                         exhausted: AtomicBool::new(r.calls_left == Some(0)),
+                        revoked: AtomicBool::new(r.revoked_at.is_some()),
+                        checked_at: AtomicU64::new(now),
                         refill: tokio::sync::Mutex::new(()),
                     })
                 }))
@@ -102,9 +118,20 @@ impl Meter {
 
     /// Spends one call of a verified token's receipt (expiry and route were checked already).
     pub async fn consume(&self, c: &Claims, now: u64) -> Result<(), MeterError> {
-        let hot = self.load(&c.rid).await?.ok_or(MeterError::Unknown)?;
+        let hot = self.load(&c.rid, now).await?.ok_or(MeterError::Unknown)?;
         if hot.payer != c.payer {
             return Err(MeterError::Mismatch);
+        }
+        if now
+            >= hot
+                .checked_at
+                .load(Ordering::Acquire)
+                .saturating_add(RECHECK_SECS)
+        {
+            self.recheck(&c.rid, &hot, now).await?;
+        }
+        if hot.revoked.load(Ordering::Acquire) {
+            return Err(MeterError::Revoked);
         }
         if hot.unlimited {
             return Ok(());
@@ -123,6 +150,11 @@ impl Meter {
             self.store_reads.fetch_add(1, Ordering::Relaxed);
             let granted = self.store.take(&c.rid, self.lease, now).await?;
             if granted == 0 {
+                // Used up, or revoked by another instance: the row tells which.
+                self.recheck(&c.rid, &hot, now).await?;
+                if hot.revoked.load(Ordering::Acquire) {
+                    return Err(MeterError::Revoked);
+                }
                 hot.exhausted.store(true, Ordering::Release);
             } else {
                 hot.local.fetch_add(granted, Ordering::AcqRel);
@@ -132,15 +164,47 @@ impl Meter {
 }
 
 impl Meter {
+    /// Reads the row again and marks the cached receipt revoked (dropping its local calls) when
+    /// the row is revoked or gone.
+    async fn recheck(&self, rid: &str, hot: &Hot, now: u64) -> Result<(), StoreError> {
+        hot.checked_at.store(now, Ordering::Release);
+        self.store_reads.fetch_add(1, Ordering::Relaxed);
+        let live = self
+            .store
+            .get(rid)
+            .await?
+            .is_some_and(|r| r.revoked_at.is_none());
+        if !live {
+            mark_revoked(hot);
+        }
+        Ok(())
+    }
+
+    /// Revokes a receipt whose payment failed, in the store and in this instance's cache (calls
+    /// already granted here included); `false` when there is no such receipt.
+    pub async fn revoke(&self, rid: &str, now: u64) -> Result<bool, StoreError> {
+        let found = self.store.revoke(rid, now).await?;
+        if let Some(Some(hot)) = self.cache.get(rid).await {
+            mark_revoked(&hot);
+        }
+        self.cache.invalidate(rid).await;
+        Ok(found)
+    }
+
     /// Gives back a call that was taken but not served (the upstream failed or did not answer);
     /// it returns to this instance's grant, so the store's count stays exact.
     pub async fn refund(&self, c: &Claims) {
-        if let Ok(Some(hot)) = self.load(&c.rid).await
+        if let Ok(Some(hot)) = self.load(&c.rid, crate::gate::unix_now()).await
             && !hot.unlimited
         {
             hot.local.fetch_add(1, Ordering::AcqRel);
         }
     }
+}
+
+fn mark_revoked(hot: &Hot) {
+    hot.revoked.store(true, Ordering::Release);
+    hot.local.store(0, Ordering::Release);
 }
 
 fn spend_one(local: &AtomicU64) -> bool {

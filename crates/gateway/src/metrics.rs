@@ -1,5 +1,5 @@
 //! The gateway's Prometheus metrics: requests by route and outcome, refusals by reason, handler
-//! runs, settlement latency, receipts issued and spent. Served on the admin listener's
+//! runs, settlement latency, receipts issued, spent and revoked. Served on the admin listener's
 //! `/metrics` (or mounted by an app through [`Metrics::render`]).
 
 use std::time::Duration;
@@ -51,6 +51,7 @@ pub struct Metrics {
     handler_runs: IntCounterVec,
     settle: HistogramVec,
     receipts_issued: IntCounter,
+    receipts_revoked: IntCounter,
     receipt_calls: IntCounterVec,
 }
 
@@ -97,6 +98,11 @@ impl Metrics {
             "bundle receipts issued",
         )
         .expect("valid metric");
+        let receipts_revoked = IntCounter::new(
+            "tollgate_gateway_receipts_revoked_total",
+            "bundle receipts revoked because the settlement that paid for them failed",
+        )
+        .expect("valid metric");
         let receipt_calls = counter(
             "tollgate_gateway_receipt_calls_total",
             "receipt calls spent, and given back when the upstream failed",
@@ -108,6 +114,7 @@ impl Metrics {
             Box::new(handler_runs.clone()),
             Box::new(settle.clone()),
             Box::new(receipts_issued.clone()),
+            Box::new(receipts_revoked.clone()),
             Box::new(receipt_calls.clone()),
         ] {
             registry.register(c).expect("unique metric names");
@@ -119,6 +126,7 @@ impl Metrics {
             handler_runs,
             settle,
             receipts_issued,
+            receipts_revoked,
             receipt_calls,
         }
     }
@@ -164,6 +172,11 @@ impl Metrics {
     /// Counts an issued receipt.
     pub fn receipt_issued(&self) {
         self.receipts_issued.inc();
+    }
+
+    /// Counts a receipt revoked because its payment failed.
+    pub fn receipt_revoked(&self) {
+        self.receipts_revoked.inc();
     }
 
     /// Counts a receipt call spent (`spent`) or given back (`refunded`).

@@ -111,6 +111,8 @@ impl Gateway {
         if parts.status.as_u16() >= 400 {
             return Response::from_parts(parts, Body::from(bytes));
         }
+        // A bundle sold on a pending settlement is checked later with this very body.
+        let kept = route.bundle.as_ref().map(|_| body.clone());
         let started = Instant::now();
         let settled = match self.facilitator.settle(body).await {
             Ok(s) => s,
@@ -140,7 +142,8 @@ impl Gateway {
         let mut out = bytes.to_vec();
         if let Some(b) = &route.bundle {
             let payer = settled.payer.clone().or(verdict.payer).unwrap_or_default();
-            if let Some(token) = self.issue(b, &payer, &id, &settled).await {
+            let recheck = kept.as_deref().filter(|_| pending);
+            if let Some(token) = self.issue(b, &payer, &id, &settled, recheck).await {
                 if b.receipt_in_body
                     && let Some(with) = with_body_receipt(&out, &token)
                 {
@@ -164,12 +167,15 @@ impl Gateway {
 
     /// Records a bundle bought by this payment and signs its token; the paying call counts as
     /// the first of its calls. The row id derives from the payment, so a retry cannot mint two.
+    /// On a pending settlement (`recheck` holds its `/settle` body) the bundle is also recorded
+    /// for the checker, which revokes it if the payment fails; untracked, it is not issued.
     async fn issue(
         &self,
         b: &Bundle,
         payer: &str,
         payment_id: &str,
         settled: &SettleResponse,
+        recheck: Option<&[u8]>,
     ) -> Option<String> {
         let r = self.receipts.as_ref()?;
         let rid = hex::encode(&Sha256::digest(payment_id.as_bytes())[..16]);
@@ -184,6 +190,12 @@ impl Gateway {
         };
         if let Err(e) = r.meter.create(&row).await {
             tracing::error!(error = %e, receipt = %rid, "paid bundle not recorded; served one call only");
+            return None;
+        }
+        if let (Some(body), Some(p)) = (recheck, &self.pending)
+            && let Err(e) = p.checker.record(&rid, body).await
+        {
+            tracing::error!(error = %e, receipt = %rid, "bundle on a pending settlement could not be tracked; served one call only");
             return None;
         }
         self.metrics.receipt_issued();

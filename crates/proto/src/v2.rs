@@ -114,6 +114,10 @@ pub struct SettleResponse {
     pub network: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<String>,
+    /// Facilitator-specific details, as in the reference SDK type (Tollgate names the
+    /// settlement's state here: see [`crate::settlement`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Object>,
 }
 
 /// One (version, scheme, network) the facilitator handles.

@@ -12,7 +12,7 @@ pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 /// The gateway's shared tables over SQLite or PostgreSQL.
 #[derive(Clone)]
 pub struct GatewayStore {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
 }
 
 /// An answer given to a paid call, kept for an honest retry of the same payment.

@@ -6,10 +6,12 @@
 
 mod gateway;
 mod ledger;
+mod pending;
 mod pool;
 
 pub use gateway::{GatewayStore, MAX_ANSWER_BYTES, RecordedAnswer};
 pub use ledger::{Claim, Intent, Ledger, SettlementRecord, SettlementState, StoreError};
+pub use pending::{MAX_SETTLE_BODY_BYTES, PendingBundle};
 
 mod receipts;
 

@@ -36,6 +36,8 @@ pub struct ReceiptRow {
     pub calls_left: Option<u64>,
     pub expires_at: u64,
     pub payment_tx: Option<String>,
+    /// Unix seconds when the payment behind it was found failed; a revoked receipt serves nothing.
+    pub revoked_at: Option<u64>,
 }
 
 /// The receipt table over SQLite or PostgreSQL.
@@ -90,7 +92,7 @@ impl ReceiptStore {
     /// Reads a receipt.
     pub async fn get(&self, id: &str) -> Result<Option<ReceiptRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, payer, routes, calls_total, calls_left, expires_at, payment_tx \
+            "SELECT id, payer, routes, calls_total, calls_left, expires_at, payment_tx, revoked_at \
              FROM receipts WHERE id = $1",
         )
         .bind(id)
@@ -120,6 +122,23 @@ impl ReceiptStore {
             None => 0,
         })
     }
+
+    /// Revokes a receipt whose payment failed: no call is left and it expires at `now`, so every
+    /// later `take` refuses; `revoked_at` says why. `false` when there is no such receipt.
+    pub async fn revoke(&self, id: &str, now: u64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE receipts SET \
+               calls_left = CASE WHEN calls_left IS NULL THEN NULL ELSE 0 END, \
+               expires_at = CASE WHEN expires_at < $2 THEN expires_at ELSE $2 END, \
+               revoked_at = COALESCE(revoked_at, $2) \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(to_i64(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 fn opt_u64(r: &sqlx::any::AnyRow, col: &str) -> Result<Option<u64>, StoreError> {
@@ -141,6 +160,7 @@ fn decode(r: &sqlx::any::AnyRow) -> Result<ReceiptRow, StoreError> {
         calls_left: opt_u64(r, "calls_left")?,
         expires_at: u64::try_from(r.try_get::<i64, _>("expires_at")?).unwrap_or(0),
         payment_tx: r.try_get("payment_tx")?,
+        revoked_at: opt_u64(r, "revoked_at")?,
     })
 }
 
@@ -196,5 +216,33 @@ mod tests {
         s.create(&receipt("w", None)).await.unwrap();
         assert_eq!(s.take("w", 1, 1).await.unwrap(), 0);
         assert_eq!(s.get("w").await.unwrap().unwrap().calls_left, None);
+    }
+
+    #[tokio::test]
+    async fn revoked_receipts_grant_nothing() {
+        let (s, _d) = store("revoke").await;
+        s.create(&receipt("r3", Some(5))).await.unwrap();
+        s.create(&receipt("w3", None)).await.unwrap();
+        assert_eq!(s.take("r3", 1, 1).await.unwrap(), 1);
+        assert!(s.revoke("r3", 50).await.unwrap());
+        assert!(s.revoke("w3", 50).await.unwrap());
+        assert!(!s.revoke("missing", 50).await.unwrap());
+        assert_eq!(s.take("r3", 1, 10).await.unwrap(), 0, "even before `now`");
+        let row = s.get("r3").await.unwrap().unwrap();
+        assert_eq!(
+            (row.calls_left, row.expires_at, row.revoked_at),
+            (Some(0), 50, Some(50))
+        );
+        let w = s.get("w3").await.unwrap().unwrap();
+        assert_eq!(
+            (w.calls_left, w.expires_at, w.revoked_at),
+            (None, 50, Some(50))
+        );
+        assert!(s.revoke("r3", 60).await.unwrap());
+        assert_eq!(
+            s.get("r3").await.unwrap().unwrap().revoked_at,
+            Some(50),
+            "the first revocation time stays"
+        );
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tollgate_facilitator::Facilitator;
+use tollgate_facilitator::{Doors, Facilitator};
 
 /// A facilitator serving on 127.0.0.1 until dropped.
 pub struct Api {
@@ -20,12 +20,17 @@ impl Drop for Api {
 }
 
 impl Api {
-    /// Serves `f` on a free port.
+    /// Serves `f` on a free port with open doors.
     pub async fn serve(f: Arc<Facilitator>) -> Self {
+        Self::serve_with(f, Doors::default()).await
+    }
+
+    /// Serves `f` on a free port behind `doors`.
+    pub async fn serve_with(f: Arc<Facilitator>, doors: Doors) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let server = tokio::spawn(async move {
-            tollgate_facilitator::serve(f, listener)
+            tollgate_facilitator::serve(f, listener, doors)
                 .await
                 .expect("serve");
         });

@@ -7,6 +7,8 @@ mod pay;
 mod permit2;
 pub mod process;
 pub mod svm;
+pub mod tcp_proxy;
+pub mod wait;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,9 @@ use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
 use tollgate_evm::{ChainConfig, EvmChain};
-use tollgate_facilitator::{EvmExactScheme, Facilitator, FacilitatorOptions, PaymentScheme};
+use tollgate_facilitator::{
+    Allowlist, EvmExactScheme, Facilitator, FacilitatorOptions, PaymentScheme,
+};
 use tollgate_proto::Network;
 use tollgate_store::Ledger;
 
@@ -24,7 +28,8 @@ pub use db::{Db, TestDb};
 pub use pay::{Payment, now};
 pub use permit2::Permit2Payment;
 
-/// A facilitator serving one scheme over the ledger at `db_url`, not yet serving HTTP.
+/// A facilitator serving one scheme over the ledger at `db_url`, not yet serving HTTP. The
+/// test tokens live at deployment addresses, so it settles any asset.
 pub async fn facilitator_with(
     scheme: Arc<dyn PaymentScheme>,
     db_url: &str,
@@ -36,6 +41,7 @@ pub async fn facilitator_with(
         ledger,
         FacilitatorOptions {
             receipt_timeout,
+            allow: Some(Allowlist::any_asset()),
             ..Default::default()
         },
     )
@@ -121,16 +127,16 @@ impl Env {
         db_url: &str,
         receipt_timeout: Duration,
     ) -> Facilitator {
+        facilitator_with(Self::scheme(dev, signer).await, db_url, receipt_timeout).await
+    }
+
+    /// The dev chain's exact scheme, settling with `signer`.
+    pub async fn scheme(dev: &DevEvm, signer: PrivateKeySigner) -> Arc<dyn PaymentScheme> {
         let network = Network::evm(dev.anvil.chain_id);
         let mut cfg = ChainConfig::new(network, dev.anvil.rpc_url.clone(), vec![signer]);
         cfg.receipt_poll = Duration::from_millis(20);
         let chain = EvmChain::connect(cfg).await.expect("chain connects");
-        facilitator_with(
-            Arc::new(EvmExactScheme::new(chain)),
-            db_url,
-            receipt_timeout,
-        )
-        .await
+        Arc::new(EvmExactScheme::new(chain))
     }
 
     /// Payer `i`.

@@ -41,7 +41,7 @@ async fn main() {
     let config = dir.path().join("facilitator.toml");
     let db = format!("sqlite://{}", dir.path().join("ledger.db").display());
     let toml = format!(
-        "listen = \"127.0.0.1:0\"\ndatabase_url = \"{db}\"\n\n[[svm]]\nrpc_url = \"{}\"\nprivate_key_env = \"BENCH_FEE_PAYER\"\n",
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"{db}\"\nallow_any_asset = true\n\n[[svm]]\nrpc_url = \"{}\"\nprivate_key_env = \"BENCH_FEE_PAYER\"\n",
         devnet.rpc_url()
     );
     std::fs::write(&config, toml).expect("config");

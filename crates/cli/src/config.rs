@@ -22,12 +22,54 @@ pub struct FacilitatorConfig {
     /// Longest a settle waits for its receipt before answering `settlement_pending`.
     #[serde(default)]
     pub receipt_timeout_secs: Option<u64>,
+    /// Age (seconds) an unfinished settlement reaches before the reconciler takes it over
+    /// (default 30).
+    #[serde(default)]
+    pub reconcile_after_secs: Option<u64>,
+    /// Seconds between reconciler passes (default 10).
+    #[serde(default)]
+    pub reconcile_every_secs: Option<u64>,
     /// EVM chains to serve.
     #[serde(default)]
     pub evm: Vec<EvmChainConfig>,
     /// Solana clusters to serve.
     #[serde(default)]
     pub svm: Vec<SvmChainConfig>,
+    /// Settle any asset (test chains whose tokens live at arbitrary addresses); env
+    /// `ALLOW_ANY_ASSET=true`. Otherwise only each network's well-known USDC and its `assets`.
+    #[serde(default)]
+    pub allow_any_asset: bool,
+    /// Serve `POST /close`, which stops the process (test harnesses); env
+    /// `TOLLGATE_CLOSE_ENDPOINT=true`.
+    #[serde(default)]
+    pub close_endpoint: bool,
+    /// Name of the env variable holding the bearer tokens `/verify` and `/settle` require
+    /// (comma-separated; default `TOLLGATE_FACILITATOR_TOKENS`). Unset: no token required.
+    #[serde(default)]
+    pub tokens_env: Option<String>,
+    /// File holding those bearer tokens, one per line.
+    #[serde(default)]
+    pub tokens_file: Option<PathBuf>,
+}
+
+/// An RPC URL from the configuration. It often carries an API key, so it is never printed:
+/// Debug shows a placeholder, and errors name an endpoint by its index instead.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct RpcUrl(pub String);
+
+impl std::fmt::Debug for RpcUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RpcUrl(<redacted>)")
+    }
+}
+
+/// One RPC call's bound from `rpc_timeout_ms`, if given.
+fn rpc_timeout(ms: Option<u64>) -> anyhow::Result<Option<std::time::Duration>> {
+    match ms {
+        Some(0) => bail!("rpc_timeout_ms must be at least 1"),
+        other => Ok(other.map(std::time::Duration::from_millis)),
+    }
 }
 
 /// One Solana cluster.
@@ -37,8 +79,11 @@ pub struct SvmChainConfig {
     /// CAIP-2 id or v1 name; when given, the RPC's cluster must be this one.
     #[serde(default)]
     pub network: Option<String>,
-    /// JSON-RPC endpoint.
-    pub rpc_url: String,
+    /// JSON-RPC endpoint (solana-client reaches one endpoint per client: no failover here).
+    pub rpc_url: RpcUrl,
+    /// Longest one RPC call may take, in milliseconds (default 5000).
+    #[serde(default)]
+    pub rpc_timeout_ms: Option<u64>,
     /// Name of the env variable holding the fee-payer key(s): base58, comma-separated, or one
     /// JSON byte array.
     #[serde(default)]
@@ -59,6 +104,12 @@ pub struct SvmChainConfig {
     /// Highest compute unit limit a payment may request (default 200,000).
     #[serde(default)]
     pub max_compute_unit_limit: Option<u32>,
+    /// Mints settled besides the cluster's well-known USDC.
+    #[serde(default)]
+    pub assets: Vec<String>,
+    /// When set, the only owners payments may go to.
+    #[serde(default)]
+    pub pay_to: Vec<String>,
 }
 
 /// One EVM chain.
@@ -67,8 +118,16 @@ pub struct SvmChainConfig {
 pub struct EvmChainConfig {
     /// CAIP-2 id, e.g. `eip155:8453`.
     pub network: String,
-    /// JSON-RPC endpoint.
-    pub rpc_url: String,
+    /// JSON-RPC endpoint; or `rpc_urls` for several (exactly one of the two).
+    #[serde(default)]
+    pub rpc_url: Option<RpcUrl>,
+    /// JSON-RPC endpoints in order of preference: reads race across them, a broadcast tries
+    /// one at a time, best-ranked first.
+    #[serde(default)]
+    pub rpc_urls: Vec<RpcUrl>,
+    /// Longest one RPC call may take on one endpoint, in milliseconds (default 5000).
+    #[serde(default)]
+    pub rpc_timeout_ms: Option<u64>,
     /// Name of the env variable holding the settlement key(s), comma-separated hex.
     #[serde(default)]
     pub private_key_env: Option<String>,
@@ -78,17 +137,25 @@ pub struct EvmChainConfig {
     /// v1 network name for this chain, when it is not one of the well-known ones.
     #[serde(default)]
     pub v1_name: Option<String>,
-    /// Receipt poll interval in milliseconds (default 250).
+    /// Shortest pause in milliseconds between chain-head checks while settlements wait for
+    /// their receipts (default 25; it stretches to an eighth of the block interval).
     #[serde(default)]
     pub receipt_poll_ms: Option<u64>,
     /// Gas limit per settlement (default 200000).
     #[serde(default)]
     pub gas_limit: Option<u64>,
+    /// Token contracts settled besides the chain's well-known USDC.
+    #[serde(default)]
+    pub assets: Vec<String>,
+    /// When set, the only addresses payments may go to.
+    #[serde(default)]
+    pub pay_to: Vec<String>,
 }
 
 impl FacilitatorConfig {
-    /// Reads the file (if any), then applies `PORT`, `DATABASE_URL`, `EVM_NETWORK`, `EVM_RPC_URL`,
-    /// `EVM_PRIVATE_KEY`, `SVM_NETWORK`, `SVM_RPC_URL` and `SVM_PRIVATE_KEY` from the environment.
+    /// Reads the file (if any), then applies `HOST`, `PORT`, `DATABASE_URL`, `ALLOW_ANY_ASSET`,
+    /// `TOLLGATE_CLOSE_ENDPOINT`, `EVM_NETWORK`, `EVM_RPC_URL`, `EVM_PRIVATE_KEY`, `SVM_NETWORK`,
+    /// `SVM_RPC_URL` and `SVM_PRIVATE_KEY` from the environment.
     pub fn load(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let mut cfg = match path {
             Some(p) => Self::from_file(p)?,
@@ -96,30 +163,44 @@ impl FacilitatorConfig {
         };
         if let Some(port) = env("PORT") {
             let port: u16 = port.parse().context("PORT is not a port number")?;
-            cfg.listen = Some(format!("0.0.0.0:{port}"));
+            // Loopback unless the operator names another address: an exposed facilitator
+            // spends gas for whoever reaches it.
+            let host = env("HOST").unwrap_or_else(|| "127.0.0.1".into());
+            cfg.listen = Some(format!("{host}:{port}"));
         }
+        cfg.allow_any_asset |= flag(env, "ALLOW_ANY_ASSET")?;
+        cfg.close_endpoint |= flag(env, "TOLLGATE_CLOSE_ENDPOINT")?;
         if let Some(url) = env("DATABASE_URL") {
             cfg.database_url = Some(url);
         }
         if let Some(network) = env("EVM_NETWORK") {
-            let rpc_url = env("EVM_RPC_URL")
-                .or_else(|| {
-                    cfg.evm
-                        .iter()
-                        .find(|c| c.network == network)
-                        .map(|c| c.rpc_url.clone())
-                })
-                .context("EVM_NETWORK is set but EVM_RPC_URL is not")?;
-            cfg.evm.retain(|c| c.network != network);
-            cfg.evm.push(EvmChainConfig {
-                network,
-                rpc_url,
-                private_key_env: Some("EVM_PRIVATE_KEY".into()),
-                private_key_file: None,
-                v1_name: None,
-                receipt_poll_ms: None,
-                gas_limit: None,
-            });
+            // The env names the chain's RPC and key; what the file says of it otherwise stays.
+            let rpc_url = env("EVM_RPC_URL");
+            match cfg.evm.iter_mut().find(|c| c.network == network) {
+                Some(c) => {
+                    if let Some(url) = rpc_url {
+                        c.rpc_url = Some(RpcUrl(url));
+                        c.rpc_urls = Vec::new();
+                    }
+                    c.private_key_env = Some("EVM_PRIVATE_KEY".into());
+                    c.private_key_file = None;
+                }
+                None => cfg.evm.push(EvmChainConfig {
+                    network,
+                    rpc_url: Some(RpcUrl(
+                        rpc_url.context("EVM_NETWORK is set but EVM_RPC_URL is not")?,
+                    )),
+                    rpc_urls: Vec::new(),
+                    rpc_timeout_ms: None,
+                    private_key_env: Some("EVM_PRIVATE_KEY".into()),
+                    private_key_file: None,
+                    v1_name: None,
+                    receipt_poll_ms: None,
+                    gas_limit: None,
+                    assets: Vec::new(),
+                    pay_to: Vec::new(),
+                }),
+            }
         }
         cfg.apply_svm_env(env)?;
         if cfg.evm.is_empty() && cfg.svm.is_empty() {
@@ -142,23 +223,56 @@ impl FacilitatorConfig {
                     .svm
                     .iter()
                     .find(|c| c.network.as_ref() == Some(n))
-                    .map(|c| c.rpc_url.clone())
+                    .map(|c| c.rpc_url.0.clone())
                     .context("SVM_NETWORK is set but SVM_RPC_URL is not")?,
             },
         };
         self.svm
-            .retain(|c| c.rpc_url != rpc_url && (network.is_none() || c.network != network));
+            .retain(|c| c.rpc_url.0 != rpc_url && (network.is_none() || c.network != network));
         self.svm.push(SvmChainConfig {
             network,
-            rpc_url,
+            rpc_url: RpcUrl(rpc_url),
+            rpc_timeout_ms: None,
             private_key_env: Some("SVM_PRIVATE_KEY".into()),
             assume_network: false,
             private_key_file: None,
             v1_name: None,
             max_compute_unit_price: None,
             max_compute_unit_limit: None,
+            assets: Vec::new(),
+            pay_to: Vec::new(),
         });
         Ok(())
+    }
+
+    /// The bearer tokens `/verify` and `/settle` require (none: open), from `tokens_file` or
+    /// the `tokens_env` variable; errors name the source, never a token.
+    pub fn bearer_tokens(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Vec<String>> {
+        let var = self
+            .tokens_env
+            .as_deref()
+            .unwrap_or("TOLLGATE_FACILITATOR_TOKENS");
+        let text = match &self.tokens_file {
+            Some(file) => {
+                let meta = std::fs::metadata(file)
+                    .with_context(|| format!("reading token file {}", file.display()))?;
+                if meta.len() > MAX_CONFIG_BYTES {
+                    bail!("token file {} is too large", file.display());
+                }
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("reading token file {}", file.display()))?
+            }
+            None => env(var).unwrap_or_default(),
+        };
+        Ok(text
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect())
     }
 
     fn from_file(p: &Path) -> anyhow::Result<Self> {
@@ -169,6 +283,15 @@ impl FacilitatorConfig {
         let text =
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))
+    }
+}
+
+/// A boolean env switch: `true`/`1` on, `false`/`0` or unset off, anything else an error.
+fn flag(env: &dyn Fn(&str) -> Option<String>, var: &str) -> anyhow::Result<bool> {
+    match env(var).as_deref().map(str::trim) {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(_) => bail!("{var} must be true or false"),
     }
 }
 
@@ -187,12 +310,17 @@ fn secret_text(
 }
 
 impl SvmChainConfig {
+    /// The bound on one RPC call, if configured.
+    pub fn rpc_timeout(&self) -> anyhow::Result<Option<std::time::Duration>> {
+        rpc_timeout(self.rpc_timeout_ms)
+    }
+
     /// The fee-payer keys; the error never holds key text.
     pub fn keys(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Vec<tollgate_solana::Keypair>> {
-        let chain = self.network.as_deref().unwrap_or(&self.rpc_url);
+        let chain = self.network.as_deref().unwrap_or("the Solana cluster");
         let var = self.private_key_env.as_deref().unwrap_or("SVM_PRIVATE_KEY");
         let raw = secret_text(self.private_key_file.as_deref(), var, chain, env)?;
         let keys = tollgate_solana::keys::parse_keypairs(&raw)
@@ -205,6 +333,21 @@ impl SvmChainConfig {
 }
 
 impl EvmChainConfig {
+    /// The chain's endpoints: `rpc_url` or `rpc_urls`, exactly one of them given.
+    pub fn rpc_urls(&self) -> anyhow::Result<Vec<String>> {
+        match (&self.rpc_url, self.rpc_urls.as_slice()) {
+            (Some(one), []) => Ok(vec![one.0.clone()]),
+            (None, [_, ..]) => Ok(self.rpc_urls.iter().map(|u| u.0.clone()).collect()),
+            (Some(_), [_, ..]) => bail!("{}: give rpc_url or rpc_urls, not both", self.network),
+            (None, []) => bail!("{}: no rpc_url or rpc_urls given", self.network),
+        }
+    }
+
+    /// The bound on one RPC call, if configured.
+    pub fn rpc_timeout(&self) -> anyhow::Result<Option<std::time::Duration>> {
+        rpc_timeout(self.rpc_timeout_ms)
+    }
+
     /// The settlement keys, from the named env variable or file; the error never holds key text.
     pub fn keys(&self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Vec<String>> {
         let var = self.private_key_env.as_deref().unwrap_or("EVM_PRIVATE_KEY");
@@ -244,9 +387,42 @@ mod tests {
             ("EVM_PRIVATE_KEY", "0xab,0xcd"),
         ]);
         let cfg = FacilitatorConfig::load(None, &env).unwrap();
-        assert_eq!(cfg.listen.as_deref(), Some("0.0.0.0:4022"));
+        assert_eq!(
+            cfg.listen.as_deref(),
+            Some("127.0.0.1:4022"),
+            "loopback by default"
+        );
         assert_eq!(cfg.evm.len(), 1);
         assert_eq!(cfg.evm[0].keys(&env).unwrap(), vec!["0xab", "0xcd"]);
+    }
+
+    #[test]
+    fn doors_come_from_env_switches() {
+        let env = env_of(&[
+            ("PORT", "4022"),
+            ("HOST", "0.0.0.0"),
+            ("EVM_NETWORK", "eip155:84532"),
+            ("EVM_RPC_URL", "http://x"),
+            ("ALLOW_ANY_ASSET", "true"),
+            ("TOLLGATE_FACILITATOR_TOKENS", "one, two\n"),
+        ]);
+        let cfg = FacilitatorConfig::load(None, &env).unwrap();
+        assert_eq!(cfg.listen.as_deref(), Some("0.0.0.0:4022"));
+        assert!(cfg.allow_any_asset);
+        assert!(!cfg.close_endpoint, "/close is off unless enabled");
+        assert_eq!(cfg.bearer_tokens(&env).unwrap(), vec!["one", "two"]);
+        let bad = env_of(&[("EVM_NETWORK", "eip155:1"), ("EVM_RPC_URL", "http://x")]);
+        let bad = |k: &str| {
+            if k == "ALLOW_ANY_ASSET" {
+                Some("yes".into())
+            } else {
+                bad(k)
+            }
+        };
+        assert!(
+            FacilitatorConfig::load(None, &bad).is_err(),
+            "a typo is not a yes"
+        );
     }
 
     #[test]
@@ -280,6 +456,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("0xnot-a-key"), "{err}");
+    }
+
+    #[test]
+    fn rpc_urls_take_one_form_and_never_print() {
+        let parse = |text: &str| toml::from_str::<FacilitatorConfig>(text).unwrap();
+        let both = parse(
+            "[[evm]]\nnetwork = \"eip155:1\"\nrpc_url = \"http://a/KEY1\"\nrpc_urls = [\"http://b\"]\n",
+        );
+        let err = both.evm[0].rpc_urls().unwrap_err().to_string();
+        assert!(err.contains("not both") && !err.contains("KEY1"), "{err}");
+        let none = parse("[[evm]]\nnetwork = \"eip155:1\"\n");
+        assert!(none.evm[0].rpc_urls().is_err());
+        let many = parse(
+            "[[evm]]\nnetwork = \"eip155:1\"\nrpc_urls = [\"http://a/KEY1\", \"http://b/KEY2\"]\nrpc_timeout_ms = 1500\n",
+        );
+        assert_eq!(
+            many.evm[0].rpc_urls().unwrap(),
+            vec!["http://a/KEY1", "http://b/KEY2"]
+        );
+        assert_eq!(
+            many.evm[0].rpc_timeout().unwrap(),
+            Some(std::time::Duration::from_millis(1500))
+        );
+        let printed = format!("{many:?}");
+        assert!(!printed.contains("KEY"), "{printed}");
+        let zero =
+            parse("[[evm]]\nnetwork = \"eip155:1\"\nrpc_url = \"http://a\"\nrpc_timeout_ms = 0\n");
+        assert!(zero.evm[0].rpc_timeout().is_err());
     }
 
     #[test]

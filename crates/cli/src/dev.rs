@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm, anvil_binary};
+use tollgate_facilitator::Doors;
 use tollgate_gateway::demo::Demo;
 use tollgate_gateway::{Gateway, GatewayConfig, InProcess, Upstream, setup};
 use tollgate_proto::Network;
@@ -17,7 +18,7 @@ use tollgate_solana::network_of_genesis;
 use tollgate_solana::{Keypair, Signer};
 use tollgate_solana_devnet::{LAMPORTS_EACH, SolanaDevnet, UsdcAccounts};
 
-use crate::config::{EvmChainConfig, FacilitatorConfig, SvmChainConfig};
+use crate::config::{EvmChainConfig, FacilitatorConfig, RpcUrl, SvmChainConfig};
 use crate::facilitator;
 
 /// Chain id of the local chain.
@@ -232,22 +233,30 @@ pub async fn start() -> anyhow::Result<Stack> {
         database_url: Some(sqlite("ledger.db")),
         evm: vec![EvmChainConfig {
             network: format!("eip155:{CHAIN_ID}"),
-            rpc_url: dev.anvil.rpc_url.clone(),
+            rpc_url: Some(RpcUrl(dev.anvil.rpc_url.clone())),
+            rpc_urls: Vec::new(),
+            rpc_timeout_ms: None,
             private_key_env: Some("DEV_SETTLEMENT_KEY".into()),
             private_key_file: None,
             v1_name: None,
             receipt_poll_ms: Some(50),
             gas_limit: None,
+            // The local tokens live at deployment addresses: named, not "any asset".
+            assets: vec![dev.usdc.address.to_string(), dev.tmai.address.to_string()],
+            pay_to: Vec::new(),
         }],
         svm: vec![SvmChainConfig {
             network: Some(solana.network.caip2().to_string()),
-            rpc_url: solana.devnet.rpc_url(),
+            rpc_url: RpcUrl(solana.devnet.rpc_url()),
+            rpc_timeout_ms: None,
             private_key_env: Some("DEV_FEE_PAYER_KEY".into()),
             assume_network: false,
             private_key_file: None,
             v1_name: Some("solana-localnet".into()),
             max_compute_unit_price: None,
             max_compute_unit_limit: None,
+            assets: vec![solana.usdc.mint.to_string()],
+            pay_to: Vec::new(),
         }],
         ..Default::default()
     };
@@ -263,7 +272,7 @@ pub async fn start() -> anyhow::Result<Stack> {
     let (fl, facilitator_url) = bind().await?;
     let served = f.clone();
     tasks.push(tokio::spawn(async move {
-        let _ = tollgate_facilitator::serve(served, fl).await;
+        let _ = tollgate_facilitator::serve(served, fl, Doors::default()).await;
     }));
 
     let (dl, demo_url) = bind().await?;

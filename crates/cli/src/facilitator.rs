@@ -8,8 +8,8 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, bail};
 use tollgate_evm::{ChainConfig, EvmChain};
 use tollgate_facilitator::{
-    EvmExactScheme, Facilitator, FacilitatorOptions, Failpoint, PaymentScheme, SvmExactScheme,
-    reconcile_once, serve,
+    Allowlist, Doors, EvmExactScheme, Facilitator, FacilitatorOptions, Failpoint, PaymentScheme,
+    ReconcileOptions, SvmExactScheme, serve,
 };
 use tollgate_proto::{Network, Networks};
 use tollgate_solana::{ClusterName, Limits, SolanaChain};
@@ -42,9 +42,11 @@ pub async fn build(
     let ledger = Ledger::connect(&db).await.context("opening the ledger")?;
     let mut networks = Networks::default();
     let mut schemes: Vec<Arc<dyn PaymentScheme>> = Vec::new();
+    let mut listed: Vec<(Network, &[String], &[String])> = Vec::new();
     for c in &cfg.evm {
         let network = Network::from_caip2(&c.network)
             .with_context(|| format!("bad network {:?}", c.network))?;
+        listed.push((network.clone(), &c.assets, &c.pay_to));
         if let Some(name) = &c.v1_name {
             networks.add_name(name, network.clone());
         }
@@ -55,7 +57,10 @@ pub async fn build(
             })?;
             signers.push(s);
         }
-        let mut chain_cfg = ChainConfig::new(network.clone(), c.rpc_url.clone(), signers);
+        let mut chain_cfg = ChainConfig::with_rpc_urls(network.clone(), c.rpc_urls()?, signers);
+        if let Some(t) = c.rpc_timeout()? {
+            chain_cfg.rpc_timeout = t;
+        }
         if let Some(ms) = c.receipt_poll_ms {
             chain_cfg.receipt_poll = Duration::from_millis(ms);
         }
@@ -68,14 +73,44 @@ pub async fn build(
         schemes.push(Arc::new(EvmExactScheme::new(chain)));
     }
     for c in &cfg.svm {
-        schemes.push(svm_scheme(c, env, &mut networks).await?);
+        let scheme = svm_scheme(c, env, &mut networks).await?;
+        listed.push((scheme.network().clone(), &c.assets, &c.pay_to));
+        schemes.push(scheme);
+    }
+    let mut reconcile = ReconcileOptions::default();
+    if let Some(s) = cfg.reconcile_after_secs {
+        reconcile.min_age = Duration::from_secs(s);
+    }
+    if let Some(s) = cfg.reconcile_every_secs {
+        anyhow::ensure!(s > 0, "reconcile_every_secs must be at least 1");
+        reconcile.every = Duration::from_secs(s);
     }
     let opts = FacilitatorOptions {
         receipt_timeout: Duration::from_secs(cfg.receipt_timeout_secs.unwrap_or(30)),
         networks,
         failpoint,
+        allow: Some(allowlist(cfg.allow_any_asset, &listed)),
+        reconcile,
     };
     Ok(Facilitator::new(schemes, ledger, opts))
+}
+
+/// Each chain's well-known USDC and the assets and payees its config names.
+fn allowlist(any_asset: bool, chains: &[(Network, &[String], &[String])]) -> Allowlist {
+    let mut allow = if any_asset {
+        Allowlist::any_asset()
+    } else {
+        Allowlist::usdc_of(chains.iter().map(|(n, _, _)| n))
+    };
+    for (network, assets, pay_to) in chains {
+        for a in *assets {
+            allow.allow_asset(network, a);
+        }
+        for p in *pay_to {
+            allow.allow_pay_to(network, p);
+        }
+    }
+    allow
 }
 
 /// Connects to one Solana cluster; a configured network must be the RPC's own cluster.
@@ -101,9 +136,14 @@ async fn svm_scheme(
         !c.assume_network || c.network.is_some(),
         "assume_network needs a network to assume"
     );
-    let chain = SolanaChain::connect(&c.rpc_url, c.keys(env)?, name)
+    let timeout = c
+        .rpc_timeout()?
+        .unwrap_or(tollgate_solana::chain::DEFAULT_RPC_TIMEOUT);
+    // Named by its network, never its URL: RPC URLs carry API keys.
+    let cluster = c.network.as_deref().unwrap_or("named by its genesis");
+    let chain = SolanaChain::connect_with_timeout(&c.rpc_url.0, timeout, c.keys(env)?, name)
         .await
-        .with_context(|| format!("connecting to Solana at {}", c.rpc_url))?;
+        .with_context(|| format!("connecting to the Solana cluster ({cluster})"))?;
     if let Some(name) = &c.v1_name {
         networks.add_name(name, chain.network().clone());
     }
@@ -119,7 +159,7 @@ async fn svm_scheme(
     Ok(Arc::new(SvmExactScheme::new(Arc::new(chain), limits)))
 }
 
-/// Runs the facilitator until `POST /close` or ctrl-c.
+/// Runs the facilitator until ctrl-c (or `POST /close` when enabled).
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let cfg = FacilitatorConfig::load(args.config.as_deref(), &env)?;
     let failpoint = match env("TOLLGATE_FAILPOINT").as_deref() {
@@ -127,11 +167,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some("after_broadcast") => Some(Failpoint::AfterBroadcast),
         Some(other) => bail!("unknown TOLLGATE_FAILPOINT {other:?}"),
     };
+    let doors = Doors::default()
+        .with_tokens(cfg.bearer_tokens(&env)?)
+        .with_close(cfg.close_endpoint);
     let f = Arc::new(build(&cfg, &env, failpoint).await?);
-    let done = reconcile_once(&f, Duration::ZERO, Duration::from_secs(10)).await?;
-    if done > 0 {
-        tracing::info!(done, "finished settlements left over from the last run");
-    }
     let listen = cfg
         .listen
         .clone()
@@ -141,7 +180,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     println!("Facilitator listening on http://{addr}");
-    serve(f, listener).await?;
+    if !doors.locked() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "no bearer token required on a non-loopback address: anyone who reaches it can make it spend gas on allowed assets");
+    }
+    serve(f, listener, doors).await?;
     tracing::info!("facilitator stopped");
     Ok(())
 }

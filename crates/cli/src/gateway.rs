@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use tollgate_facilitator::Facilitator;
+use tollgate_facilitator::{Facilitator, spawn_reconciler};
 use tollgate_gateway::{FacilitatorClient, Gateway, GatewayConfig, InProcess, Upstream, setup};
 
 use crate::config::FacilitatorConfig;
@@ -26,9 +26,15 @@ fn env(k: &str) -> Option<String> {
 /// Runs the proxy until ctrl-c.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let cfg = GatewayConfig::from_file(&args.config)?;
+    // An in-process facilitator finishes its unfinished settlements as a standalone one does.
+    let mut _reconciler = None;
     let f: Arc<dyn FacilitatorClient> = match (&cfg.facilitator.url, &cfg.facilitator.in_process) {
-        (Some(_), None) => setup::remote_facilitator(&cfg)?,
-        (None, Some(path)) => Arc::new(InProcess(Arc::new(in_process(path).await?))),
+        (Some(_), None) => setup::remote_facilitator(&cfg, &env)?,
+        (None, Some(path)) => {
+            let f = Arc::new(in_process(path).await?);
+            _reconciler = Some(AbortOnDrop(spawn_reconciler(f.clone())));
+            Arc::new(InProcess(f))
+        }
         _ => bail!("set exactly one of facilitator.url and facilitator.in_process"),
     };
     let receipts = match &cfg.receipts {
@@ -60,6 +66,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())
+}
+
+/// Stops a background task when the command returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Builds a facilitator from its own TOML, as `tollgate facilitator` would, without serving it.

@@ -47,7 +47,14 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,solana=off,agave=off".into()),
+                .unwrap_or_else(|_| "info,sqlx=warn,solana=off,agave=off".into())
+                // alloy's HTTP transport opens a debug span carrying the RPC URL (and so any
+                // API key in it): never enabled, whatever RUST_LOG says.
+                .add_directive(
+                    "alloy_transport_http=info"
+                        .parse()
+                        .expect("static directive"),
+                ),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -9,6 +9,7 @@ use serde_json::json;
 use tokio::process::Child;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
 use tollgate_e2e::process::{post_settle as settle, spawn_facilitator};
+use tollgate_e2e::wait::finished;
 use tollgate_e2e::{Db, Payment, TestDb};
 use tollgate_proto::{Network, reason};
 use tollgate_store::{Ledger, SettlementState};
@@ -60,7 +61,7 @@ async fn crash_after_broadcast_is_recovered(db: Db) {
     let config = dir.path().join("facilitator.toml");
     std::fs::write(
         &config,
-        "listen = \"127.0.0.1:0\"\nreceipt_timeout_secs = 10\n",
+        "listen = \"127.0.0.1:0\"\nreceipt_timeout_secs = 10\nallow_any_asset = true\nclose_endpoint = true\n",
     )
     .expect("config");
     let s = Setup {
@@ -102,7 +103,10 @@ async fn crash_after_broadcast_is_recovered(db: Db) {
         .expect("hash recorded before broadcast");
 
     let (mut child, url) = start(&s, None).await;
-    let rec = ledger.get(&open[0].id).await.unwrap().expect("row");
+    // Start-up reconciliation runs beside serving, not before it.
+    let rec = finished(&ledger, &open[0].id, Duration::from_secs(30))
+        .await
+        .expect("reconciled soon after start");
     assert_eq!(rec.state, SettlementState::Settled, "reconciled at start");
     assert_eq!(rec.tx_hash.as_deref(), Some(hash.as_str()));
 

@@ -9,6 +9,7 @@ use serde_json::json;
 use tokio::process::Child;
 use tollgate_e2e::process::{post_settle as settle, spawn_facilitator};
 use tollgate_e2e::svm::{PAYER_USDC, SvmEnv};
+use tollgate_e2e::wait::finished;
 use tollgate_e2e::{Db, TestDb};
 use tollgate_proto::reason;
 use tollgate_solana::Signer;
@@ -40,7 +41,7 @@ async fn svm_crash_after_send_is_recovered_by_signature() {
     let config = dir.path().join("facilitator.toml");
     std::fs::write(
         &config,
-        "listen = \"127.0.0.1:0\"\nreceipt_timeout_secs = 20\n",
+        "listen = \"127.0.0.1:0\"\nreceipt_timeout_secs = 20\nallow_any_asset = true\n",
     )
     .unwrap();
     let tx = env.sign(&env.order(17_000)).await;
@@ -71,7 +72,10 @@ async fn svm_crash_after_send_is_recovered_by_signature() {
     );
 
     let (_child, url) = start(&env, &db.url, &config, None).await;
-    let rec = ledger.get(&open[0].id).await.unwrap().expect("row");
+    // Start-up reconciliation runs beside serving, not before it.
+    let rec = finished(&ledger, &open[0].id, Duration::from_secs(30))
+        .await
+        .expect("reconciled soon after start");
     assert_eq!(rec.state, SettlementState::Settled, "reconciled at start");
     assert_eq!(env.balances().await, (PAYER_USDC - 17_000, 17_000));
     let again = tokio::time::timeout(Duration::from_secs(30), settle(&url, &body))

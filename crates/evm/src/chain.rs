@@ -2,8 +2,8 @@
 //! nonces, a fee cache and the receipt watcher. Every EVM scheme settles through this.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
@@ -11,22 +11,25 @@ use alloy::eips::eip2718::Encodable2718;
 use alloy::network::TxSignerSync;
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy::providers::{Provider, RootProvider};
-use alloy::rpc::client::RpcClient;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::RpcError;
-use alloy::transports::http::reqwest::Url;
-use tokio::sync::Mutex;
+use tollgate_proto::rpc::EndpointHealth;
 use tollgate_proto::{Broadcast, Network, SignedTx};
 
 use crate::nonce::NonceManager;
 use crate::permit2::{EXACT_PERMIT2_PROXY, PERMIT2};
 use crate::receipts::ReceiptWatcher;
+use crate::rpc::{self, DEFAULT_RPC_TIMEOUT, Endpoints, error_text};
 
 /// How the facilitator reaches and pays on one EVM chain.
 #[derive(Clone)]
 pub struct ChainConfig {
     pub network: Network,
-    pub rpc_url: String,
+    /// JSON-RPC endpoints in order of preference: reads race across them, a broadcast tries
+    /// one at a time. Never printed: they often carry an API key.
+    pub rpc_urls: Vec<String>,
+    /// Longest one RPC call may wait for one endpoint.
+    pub rpc_timeout: Duration,
     /// Keys that sign settlements; they pay the gas. Never logged.
     pub signers: Vec<PrivateKeySigner>,
     /// Gas limit of one settlement call (an EIP-3009 transfer uses well under 100k, a Permit2
@@ -34,7 +37,8 @@ pub struct ChainConfig {
     pub gas_limit: u64,
     /// Tip offered per gas, in wei.
     pub priority_fee_wei: u128,
-    /// How often outstanding receipts are polled.
+    /// How often the chain head is checked while settlements wait (receipts are fetched only
+    /// when it moves): the longest a landing goes unnoticed.
     pub receipt_poll: Duration,
     /// Whether to pay the gas of payers' EIP-2612 permits (`eip2612GasSponsoring`) when the
     /// chain has Permit2 and the x402 proxy.
@@ -42,19 +46,29 @@ pub struct ChainConfig {
 }
 
 impl ChainConfig {
-    /// Defaults that suit Base and a local anvil.
+    /// Defaults that suit Base and a local anvil, over one RPC endpoint.
     pub fn new(
         network: Network,
         rpc_url: impl Into<String>,
         signers: Vec<PrivateKeySigner>,
     ) -> Self {
+        Self::with_rpc_urls(network, vec![rpc_url.into()], signers)
+    }
+
+    /// Defaults that suit Base and a local anvil, over several RPC endpoints.
+    pub fn with_rpc_urls(
+        network: Network,
+        rpc_urls: Vec<String>,
+        signers: Vec<PrivateKeySigner>,
+    ) -> Self {
         Self {
             network,
-            rpc_url: rpc_url.into(),
+            rpc_urls,
+            rpc_timeout: DEFAULT_RPC_TIMEOUT,
             signers,
             gas_limit: 300_000,
             priority_fee_wei: 100_000_000,
-            receipt_poll: Duration::from_millis(250),
+            receipt_poll: Duration::from_millis(25),
             eip2612_gas_sponsoring: true,
         }
     }
@@ -65,7 +79,7 @@ impl std::fmt::Debug for ChainConfig {
         let addrs: Vec<Address> = self.signers.iter().map(|s| s.address()).collect();
         f.debug_struct("ChainConfig")
             .field("network", &self.network)
-            .field("rpc_url", &self.rpc_url)
+            .field("rpc_endpoints", &self.rpc_urls.len())
             .field("signers", &addrs)
             .finish_non_exhaustive()
     }
@@ -91,7 +105,7 @@ async fn permit2_deployed(provider: &RootProvider) -> Result<bool, EvmError> {
 }
 
 fn rpc_err(e: impl std::fmt::Display) -> EvmError {
-    EvmError::Rpc(e.to_string())
+    EvmError::Rpc(error_text(&e))
 }
 
 struct SignerSlot {
@@ -113,9 +127,13 @@ pub struct EvmChain {
     network: Network,
     chain_id: u64,
     provider: RootProvider,
+    /// Each endpoint alone, for `/health`.
+    endpoints: Endpoints,
     slots: Vec<SignerSlot>,
     next_slot: AtomicUsize,
     fees: Mutex<Option<Fees>>,
+    /// Signed, not yet sent: the slot and nonce each transaction holds. Never locked across an
+    /// await.
     in_flight: Mutex<HashMap<B256, (usize, u64)>>,
     receipts: Arc<ReceiptWatcher>,
     permit2_deployed: bool,
@@ -132,11 +150,7 @@ impl EvmChain {
         if cfg.signers.is_empty() {
             return Err(EvmError::Config("no settlement signer configured".into()));
         }
-        let url: Url = cfg
-            .rpc_url
-            .parse()
-            .map_err(|e| EvmError::Config(format!("rpc url: {e}")))?;
-        let provider = RootProvider::new(RpcClient::new_http(url));
+        let (provider, endpoints) = rpc::connect(&cfg.rpc_urls, cfg.rpc_timeout)?;
         let node_chain = provider.get_chain_id().await.map_err(rpc_err)?;
         if node_chain != chain_id {
             return Err(EvmError::Config(format!(
@@ -161,6 +175,7 @@ impl EvmChain {
             network: cfg.network.clone(),
             chain_id,
             provider,
+            endpoints,
             slots,
             next_slot: AtomicUsize::new(0),
             fees: Mutex::new(None),
@@ -207,15 +222,21 @@ impl EvmChain {
         self.slots[0].signer.address()
     }
 
+    /// The fee caps to sign with; the cache is never locked across the RPC call.
     async fn fees(&self) -> Result<(u128, u128), EvmError> {
-        let mut cached = self.fees.lock().await;
-        if let Some(f) = cached.as_ref().filter(|f| f.fetched.elapsed() < FEE_TTL) {
+        if let Some(f) = self
+            .fees
+            .lock()
+            .expect("fee cache lock")
+            .as_ref()
+            .filter(|f| f.fetched.elapsed() < FEE_TTL)
+        {
             return Ok((f.max_fee, f.priority));
         }
         let gas_price = self.provider.get_gas_price().await.map_err(rpc_err)?;
         let priority = self.cfg.priority_fee_wei;
         let max_fee = gas_price.saturating_mul(2).saturating_add(priority);
-        *cached = Some(Fees {
+        *self.fees.lock().expect("fee cache lock") = Some(Fees {
             fetched: Instant::now(),
             max_fee,
             priority,
@@ -223,26 +244,29 @@ impl EvmChain {
         Ok((max_fee, priority))
     }
 
-    /// Signs a call to `to` with the next signer and nonce; nothing is sent.
+    /// Signs a call to `to` with the next signer and nonce; nothing is sent. Fees are fetched
+    /// first: from taking the nonce to recording it in flight nothing awaits, so a dropped
+    /// caller cannot leak a nonce.
     pub async fn sign_call(&self, to: Address, data: Bytes) -> Result<SignedTx, EvmError> {
+        let fees = self.fees().await?;
         let idx = self.next_slot.fetch_add(1, Ordering::Relaxed) % self.slots.len();
-        let nonce = self.slots[idx].nonces.acquire().await;
-        let signed = self.sign_at(idx, nonce, to, data, self.cfg.gas_limit).await;
+        let nonce = self.slots[idx].nonces.acquire();
+        let signed = self.sign_at(idx, nonce, fees, to, data, self.cfg.gas_limit);
         if signed.is_err() {
-            self.slots[idx].nonces.give_back(nonce).await;
+            self.slots[idx].nonces.give_back(nonce);
         }
         signed
     }
 
-    async fn sign_at(
+    fn sign_at(
         &self,
         idx: usize,
         nonce: u64,
+        (max_fee, priority): (u128, u128),
         to: Address,
         data: Bytes,
         gas_limit: u64,
     ) -> Result<SignedTx, EvmError> {
-        let (max_fee, priority) = self.fees().await?;
         let mut tx = TxEip1559 {
             chain_id: self.chain_id,
             nonce,
@@ -260,7 +284,10 @@ impl EvmChain {
             .map_err(|e| EvmError::Config(format!("signing failed: {e}")))?;
         let envelope = TxEnvelope::Eip1559(tx.into_signed(sig));
         let hash = *envelope.tx_hash();
-        self.in_flight.lock().await.insert(hash, (idx, nonce));
+        self.in_flight
+            .lock()
+            .expect("in-flight lock")
+            .insert(hash, (idx, nonce));
         Ok(SignedTx {
             hash: format!("{hash:#x}"),
             raw: envelope.encoded_2718(),
@@ -274,11 +301,16 @@ impl EvmChain {
         let Ok(hash) = tx.hash.parse::<B256>() else {
             return;
         };
-        let Some((idx, nonce)) = self.in_flight.lock().await.remove(&hash) else {
+        let Some((idx, nonce)) = self.in_flight.lock().expect("in-flight lock").remove(&hash)
+        else {
             return;
         };
         let me = self.slots[idx].signer.address();
-        match self.sign_at(idx, nonce, me, Bytes::new(), 21_000).await {
+        let filler = match self.fees().await {
+            Ok(fees) => self.sign_at(idx, nonce, fees, me, Bytes::new(), 21_000),
+            Err(e) => Err(e),
+        };
+        match filler {
             Ok(filler) => {
                 if let Broadcast::Rejected(e) | Broadcast::Unknown(e) =
                     self.broadcast(&filler).await
@@ -294,7 +326,7 @@ impl EvmChain {
     pub async fn broadcast(&self, tx: &SignedTx) -> Broadcast {
         let hash: Option<B256> = tx.hash.parse().ok();
         let local = match hash {
-            Some(h) => self.in_flight.lock().await.remove(&h),
+            Some(h) => self.in_flight.lock().expect("in-flight lock").remove(&h),
             None => None,
         };
         let outcome = match self.provider.send_raw_transaction(&tx.raw).await {
@@ -307,7 +339,7 @@ impl EvmChain {
                     Broadcast::Rejected(resp.message.to_string())
                 }
             }
-            Err(e) => Broadcast::Unknown(e.to_string()),
+            Err(e) => Broadcast::Unknown(error_text(&e)),
         };
         if let (Broadcast::Rejected(msg), Some((idx, nonce))) = (&outcome, local) {
             let slot = &self.slots[idx];
@@ -318,10 +350,10 @@ impl EvmChain {
                     .pending()
                     .await
                 {
-                    slot.nonces.resync(n).await;
+                    slot.nonces.resync(n);
                 }
             } else {
-                slot.nonces.give_back(nonce).await;
+                slot.nonces.give_back(nonce);
             }
         }
         outcome
@@ -344,8 +376,8 @@ impl EvmChain {
         }
     }
 
-    /// Checks the node answers; returns the latest block number.
-    pub async fn health(&self) -> Result<u64, EvmError> {
-        self.provider.get_block_number().await.map_err(rpc_err)
+    /// Asks each RPC endpoint on its own whether it answers; in configured order.
+    pub async fn health(&self) -> Vec<EndpointHealth> {
+        self.endpoints.health().await
     }
 }

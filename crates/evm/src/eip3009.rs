@@ -18,6 +18,7 @@ use crate::exact::{
     ExactEvm, MAX_SIGNATURE_BYTES, bad_payload, object, parse_address, parse_hex,
     requirement_address, unix_now,
 };
+use crate::rpc::error_text;
 
 /// An EIP-3009 authorization, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,7 +221,8 @@ pub(crate) async fn verify(
             };
             Err(reject(cause).with_message(resp.message.to_string()))
         }
-        Err(e) => Err(reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))),
+        Err(e) => Err(reject(reason::UNEXPECTED_VERIFY_ERROR)
+            .with_message(format!("rpc: {}", error_text(&e)))),
     }
 }
 

@@ -14,6 +14,7 @@ use tollgate_proto::v2::Object;
 use tollgate_proto::{PaymentView, Rejection, Verified, reason};
 
 use crate::chain::EvmChain;
+use crate::rpc::error_text;
 use crate::{eip3009, permit2};
 
 /// Seconds a validBefore / deadline must lie ahead so the transfer can still be mined.
@@ -131,7 +132,8 @@ impl ExactEvm {
     /// Whether `who` has contract code (a smart wallet may sign in ways only simulation judges).
     pub(crate) async fn has_code(&self, who: Address) -> Result<bool, Rejection> {
         let code = self.chain.provider().get_code_at(who).await.map_err(|e| {
-            Rejection::new(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))
+            Rejection::new(reason::UNEXPECTED_VERIFY_ERROR)
+                .with_message(format!("rpc: {}", error_text(&e)))
         })?;
         Ok(!code.is_empty())
     }

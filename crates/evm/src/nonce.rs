@@ -2,10 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use tokio::sync::Mutex;
+use std::sync::Mutex;
 
 /// Hands out nonces for one signer; a nonce whose send was refused is handed out again first,
-/// so one failed send never leaves a gap that stalls every later settlement.
+/// so one failed send never leaves a gap that stalls every later settlement. Synchronous: no
+/// await can fall between taking a nonce and recording what it was taken for.
 #[derive(Debug)]
 pub(crate) struct NonceManager {
     state: Mutex<State>,
@@ -28,8 +29,8 @@ impl NonceManager {
     }
 
     /// The lowest free nonce.
-    pub(crate) async fn acquire(&self) -> u64 {
-        let mut s = self.state.lock().await;
+    pub(crate) fn acquire(&self) -> u64 {
+        let mut s = self.state.lock().expect("nonce lock");
         if let Some(n) = s.returned.pop_first() {
             return n;
         }
@@ -38,16 +39,16 @@ impl NonceManager {
     }
 
     /// Gives back a nonce whose transaction the node refused.
-    pub(crate) async fn give_back(&self, nonce: u64) {
-        let mut s = self.state.lock().await;
+    pub(crate) fn give_back(&self, nonce: u64) {
+        let mut s = self.state.lock().expect("nonce lock");
         if nonce < s.next {
             s.returned.insert(nonce);
         }
     }
 
     /// Re-aligns with the chain's pending count after the node said our nonce was stale.
-    pub(crate) async fn resync(&self, chain_next: u64) {
-        let mut s = self.state.lock().await;
+    pub(crate) fn resync(&self, chain_next: u64) {
+        let mut s = self.state.lock().expect("nonce lock");
         s.returned.retain(|n| *n >= chain_next);
         s.next = s.next.max(chain_next);
     }
@@ -57,16 +58,16 @@ impl NonceManager {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn refused_nonce_is_reused_first() {
+    #[test]
+    fn refused_nonce_is_reused_first() {
         let m = NonceManager::new(5);
-        assert_eq!(m.acquire().await, 5);
-        assert_eq!(m.acquire().await, 6);
-        m.give_back(5).await;
-        assert_eq!(m.acquire().await, 5);
-        assert_eq!(m.acquire().await, 7);
-        m.give_back(6).await;
-        m.resync(9).await;
-        assert_eq!(m.acquire().await, 9);
+        assert_eq!(m.acquire(), 5);
+        assert_eq!(m.acquire(), 6);
+        m.give_back(5);
+        assert_eq!(m.acquire(), 5);
+        assert_eq!(m.acquire(), 7);
+        m.give_back(6);
+        m.resync(9);
+        assert_eq!(m.acquire(), 9);
     }
 }

@@ -19,6 +19,7 @@ use crate::exact::{
     ExactEvm, MAX_SIGNATURE_BYTES, VALID_BEFORE_BUFFER_SECS, bad_payload, object, parse_address,
     parse_hex, requirement_address, unix_now,
 };
+use crate::rpc::error_text;
 
 /// The canonical Permit2 (same address on every chain).
 pub const PERMIT2: Address = address!("000000000022D473030F116dDEE9F6B43aC78BA3");
@@ -280,7 +281,8 @@ pub(crate) async fn verify(
             };
             Err(reject(cause).with_message(resp.message.to_string()))
         }
-        Err(e) => Err(reject(reason::UNEXPECTED_VERIFY_ERROR).with_message(format!("rpc: {e}"))),
+        Err(e) => Err(reject(reason::UNEXPECTED_VERIFY_ERROR)
+            .with_message(format!("rpc: {}", error_text(&e)))),
     }
 }
 

@@ -1,9 +1,12 @@
-//! One background poller for every settlement awaiting its receipt: each tick asks the node for
-//! all outstanding hashes in a single JSON-RPC batch instead of one poll loop per settlement.
+//! One background poller for every settlement awaiting its receipt. While any settlement waits,
+//! each tick asks only for the chain head (one cheap call); receipts are fetched, all outstanding
+//! hashes in one JSON-RPC batch, when the head moves or a new hash starts waiting. So a landing
+//! is seen within one tick of its block, without a fixed receipt poll per settlement.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy::primitives::B256;
 use alloy::providers::{Provider, RootProvider};
@@ -19,6 +22,8 @@ type Waiters = HashMap<B256, Vec<oneshot::Sender<bool>>>;
 /// Delivers `status` (true = success) of mined transactions to whoever waits on them.
 pub(crate) struct ReceiptWatcher {
     waiting: Mutex<Waiters>,
+    /// Hashes that started waiting since the last receipt fetch.
+    fresh: AtomicBool,
     wake: Notify,
 }
 
@@ -27,6 +32,7 @@ impl ReceiptWatcher {
     pub(crate) fn spawn(provider: RootProvider, every: Duration) -> Arc<Self> {
         let me = Arc::new(Self {
             waiting: Mutex::new(HashMap::new()),
+            fresh: AtomicBool::new(false),
             wake: Notify::new(),
         });
         tokio::spawn(poll_loop(Arc::downgrade(&me), provider, every));
@@ -37,6 +43,7 @@ impl ReceiptWatcher {
     pub(crate) async fn watch(&self, hash: B256) -> oneshot::Receiver<bool> {
         let (tx, rx) = oneshot::channel();
         self.waiting.lock().await.entry(hash).or_default().push(tx);
+        self.fresh.store(true, Ordering::SeqCst);
         self.wake.notify_one();
         rx
     }
@@ -61,26 +68,87 @@ impl ReceiptWatcher {
 }
 
 async fn poll_loop(me: Weak<ReceiptWatcher>, provider: RootProvider, every: Duration) {
+    let mut head = None;
+    let mut pace = Pace::new(every);
     loop {
         let Some(watcher) = me.upgrade() else { return };
-        let hashes = watcher.outstanding().await;
-        if hashes.is_empty() {
+        if watcher.outstanding().await.is_empty() {
             // Re-check liveness every few seconds so a dropped chain stops this task.
             let _ = tokio::time::timeout(Duration::from_secs(5), watcher.wake.notified()).await;
             continue;
         }
-        tokio::time::sleep(every).await;
-        for chunk in hashes.chunks(BATCH) {
-            match fetch(&provider, chunk).await {
-                Ok(found) => {
-                    for (hash, status) in found {
-                        watcher.deliver(hash, status).await;
-                    }
+        let now = match provider.get_block_number().await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "chain head poll failed; retrying next tick");
+                None
+            }
+        };
+        let moved = now.is_some() && now != head;
+        if moved {
+            pace.head_moved(Instant::now());
+        }
+        if moved || watcher.fresh.swap(false, Ordering::SeqCst) {
+            if fetch_all(&watcher, &provider).await {
+                head = now.or(head);
+            } else {
+                watcher.fresh.store(true, Ordering::SeqCst);
+            }
+        }
+        drop(watcher);
+        tokio::time::sleep(pace.tick()).await;
+    }
+}
+
+/// How long to wait between head checks: an eighth of the observed block interval, never
+/// shorter than the configured tick nor longer than half a second. A 2-second chain is asked
+/// four times a second; a local chain that mines on demand, at the tick.
+struct Pace {
+    floor: Duration,
+    last_move: Option<Instant>,
+    block_interval: Duration,
+}
+
+impl Pace {
+    fn new(floor: Duration) -> Self {
+        Self {
+            floor,
+            last_move: None,
+            block_interval: floor,
+        }
+    }
+
+    fn head_moved(&mut self, now: Instant) {
+        if let Some(prev) = self.last_move {
+            // A moving average: one slow block does not slow every later check.
+            self.block_interval = (self.block_interval * 3 + now.duration_since(prev)) / 4;
+        }
+        self.last_move = Some(now);
+    }
+
+    fn tick(&self) -> Duration {
+        (self.block_interval / 8).clamp(self.floor, Duration::from_millis(500).max(self.floor))
+    }
+}
+
+/// Fetches the receipts of every outstanding hash; `false` if any batch failed.
+async fn fetch_all(watcher: &ReceiptWatcher, provider: &RootProvider) -> bool {
+    let hashes = watcher.outstanding().await;
+    let mut ok = true;
+    for chunk in hashes.chunks(BATCH) {
+        match fetch(provider, chunk).await {
+            Ok(found) => {
+                for (hash, status) in found {
+                    watcher.deliver(hash, status).await;
                 }
-                Err(e) => tracing::warn!(error = %e, "receipt poll failed; retrying next tick"),
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "receipt poll failed; retrying next tick");
+                ok = false;
             }
         }
     }
+    ok
 }
 
 async fn fetch(provider: &RootProvider, hashes: &[B256]) -> Result<Vec<(B256, bool)>, String> {
@@ -100,4 +168,33 @@ async fn fetch(provider: &RootProvider, hashes: &[B256]) -> Result<Vec<(B256, bo
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pace_follows_the_block_interval_within_bounds() {
+        let floor = Duration::from_millis(25);
+        let mut p = Pace::new(floor);
+        assert_eq!(p.tick(), floor, "nothing seen yet: the tick");
+        let t0 = Instant::now();
+        for i in 0..40 {
+            p.head_moved(t0 + Duration::from_millis(2_000) * i);
+        }
+        let t = p.tick();
+        assert!(
+            t > Duration::from_millis(200) && t <= Duration::from_millis(500),
+            "{t:?}"
+        );
+        for i in 0..40 {
+            p.head_moved(t0 + Duration::from_secs(80) + Duration::from_millis(10) * i);
+        }
+        assert_eq!(
+            p.tick(),
+            floor,
+            "a chain mining on demand is checked at the tick"
+        );
+    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tollgate_evm::{EvmChain, ExactEvm};
+use tollgate_proto::rpc::EndpointHealth;
 use tollgate_proto::v2::{Object, SupportedKind};
 use tollgate_proto::{
     Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
@@ -85,7 +86,7 @@ impl PaymentScheme for EvmExactScheme {
             self.chain()
                 .sign_call(to, v.data.clone().into())
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| tollgate_evm::error_text(&e))
         }
         .boxed()
     }
@@ -110,7 +111,7 @@ impl PaymentScheme for EvmExactScheme {
         reason::EVM_TRANSACTION_FAILED
     }
 
-    fn health(&self) -> BoxFuture<'_, Result<(), String>> {
-        boxed_text(self.chain().health().map(|r| r.map(|_| ())))
+    fn health(&self) -> BoxFuture<'_, Vec<EndpointHealth>> {
+        self.chain().health().boxed()
     }
 }

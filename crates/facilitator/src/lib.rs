@@ -1,7 +1,10 @@
 //! The x402 facilitator: verifies payments, settles each at most once through the ledger, and
 //! serves the HTTP API (`/verify`, `/settle`, `/supported`, `/health`, `/metrics`).
 
+mod allow;
+mod doors;
 mod evm;
+mod failpoint;
 mod metrics;
 mod reconcile;
 mod reply;
@@ -10,10 +13,13 @@ mod scheme;
 mod service;
 mod svm;
 
+pub use allow::Allowlist;
+pub use doors::Doors;
 pub use evm::EvmExactScheme;
 pub use metrics::Metrics;
-pub use reconcile::reconcile_once;
+pub use reconcile::{ReconcileOptions, reconcile_once, spawn_reconciler};
 pub use routes::{router, serve};
 pub use scheme::{PaymentScheme, payment_identity};
-pub use service::{Facilitator, FacilitatorOptions, Failpoint, Reply};
+pub use failpoint::{Failpoint, Step};
+pub use service::{Facilitator, FacilitatorOptions, Reply};
 pub use svm::SvmExactScheme;

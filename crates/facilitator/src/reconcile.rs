@@ -2,11 +2,57 @@
 //! broadcast and record, or a receipt wait that timed out): rebroadcast the very same bytes,
 //! which can never pay twice, then record what the chain says.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tollgate_proto::{Broadcast, SignedTx, reason};
 
 use crate::service::{Facilitator, Internal};
+
+/// How the background reconciler paces itself.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
+    /// Pause between passes.
+    pub every: Duration,
+    /// Age a settlement must reach before a pass takes it over from the call that made it
+    /// (that call may still be waiting for its receipt).
+    pub min_age: Duration,
+    /// Longest one settlement's receipt is waited for within a pass.
+    pub wait: Duration,
+}
+
+impl Default for ReconcileOptions {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(10),
+            min_age: Duration::from_secs(30),
+            wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Runs the reconciler in the background for as long as the handle is kept and not aborted:
+/// a first pass at once over everything a previous run left (serving does not wait for it),
+/// then a pass every `every` over settlements older than `min_age`.
+pub fn spawn_reconciler(f: Arc<Facilitator>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let o = f.reconcile_options().clone();
+        match reconcile_once(&f, Duration::ZERO, o.wait).await {
+            Ok(0) => {}
+            Ok(done) => tracing::info!(done, "finished settlements left over from the last run"),
+            Err(e) => tracing::warn!(error = %e, "start-up reconcile failed"),
+        }
+        let mut tick = tokio::time::interval(o.every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = reconcile_once(&f, o.min_age, o.wait).await {
+                tracing::warn!(error = %e, "periodic reconcile failed");
+            }
+        }
+    })
+}
 
 /// One pass over unfinished settlements older than `min_age`; returns how many were finished.
 pub async fn reconcile_once(

@@ -1,7 +1,6 @@
 //! The facilitator's HTTP API on axum.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
@@ -15,8 +14,10 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tollgate_proto::request::MAX_REQUEST_BYTES;
+use tollgate_proto::rpc::any_ok;
 
-use crate::reconcile::reconcile_once;
+use crate::doors::{Doors, guard};
+use crate::reconcile::spawn_reconciler;
 use crate::service::{Facilitator, Internal, Reply};
 
 #[derive(Clone)]
@@ -25,17 +26,23 @@ struct AppState {
     close: Arc<Notify>,
 }
 
-/// The API routes; `close` is notified by `POST /close`.
-pub fn router(f: Arc<Facilitator>, close: Arc<Notify>) -> Router {
+/// The API routes. `doors` guards `/verify`, `/settle` and `/close` (served only when enabled,
+/// and then notifying `close`).
+pub fn router(f: Arc<Facilitator>, close: Arc<Notify>, doors: Doors) -> Router {
     let state = AppState { f, close };
-    Router::new()
+    let mut acting = Router::new()
         .route("/verify", post(verify))
-        .route("/settle", post(settle))
+        .route("/settle", post(settle));
+    if doors.close_enabled() {
+        acting = acting.route("/close", post(close_server));
+    }
+    let acting = acting.route_layer(middleware::from_fn_with_state(doors, guard));
+    Router::new()
+        .merge(acting)
         .route("/supported", get(supported))
         .route("/discovery/resources", get(discovery))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/close", post(close_server))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -44,11 +51,16 @@ pub fn router(f: Arc<Facilitator>, close: Arc<Notify>) -> Router {
         .with_state(state)
 }
 
-/// Serves until `POST /close` or ctrl-c, reconciling unfinished settlements in the background.
-pub async fn serve(f: Arc<Facilitator>, listener: TcpListener) -> std::io::Result<()> {
+/// Serves until `POST /close` (when `doors` enable it) or ctrl-c, reconciling unfinished
+/// settlements in the background.
+pub async fn serve(
+    f: Arc<Facilitator>,
+    listener: TcpListener,
+    doors: Doors,
+) -> std::io::Result<()> {
     let close = Arc::new(Notify::new());
-    let reconciler = tokio::spawn(reconcile_forever(f.clone()));
-    let app = router(f, close.clone());
+    let reconciler = spawn_reconciler(f.clone());
+    let app = router(f, close.clone(), doors);
     let stop = async move {
         tokio::select! {
             _ = close.notified() => {}
@@ -60,17 +72,6 @@ pub async fn serve(f: Arc<Facilitator>, listener: TcpListener) -> std::io::Resul
         .await;
     reconciler.abort();
     served
-}
-
-async fn reconcile_forever(f: Arc<Facilitator>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        if let Err(e) = reconcile_once(&f, Duration::from_secs(60), Duration::from_secs(5)).await {
-            tracing::warn!(error = %e, "periodic reconcile failed");
-        }
-    }
 }
 
 async fn count_requests(State(s): State<AppState>, req: Request, next: Next) -> Response {
@@ -139,13 +140,21 @@ async fn health(State(s): State<AppState>) -> Response {
         "store".into(),
         json!(store.err().unwrap_or_else(|| "ok".into())),
     );
-    for scheme in s.f.schemes() {
-        let r = scheme.health().await;
-        healthy &= r.is_ok();
-        checks.insert(
-            scheme.network().caip2().into(),
-            json!(r.err().unwrap_or_else(|| "ok".into())),
-        );
+    // Every chain's endpoints are probed at once: each probe is bounded by its RPC timeout.
+    let schemes = s.f.schemes();
+    let probes = futures::future::join_all(schemes.iter().map(|scheme| scheme.health())).await;
+    let mut rpc = serde_json::Map::new();
+    for (scheme, endpoints) in schemes.iter().zip(probes) {
+        let up = any_ok(&endpoints);
+        healthy &= up;
+        let check = if up {
+            "ok".to_string()
+        } else {
+            format!("none of {} rpc endpoints answers", endpoints.len())
+        };
+        let network = scheme.network().caip2();
+        checks.insert(network.into(), json!(check));
+        rpc.insert(network.into(), json!(endpoints));
     }
     let status = if healthy {
         StatusCode::OK
@@ -154,7 +163,11 @@ async fn health(State(s): State<AppState>) -> Response {
     };
     (
         status,
-        Json(json!({"status": if healthy { "ok" } else { "unhealthy" }, "checks": checks})),
+        Json(json!({
+            "status": if healthy { "ok" } else { "unhealthy" },
+            "checks": checks,
+            "rpc": rpc,
+        })),
     )
         .into_response()
 }

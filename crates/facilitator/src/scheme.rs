@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use tollgate_proto::rpc::{EndpointHealth, scrub_urls};
 use tollgate_proto::v2::{Object, SupportedKind};
 use tollgate_proto::{
     Broadcast, Network, NetworkFamily, Networks, PaymentView, Rejection, SignedTx, Verified,
@@ -47,8 +48,8 @@ pub trait PaymentScheme: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<bool>, String>>;
     /// The reason string for a settlement that landed but failed on chain.
     fn failed_reason(&self) -> &'static str;
-    /// Checks the chain answers.
-    fn health(&self) -> BoxFuture<'_, Result<(), String>>;
+    /// Asks each of the chain's RPC endpoints whether it answers; named by index, never URL.
+    fn health(&self) -> BoxFuture<'_, Vec<EndpointHealth>>;
 }
 
 /// A payment's identity as the ledger names it, from its chain crate and without any I/O: the
@@ -82,9 +83,11 @@ pub(crate) fn exact_kinds(
     ]
 }
 
-/// Boxes a chain call for the trait, its error as text (the trait's errors are messages only).
+/// Boxes a chain call for the trait, its error as text (the trait's errors are messages only),
+/// scrubbed of any URL: RPC URLs carry API keys, and these messages reach HTTP answers.
 pub(crate) fn boxed_text<'a, T, E: Display>(
     call: impl Future<Output = Result<T, E>> + Send + 'a,
 ) -> BoxFuture<'a, Result<T, String>> {
-    call.map(|r| r.map_err(|e| e.to_string())).boxed()
+    call.map(|r| r.map_err(|e| scrub_urls(&e.to_string())))
+        .boxed()
 }

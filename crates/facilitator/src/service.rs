@@ -12,19 +12,15 @@ use tollgate_proto::{
 };
 use tollgate_store::{Claim, Intent, Ledger, SettlementRecord};
 
+use crate::allow::Allowlist;
+use crate::failpoint::{Failpoint, Step};
 use crate::metrics::Metrics;
+use crate::reconcile::ReconcileOptions;
 pub use crate::reply::Reply;
 use crate::reply::{
     already_settled, duplicate, failed, invalid_verify, ok, pending, refuse_verify, status_of,
 };
 use crate::scheme::PaymentScheme;
-
-/// A deliberate crash point for crash-recovery tests: the process exits at that step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failpoint {
-    /// Exit right after the node accepted the settlement, before its result is recorded.
-    AfterBroadcast,
-}
 
 /// Tunables of the facilitator service.
 #[derive(Debug, Clone)]
@@ -35,6 +31,10 @@ pub struct FacilitatorOptions {
     pub networks: Networks,
     /// Crash-test hook; `None` in production.
     pub failpoint: Option<Failpoint>,
+    /// Assets and payees settled; `None` settles the well-known USDC of each served network.
+    pub allow: Option<Allowlist>,
+    /// Pace of the background reconciler.
+    pub reconcile: ReconcileOptions,
 }
 
 impl Default for FacilitatorOptions {
@@ -43,6 +43,8 @@ impl Default for FacilitatorOptions {
             receipt_timeout: Duration::from_secs(30),
             networks: Networks::default(),
             failpoint: None,
+            allow: None,
+            reconcile: ReconcileOptions::default(),
         }
     }
 }
@@ -54,6 +56,7 @@ pub struct Facilitator {
     settling: Mutex<HashSet<String>>,
     schemes: Vec<Arc<dyn PaymentScheme>>,
     ledger: Ledger,
+    allow: Allowlist,
     opts: FacilitatorOptions,
     metrics: Metrics,
 }
@@ -70,10 +73,15 @@ impl Facilitator {
         ledger: Ledger,
         opts: FacilitatorOptions,
     ) -> Self {
+        let allow = opts
+            .allow
+            .clone()
+            .unwrap_or_else(|| Allowlist::usdc_of(schemes.iter().map(|s| s.network())));
         Self {
             settling: Mutex::default(),
             schemes,
             ledger,
+            allow,
             opts,
             metrics: Metrics::new(),
         }
@@ -82,6 +90,11 @@ impl Facilitator {
     /// The ledger, for reconciliation and health checks.
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// Pace of the background reconciler.
+    pub fn reconcile_options(&self) -> &ReconcileOptions {
+        &self.opts.reconcile
     }
 
     /// Prometheus metrics of this instance.
@@ -136,6 +149,7 @@ impl Facilitator {
                 Rejection::new(reason::INVALID_NETWORK)
                     .with_message(format!("{} is not served here", view.requirements.network))
             })?;
+        self.allow.check(&view.requirements)?;
         Ok((view, scheme))
     }
 
@@ -187,8 +201,17 @@ impl Facilitator {
         })
     }
 
-    /// `/settle`: re-verifies, then broadcasts at most once per payment identity.
-    pub async fn settle(&self, body: &[u8]) -> Result<Reply<SettleResponse>, Internal> {
+    /// `/settle`: re-verifies, then broadcasts at most once per payment identity. The
+    /// settlement runs in a task of its own: a caller that hangs up drops only its wait, never
+    /// a taken nonce, a claimed but unsent transaction or an unrecorded result.
+    pub async fn settle(self: &Arc<Self>, body: &[u8]) -> Result<Reply<SettleResponse>, Internal> {
+        let (me, body) = (self.clone(), body.to_vec());
+        tokio::spawn(async move { me.settle_owned(&body).await })
+            .await
+            .unwrap_or_else(|e| Err(internal(format!("settlement task failed: {e}"))))
+    }
+
+    async fn settle_owned(&self, body: &[u8]) -> Result<Reply<SettleResponse>, Internal> {
         let started = Instant::now();
         let reply = self.settle_inner(body).await;
         let outcome = match &reply {
@@ -254,6 +277,7 @@ impl Facilitator {
                 return Ok(ok(failed(r.with_payer(verified.payer.clone()), net, None)));
             }
         };
+        Failpoint::at(&self.opts.failpoint, Step::Signed).await;
         let intent = Intent {
             id: identity,
             network: view.requirements.network.caip2().to_string(),
@@ -267,7 +291,7 @@ impl Facilitator {
             .claim_signed(&intent, &signed.hash, &signed.raw)
             .await
         {
-            Ok(Claim::Won) => {}
+            Ok(Claim::Won) => Failpoint::at(&self.opts.failpoint, Step::Claimed).await,
             Ok(Claim::Exists(rec)) => {
                 scheme.abandon(&signed).await;
                 return Ok(ok(duplicate(&rec, net)));
@@ -309,10 +333,7 @@ impl Facilitator {
                 ));
             }
         }
-        if self.opts.failpoint == Some(Failpoint::AfterBroadcast) {
-            tracing::error!(tx = %signed.hash, "failpoint after_broadcast: exiting before recording the result");
-            std::process::exit(86);
-        }
+        Failpoint::at(&self.opts.failpoint, Step::Broadcast).await;
         self.finish(scheme, v, signed, net).await
     }
 

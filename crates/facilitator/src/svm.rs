@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use tollgate_proto::rpc::EndpointHealth;
 use tollgate_proto::v2::{Object, SupportedKind};
 use tollgate_proto::{
     Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
@@ -90,7 +91,7 @@ impl PaymentScheme for SvmExactScheme {
         reason::SVM_TRANSACTION_FAILED
     }
 
-    fn health(&self) -> BoxFuture<'_, Result<(), String>> {
-        boxed_text(self.exact.chain().health())
+    fn health(&self) -> BoxFuture<'_, Vec<EndpointHealth>> {
+        self.exact.chain().health().boxed()
     }
 }

@@ -133,6 +133,9 @@ pub struct FacilitatorConfig {
     /// Path of a facilitator TOML to run in this process (CLI only).
     #[serde(default)]
     pub in_process: Option<PathBuf>,
+    /// Name of the env variable holding the bearer token the remote facilitator requires.
+    #[serde(default)]
+    pub token_env: Option<String>,
 }
 
 /// Which requests x402 applies to.

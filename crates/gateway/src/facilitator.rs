@@ -60,6 +60,7 @@ impl FacilitatorClient for InProcess {
 pub struct Remote {
     base: String,
     http: reqwest::Client,
+    bearer: Option<reqwest::header::HeaderValue>,
 }
 
 impl Remote {
@@ -72,7 +73,20 @@ impl Remote {
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             http,
+            bearer: None,
         })
+    }
+
+    /// Sends `Authorization: Bearer <token>` on `/verify` and `/settle`, for a facilitator
+    /// that requires one. The header is marked sensitive, so no dump prints it.
+    pub fn with_token(mut self, token: &str) -> Result<Self, FacilitatorError> {
+        let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .map_err(|_| {
+                FacilitatorError("the facilitator token is not a valid header value".into())
+            })?;
+        v.set_sensitive(true);
+        self.bearer = Some(v);
+        Ok(self)
     }
 
     async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, FacilitatorError> {
@@ -80,10 +94,12 @@ impl Remote {
         if status.is_server_error() {
             return Err(FacilitatorError(format!("answered {status}")));
         }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| FacilitatorError(e.to_string()))?;
+        if matches!(status.as_u16(), 401 | 403 | 415) {
+            return Err(FacilitatorError(format!(
+                "refused this gateway ({status}): check facilitator.token_env"
+            )));
+        }
+        let bytes = resp.bytes().await.map_err(transport)?;
         if bytes.len() > MAX_REPLY_BYTES {
             return Err(FacilitatorError("answer too large".into()));
         }
@@ -96,14 +112,15 @@ impl Remote {
         path: &str,
         body: Vec<u8>,
     ) -> Result<T, FacilitatorError> {
-        let resp = self
+        let mut req = self
             .http
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| FacilitatorError(e.to_string()))?;
+            .body(body);
+        if let Some(b) = &self.bearer {
+            req = req.header(reqwest::header::AUTHORIZATION, b.clone());
+        }
+        let resp = req.send().await.map_err(transport)?;
         Self::read(resp).await
     }
 }
@@ -124,8 +141,13 @@ impl FacilitatorClient for Remote {
                 .get(format!("{}/supported", self.base))
                 .send()
                 .await
-                .map_err(|e| FacilitatorError(e.to_string()))?;
+                .map_err(transport)?;
             Self::read(resp).await
         })
     }
+}
+
+/// A transport failure, without the URL (it may carry credentials).
+fn transport(e: reqwest::Error) -> FacilitatorError {
+    FacilitatorError(e.without_url().to_string())
 }

@@ -14,16 +14,27 @@ use crate::receipt::KeyRing;
 /// Largest key file read.
 const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 
-/// The remote facilitator named by `facilitator.url`.
-pub fn remote_facilitator(cfg: &GatewayConfig) -> Result<Arc<dyn FacilitatorClient>, ConfigError> {
-    let url = cfg
-        .facilitator
+/// The remote facilitator named by `facilitator.url`, with the bearer token `token_env` names.
+pub fn remote_facilitator(
+    cfg: &GatewayConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<dyn FacilitatorClient>, ConfigError> {
+    let f = &cfg.facilitator;
+    let url = f
         .url
         .as_deref()
         .ok_or_else(|| ConfigError::Invalid("facilitator.url is not set".into()))?;
-    Ok(Arc::new(
-        Remote::new(url).map_err(|e| ConfigError::Invalid(e.to_string()))?,
-    ))
+    let invalid = |e: crate::FacilitatorError| ConfigError::Invalid(e.to_string());
+    let mut remote = Remote::new(url).map_err(invalid)?;
+    if let Some(var) = &f.token_env {
+        let token = env(var).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "facilitator.token_env names {var}, which is not set"
+            ))
+        })?;
+        remote = remote.with_token(&token).map_err(invalid)?;
+    }
+    Ok(Arc::new(remote))
 }
 
 /// Loads the key ring from `keys_env` (through `env`) or `keys_file`.

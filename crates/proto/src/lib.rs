@@ -10,8 +10,10 @@ pub mod outcome;
 pub mod payment_id;
 pub mod reason;
 pub mod request;
+pub mod rpc;
 pub mod settlement;
 pub mod strict;
+pub mod usdc;
 pub mod v1;
 pub mod v2;
 

@@ -90,3 +90,9 @@ pub const SVM_MEMO_COUNT: &str = "invalid_exact_svm_payload_memo_count";
 pub const SVM_MEMO_MISMATCH: &str = "invalid_exact_svm_payload_memo_mismatch";
 pub const SVM_SIMULATION_FAILED: &str = "transaction_simulation_failed";
 pub const SVM_TRANSACTION_FAILED: &str = "transaction_failed";
+
+// Tollgate's own refusals: what this facilitator will not pay gas for.
+/// The requirements name an asset outside the facilitator's allowlist.
+pub const ASSET_NOT_ALLOWED: &str = "asset_not_allowed";
+/// The requirements pay an address outside the facilitator's payTo allowlist.
+pub const PAY_TO_NOT_ALLOWED: &str = "pay_to_not_allowed";

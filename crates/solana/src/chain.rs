@@ -14,15 +14,21 @@ use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
+use tollgate_proto::rpc::{EndpointHealth, EndpointState, endpoint_name, scrub_urls};
 use tollgate_proto::{Broadcast, Network};
 
 /// How often a pending signature's status is polled: about half a slot.
 const POLL_EVERY: Duration = Duration::from_millis(200);
 
+/// How long one RPC call may take unless configured otherwise.
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A failure to reach or trust the cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
-    #[error("solana rpc: {0}")]
+    /// Shown without any URL: solana-client's errors carry the RPC URL, and RPC URLs carry API
+    /// keys.
+    #[error("solana rpc: {}", scrub_urls(&.0.to_string()))]
     Rpc(#[from] Box<ClientError>),
     #[error("{0}")]
     Config(String),
@@ -54,17 +60,31 @@ pub struct SolanaChain {
 }
 
 impl SolanaChain {
-    /// Connects to `rpc_url` and names its cluster as `name` says.
+    /// Connects to `rpc_url` with the default RPC timeout and names its cluster as `name` says.
     pub async fn connect(
         rpc_url: &str,
+        fee_payers: Vec<Keypair>,
+        name: ClusterName,
+    ) -> Result<Self, ChainError> {
+        Self::connect_with_timeout(rpc_url, DEFAULT_RPC_TIMEOUT, fee_payers, name).await
+    }
+
+    /// Connects to `rpc_url`, every call bounded by `timeout`, and names its cluster as `name`
+    /// says.
+    pub async fn connect_with_timeout(
+        rpc_url: &str,
+        timeout: Duration,
         fee_payers: Vec<Keypair>,
         name: ClusterName,
     ) -> Result<Self, ChainError> {
         if fee_payers.is_empty() {
             return Err(ChainError::Config("no Solana fee-payer key".into()));
         }
-        let rpc =
-            RpcClient::new_with_commitment(rpc_url.to_string(), CommitmentConfig::confirmed());
+        let rpc = RpcClient::new_with_timeout_and_commitment(
+            rpc_url.to_string(),
+            timeout,
+            CommitmentConfig::confirmed(),
+        );
         let genesis = rpc.get_genesis_hash().await.map_err(Box::new)?;
         let actual = network_of_genesis(&genesis.to_string());
         let network = match name {
@@ -72,7 +92,7 @@ impl SolanaChain {
             ClusterName::Expect(n) if n == actual => actual,
             ClusterName::Expect(n) => {
                 return Err(ChainError::Config(format!(
-                    "{rpc_url} serves {actual}, not the configured {n}"
+                    "the RPC serves {actual}, not the configured {n}"
                 )));
             }
             ClusterName::Assume(n) => n,
@@ -190,12 +210,28 @@ impl SolanaChain {
         }
     }
 
-    /// Checks the node answers and is caught up.
-    pub async fn health(&self) -> Result<(), ChainError> {
-        self.rpc
-            .get_health()
-            .await
-            .map_err(|e| ChainError::Rpc(Box::new(e)))
+    /// Asks the node whether it answers and is caught up: its one endpoint's state, by index.
+    pub async fn health(&self) -> Vec<EndpointHealth> {
+        let start = Instant::now();
+        let answer = self.rpc.get_health().await;
+        let (state, latency_ms, error) = match answer {
+            Ok(()) => (EndpointState::Ok, Some(millis(start.elapsed())), None),
+            Err(e) => {
+                let why = ChainError::Rpc(Box::new(e));
+                (
+                    EndpointState::Failing,
+                    None,
+                    Some(format!("{}: {why}", endpoint_name(0))),
+                )
+            }
+        };
+        vec![EndpointHealth {
+            endpoint: 0,
+            state,
+            latency_ms,
+            failures_in_a_row: u32::from(state == EndpointState::Failing),
+            error,
+        }]
     }
 }
 
@@ -203,6 +239,10 @@ impl SolanaChain {
 pub fn network_of_genesis(genesis_base58: &str) -> Network {
     let reference: String = genesis_base58.chars().take(32).collect();
     Network::from_caip2(&format!("solana:{reference}")).expect("base58 is a valid CAIP-2 reference")
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
 }
 
 /// JSON-RPC error -32011: the node keeps no transaction history.
@@ -223,8 +263,8 @@ fn classify_send_error(e: &ClientError) -> Broadcast {
     }
     match e.kind() {
         ClientErrorKind::RpcError(RpcError::RpcResponseError { .. }) => {
-            Broadcast::Rejected(e.to_string())
+            Broadcast::Rejected(scrub_urls(&e.to_string()))
         }
-        _ => Broadcast::Unknown(e.to_string()),
+        _ => Broadcast::Unknown(scrub_urls(&e.to_string())),
     }
 }

@@ -36,7 +36,7 @@ async fn facilitator(dev: &DevEvm, rpc_url: &str) -> Facilitator {
     let config = dir.path().join("facilitator.toml");
     let db = format!("sqlite://{}", dir.path().join("ledger.db").display());
     let toml = format!(
-        "listen = \"127.0.0.1:0\"\ndatabase_url = \"{db}\"\n\n[[evm]]\nnetwork = \"eip155:31337\"\nrpc_url = \"{rpc_url}\"\nprivate_key_env = \"BENCH_SETTLEMENT_KEY\"\nreceipt_poll_ms = 20\n"
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"{db}\"\nallow_any_asset = true\n\n[[evm]]\nnetwork = \"eip155:31337\"\nrpc_url = \"{rpc_url}\"\nprivate_key_env = \"BENCH_SETTLEMENT_KEY\"\nreceipt_poll_ms = 20\n"
     );
     std::fs::write(&config, toml).expect("config");
     let key = alloy::hex::encode(dev.facilitator.to_bytes());

@@ -24,9 +24,10 @@ both_stores!(
             .raw_request("anvil_setBalance".into(), (key.address(), eth))
             .await
             .unwrap();
-        let other =
+        let other = std::sync::Arc::new(
             Env::facilitator_signing(&env.dev, key.clone(), &env.db.url, Duration::from_secs(20))
-                .await;
+                .await,
+        );
         let body = serde_json::to_vec(&env.payment(0, 17_000).v2()).unwrap();
         let runs = (0..10).map(|i| {
             let (a, b, body) = (&env.facilitator, &other, body.clone());

@@ -110,3 +110,76 @@ pub async fn run(
     report.elapsed = started.elapsed();
     report
 }
+
+/// What [`abort_midway`] did.
+pub struct Aborted {
+    /// Requests the workers had started (sent or being sent) when they were aborted.
+    pub started: usize,
+    /// Of those, answered before the abort.
+    pub answered: usize,
+}
+
+/// Posts `bodies` (each once, in order) from `conns` workers like [`run`], but as soon as
+/// `abort_after` requests have been started it aborts every worker with its request in flight
+/// and drops the client: the connections close under the server's open requests, as when a
+/// load generator (or a gateway) goes away mid-run.
+pub async fn abort_midway(
+    url: &str,
+    bodies: Arc<Vec<Vec<u8>>>,
+    conns: usize,
+    abort_after: usize,
+) -> Aborted {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(conns)
+        .build()
+        .expect("client");
+    let next = Arc::new(AtomicUsize::new(0));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (client, url, bodies, next, answered) = (
+            client.clone(),
+            url.to_string(),
+            bodies.clone(),
+            next.clone(),
+            answered.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= bodies.len() {
+                    break;
+                }
+                let sent = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(bodies[i].clone())
+                    .send()
+                    .await;
+                if let Ok(r) = sent {
+                    let _ = r.bytes().await;
+                }
+                answered.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    // Cut at `abort_after` started, or after a minute if the server stalls before that.
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while next.load(Ordering::Relaxed) < abort_after
+        && !tasks.iter().all(|t| t.is_finished())
+        && Instant::now() < give_up
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    for t in &tasks {
+        t.abort();
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    drop(client);
+    Aborted {
+        started: next.load(Ordering::Relaxed).min(bodies.len()),
+        answered: answered.load(Ordering::Relaxed),
+    }
+}

@@ -6,9 +6,15 @@ use std::time::Duration;
 use alloy::primitives::U256;
 use alloy::providers::Provider;
 use serde_json::json;
+use std::sync::Arc;
 use tollgate_e2e::{Db, Env, EnvOptions, both_stores};
-use tollgate_facilitator::reconcile_once;
+
+use tollgate_facilitator::{
+    Allowlist, Facilitator, FacilitatorOptions, RECONCILER_LEASE, ReconcileOptions, reconcile_once,
+    spawn_reconciler,
+};
 use tollgate_proto::reason;
+use tollgate_store::Ledger;
 
 both_stores!(
     slow_receipt_answers_pending_then_reconciles,
@@ -161,3 +167,68 @@ both_stores!(
         assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(34_000u64));
     }
 );
+
+both_stores!(one_instance_reconciles_at_a_time, |db: Db| async move {
+    let opts = EnvOptions {
+        receipt_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let Some(env) = Env::start_with(db, opts).await else {
+        return;
+    };
+    let provider = env.dev.anvil.provider();
+    provider
+        .raw_request::<_, serde_json::Value>("evm_setAutomine".into(), (false,))
+        .await
+        .unwrap();
+    let (_, s) = env.post("/settle", &env.payment(0, 17_000).v2()).await;
+    assert_eq!(s["errorReason"], json!(reason::SETTLEMENT_PENDING), "{s}");
+    provider
+        .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
+        .await
+        .unwrap();
+
+    // Another instance holds the reconciler's lease.
+    let ledger = Ledger::connect(&env.db.url).await.unwrap();
+    let now = tollgate_e2e::now();
+    assert!(
+        ledger
+            .hold_lease(RECONCILER_LEASE, "elsewhere", now, 3600)
+            .await
+            .unwrap()
+    );
+    let scheme = Env::scheme(&env.dev, env.dev.facilitator.clone()).await;
+    let options = FacilitatorOptions {
+        allow: Some(Allowlist::any_asset()),
+        reconcile: ReconcileOptions {
+            every: Duration::from_millis(200),
+            min_age: Duration::ZERO,
+            wait: Duration::from_secs(2),
+        },
+        ..Default::default()
+    };
+    let second = Arc::new(Facilitator::new(vec![scheme], ledger.clone(), options));
+    let reconciler = spawn_reconciler(second);
+    // An absence: several passes' worth of time, and the row is still left alone.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        ledger.pending_count().await.unwrap(),
+        1,
+        "lease held elsewhere"
+    );
+
+    ledger
+        .release_lease(RECONCILER_LEASE, "elsewhere")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while ledger.pending_count().await.unwrap() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reconciled once the lease is free"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    reconciler.abort();
+    assert_eq!(env.settlements_sent().await, 1);
+});

@@ -114,3 +114,61 @@ both_stores!(claims_race_to_exactly_one_winner, |db: Db| async move {
     assert_eq!(rec.raw_tx.as_deref(), Some(&b"raw"[..]));
     assert_eq!(b.pending_count().await.unwrap(), 0);
 });
+
+both_stores!(a_fee_bump_keeps_every_candidate, |db: Db| async move {
+    let Some(test_db) = tollgate_e2e::TestDb::create(db).await else {
+        return;
+    };
+    let a = Ledger::connect(&test_db.url).await.unwrap();
+    let b = Ledger::connect(&test_db.url).await.unwrap();
+    let intent = Intent {
+        id: "eip155:1/0xtoken/0xpayer/0x02".into(),
+        network: "eip155:1".into(),
+        scheme: "exact".into(),
+        payer: "0xpayer".into(),
+        amount: "17000".into(),
+    };
+    assert!(matches!(
+        a.claim_signed(&intent, "0xh1", b"raw1").await.unwrap(),
+        Claim::Won
+    ));
+    // Two instances bump the same transaction at once: exactly one replacement lands.
+    let (ra, rb) = tokio::join!(
+        a.replace_tx(&intent.id, "0xh1", "0xh2a", b"raw2a"),
+        b.replace_tx(&intent.id, "0xh1", "0xh2b", b"raw2b"),
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert!(ra ^ rb, "one bump wins: {ra} {rb}");
+    let (h2, raw2) = if ra {
+        ("0xh2a", &b"raw2a"[..])
+    } else {
+        ("0xh2b", &b"raw2b"[..])
+    };
+    let rec = b.get(&intent.id).await.unwrap().unwrap();
+    assert_eq!(rec.tx_hash.as_deref(), Some(h2));
+    assert_eq!(rec.raw_tx.as_deref(), Some(raw2));
+    assert!(a.replace_tx(&intent.id, h2, "0xh3", b"raw3").await.unwrap());
+    let earlier: Vec<_> = b
+        .replaced_txs(&intent.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.tx_hash)
+        .collect();
+    assert_eq!(earlier.len(), 2);
+    assert!(earlier.contains(&"0xh1".to_string()) && earlier.contains(&h2.to_string()));
+
+    // The first transaction is the one mined: the row names it.
+    a.record_mined(&intent.id, "0xh1", true, None)
+        .await
+        .unwrap();
+    let rec = b.get(&intent.id).await.unwrap().unwrap();
+    assert_eq!(rec.tx_hash.as_deref(), Some("0xh1"));
+    assert_eq!(rec.state, tollgate_store::SettlementState::Settled);
+    assert!(
+        !a.replace_tx(&intent.id, "0xh1", "0xh4", b"raw4")
+            .await
+            .unwrap(),
+        "a final settlement is never bumped"
+    );
+});

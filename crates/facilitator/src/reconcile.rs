@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tollgate_proto::{Broadcast, SignedTx, reason};
+use tollgate_store::SettlementRecord;
 
 use crate::service::{Facilitator, Internal};
 
@@ -32,13 +33,23 @@ impl Default for ReconcileOptions {
     }
 }
 
+/// The ledger lease that lets one instance at a time run reconciler passes.
+pub const RECONCILER_LEASE: &str = "facilitator:reconciler";
+
 /// Runs the reconciler in the background for as long as the handle is kept and not aborted:
 /// a first pass at once over everything a previous run left (serving does not wait for it),
-/// then a pass every `every` over settlements older than `min_age`.
+/// then a pass every `every` over settlements older than `min_age`. Instances sharing a ledger
+/// take turns through a lease in it: a pass runs only while its instance holds the lease, and a
+/// holder that died frees it when it runs out.
 pub fn spawn_reconciler(f: Arc<Facilitator>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let o = f.reconcile_options().clone();
-        match reconcile_once(&f, Duration::ZERO, o.wait).await {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let holder = format!("{}-{started}", std::process::id());
+        match reconcile_leased(&f, &holder, Duration::ZERO).await {
             Ok(0) => {}
             Ok(done) => tracing::info!(done, "finished settlements left over from the last run"),
             Err(e) => tracing::warn!(error = %e, "start-up reconcile failed"),
@@ -47,68 +58,115 @@ pub fn spawn_reconciler(f: Arc<Facilitator>) -> JoinHandle<()> {
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(e) = reconcile_once(&f, o.min_age, o.wait).await {
+            if let Err(e) = reconcile_leased(&f, &holder, o.min_age).await {
                 tracing::warn!(error = %e, "periodic reconcile failed");
             }
         }
     })
 }
 
-/// One pass over unfinished settlements older than `min_age`; returns how many were finished.
+/// One pass as `holder`, if there is work and no other instance holds the lease; the lease is
+/// renewed before each settlement and given back at the end.
+async fn reconcile_leased(
+    f: &Facilitator,
+    holder: &str,
+    min_age: Duration,
+) -> Result<usize, Internal> {
+    let o = f.reconcile_options();
+    let due = due(f, min_age).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let ledger = f.ledger();
+    // Long enough to cover one settlement's broadcast, receipt wait and record.
+    let ttl = (o.every.as_secs() * 3).max(o.wait.as_secs() * 4).max(30);
+    let mut finished = 0;
+    for rec in due {
+        let held = ledger
+            .hold_lease(RECONCILER_LEASE, holder, now_secs() as u64, ttl)
+            .await
+            .map_err(|e| Internal(e.to_string()))?;
+        if !held {
+            tracing::debug!("another instance is reconciling");
+            return Ok(finished);
+        }
+        finished += usize::from(reconcile_one(f, &rec, o.wait).await?);
+    }
+    ledger
+        .release_lease(RECONCILER_LEASE, holder)
+        .await
+        .map_err(|e| Internal(e.to_string()))?;
+    Ok(finished)
+}
+
+/// One pass over unfinished settlements older than `min_age`, whatever other instances do;
+/// returns how many were finished.
 pub async fn reconcile_once(
     f: &Facilitator,
     min_age: Duration,
     wait: Duration,
 ) -> Result<usize, Internal> {
-    let ledger = f.ledger();
-    let cutoff = now_secs() - min_age.as_secs() as i64;
     let mut finished = 0;
-    for rec in ledger
-        .unfinished()
-        .await
-        .map_err(|e| Internal(e.to_string()))?
-    {
-        if rec.created_at > cutoff {
-            continue;
-        }
-        let (Some(hash), Some(raw)) = (rec.tx_hash.clone(), rec.raw_tx.clone()) else {
-            continue;
-        };
-        let Some(scheme) = f.scheme_for(&rec.network) else {
-            tracing::warn!(id = %rec.id, network = %rec.network, "unfinished settlement on a network not served here");
-            continue;
-        };
-        let sent = scheme
-            .broadcast(&SignedTx {
-                hash: hash.clone(),
-                raw,
-            })
-            .await;
-        let outcome = match scheme.confirm(&hash, wait).await {
-            Ok(Some(true)) => Some((true, None)),
-            Ok(Some(false)) => Some((false, Some(scheme.failed_reason()))),
-            Ok(None) => match sent {
-                Broadcast::Rejected(msg) => {
-                    tracing::warn!(tx = %hash, error = %msg, "settlement can no longer land");
-                    Some((false, Some(reason::INVALID_TRANSACTION_STATE)))
-                }
-                _ => None,
-            },
-            Err(e) => {
-                tracing::warn!(tx = %hash, error = %e, "reconcile: receipt lookup failed");
-                None
-            }
-        };
-        if let Some((success, why)) = outcome {
-            ledger
-                .record_outcome(&rec.id, success, why)
-                .await
-                .map_err(|e| Internal(e.to_string()))?;
-            tracing::info!(tx = %hash, success, "reconciled settlement");
-            finished += 1;
-        }
+    for rec in due(f, min_age).await? {
+        finished += usize::from(reconcile_one(f, &rec, wait).await?);
     }
     Ok(finished)
+}
+
+/// Unfinished settlements older than `min_age`, oldest first.
+async fn due(f: &Facilitator, min_age: Duration) -> Result<Vec<SettlementRecord>, Internal> {
+    let cutoff = now_secs() - min_age.as_secs() as i64;
+    let all = f
+        .ledger()
+        .unfinished()
+        .await
+        .map_err(|e| Internal(e.to_string()))?;
+    Ok(all.into_iter().filter(|r| r.created_at <= cutoff).collect())
+}
+
+/// Rebroadcasts one settlement's bytes and records what the chain says; `true` once final.
+async fn reconcile_one(
+    f: &Facilitator,
+    rec: &SettlementRecord,
+    wait: Duration,
+) -> Result<bool, Internal> {
+    let (Some(hash), Some(raw)) = (rec.tx_hash.clone(), rec.raw_tx.clone()) else {
+        return Ok(false);
+    };
+    let Some(scheme) = f.scheme_for(&rec.network) else {
+        tracing::warn!(id = %rec.id, network = %rec.network, "unfinished settlement on a network not served here");
+        return Ok(false);
+    };
+    let sent = scheme
+        .broadcast(&SignedTx {
+            hash: hash.clone(),
+            raw,
+        })
+        .await;
+    let outcome = match scheme.confirm(&hash, wait).await {
+        Ok(Some(true)) => Some((true, None)),
+        Ok(Some(false)) => Some((false, Some(scheme.failed_reason()))),
+        Ok(None) => match sent {
+            Broadcast::Rejected(msg) => {
+                tracing::warn!(tx = %hash, error = %msg, "settlement can no longer land");
+                Some((false, Some(reason::INVALID_TRANSACTION_STATE)))
+            }
+            _ => None,
+        },
+        Err(e) => {
+            tracing::warn!(tx = %hash, error = %e, "reconcile: receipt lookup failed");
+            None
+        }
+    };
+    let Some((success, why)) = outcome else {
+        return Ok(false);
+    };
+    f.ledger()
+        .record_outcome(&rec.id, success, why)
+        .await
+        .map_err(|e| Internal(e.to_string()))?;
+    tracing::info!(tx = %hash, success, "reconciled settlement");
+    Ok(true)
 }
 
 fn now_secs() -> i64 {

@@ -216,3 +216,59 @@ fn spend_one(local: &AtomicU64) -> bool {
 fn clone_err(e: &StoreError) -> StoreError {
     StoreError::Corrupt("receipt".into(), e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store(name: &str) -> ReceiptStore {
+        let file = std::env::temp_dir().join(format!(
+            "tollgate-meter-{}-{name}-{}.db",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        ReceiptStore::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap()
+    }
+
+    /// A revocation made by one instance reaches another instance that holds leased calls of
+    /// the same receipt within RECHECK_SECS, and its leased calls are dropped.
+    #[tokio::test]
+    async fn revocation_reaches_another_instance_within_the_recheck_period() {
+        let shared = store("revoke").await;
+        let (a, b) = (
+            Meter::new(shared.clone(), 5, 100),
+            Meter::new(shared, 5, 100),
+        );
+        let now = 1_000_000;
+        a.create(&NewReceipt {
+            id: "r1".into(),
+            payer: "0xpayer".into(),
+            routes: vec!["prediction".into()],
+            calls_left: Some(20),
+            expires_at: now + 3600,
+            payment_tx: None,
+        })
+        .await
+        .unwrap();
+        let c = Claims {
+            rid: "r1".into(),
+            payer: "0xpayer".into(),
+            routes: vec!["prediction".into()],
+            exp: now + 3600,
+        };
+        b.consume(&c, now).await.expect("b takes a lease of 5");
+        assert!(a.revoke("r1", now).await.unwrap());
+        assert!(matches!(a.consume(&c, now).await, Err(MeterError::Revoked)));
+        let later = now + RECHECK_SECS;
+        assert!(
+            matches!(b.consume(&c, later).await, Err(MeterError::Revoked)),
+            "b's leased calls die with the receipt"
+        );
+        assert!(matches!(
+            b.consume(&c, later + 1).await,
+            Err(MeterError::Revoked)
+        ));
+    }
+}

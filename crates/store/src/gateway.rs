@@ -5,6 +5,7 @@
 use sqlx::{AnyPool, Row};
 
 use crate::StoreError;
+use crate::lease::i64_of;
 
 /// Largest header list or body recorded for a retry, in bytes.
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
@@ -26,10 +27,6 @@ pub struct RecordedAnswer {
     pub body: Vec<u8>,
 }
 
-fn i64_of(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 impl GatewayStore {
     /// Opens the store at `url` (`sqlite:` or `postgres:`) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -47,28 +44,12 @@ impl GatewayStore {
         now: u64,
         ttl: u64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO inflight (id, holder, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE inflight.expires_at <= $4",
-        )
-        .bind(id)
-        .bind(holder)
-        .bind(i64_of(now.saturating_add(ttl)))
-        .bind(i64_of(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        crate::lease::try_hold(&self.pool, id, holder, now, ttl).await
     }
 
     /// Gives back `holder`'s lease on `id` (a lease taken over after expiry is left alone).
     pub async fn release(&self, id: &str, holder: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM inflight WHERE id = $1 AND holder = $2")
-            .bind(id)
-            .bind(holder)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        crate::lease::release(&self.pool, id, holder).await
     }
 
     /// The unexpired answer recorded under a payment-identifier.
@@ -133,10 +114,11 @@ impl GatewayStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    async fn store(name: &str) -> GatewayStore {
+    /// A fresh SQLite store in its own temp directory.
+    pub(crate) async fn store(name: &str) -> GatewayStore {
         let dir = tempfile::tempdir().unwrap().keep();
         let url = format!("sqlite://{}", dir.join(format!("{name}.db")).display());
         GatewayStore::connect(&url).await.unwrap()
@@ -161,6 +143,11 @@ mod tests {
         assert!(
             s.try_hold("p", "c", 115, 10).await.unwrap(),
             "b's lease expired"
+        );
+        assert!(s.try_hold("p", "c", 120, 10).await.unwrap(), "c renews");
+        assert!(
+            !s.try_hold("p", "b", 124, 10).await.unwrap(),
+            "renewed to 130"
         );
     }
 

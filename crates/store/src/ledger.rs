@@ -88,10 +88,10 @@ pub enum Claim {
 /// The settlement ledger over SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -155,18 +155,30 @@ impl Ledger {
         success: bool,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
+        self.record(id, None, success, reason).await
+    }
+
+    /// Records a result, and which transaction got it when one is named.
+    pub(crate) async fn record(
+        &self,
+        id: &str,
+        tx_hash: Option<&str>,
+        success: bool,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
         let state = if success {
             SettlementState::Settled
         } else {
             SettlementState::Failed
         };
         sqlx::query(
-            "UPDATE settlements SET state = $2, error_reason = $3, updated_at = $4 WHERE id = $1",
+            "UPDATE settlements SET state = $2, error_reason = $3, updated_at = $4,              tx_hash = COALESCE($5, tx_hash) WHERE id = $1",
         )
         .bind(id)
         .bind(state.as_str())
         .bind(reason.map(str::to_string))
         .bind(now())
+        .bind(tx_hash.map(str::to_string))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -206,6 +218,23 @@ impl Ledger {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
+    }
+
+    /// Takes or renews the lease `name` for `holder` until `now + ttl` (unix seconds); `false`
+    /// while another holder's lease is unexpired. For work one instance at a time must do.
+    pub async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: u64,
+        ttl: u64,
+    ) -> Result<bool, StoreError> {
+        crate::lease::try_hold(&self.pool, name, holder, now, ttl).await
+    }
+
+    /// Gives back `holder`'s lease `name`, so another instance need not wait for it to expire.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        crate::lease::release(&self.pool, name, holder).await
     }
 
     /// Checks that the store answers.

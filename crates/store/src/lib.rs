@@ -5,13 +5,16 @@
 //! facilitator instances. Both run the same SQL through sqlx's `Any` driver.
 
 mod gateway;
+mod lease;
 mod ledger;
 mod pending;
 mod pool;
+mod replaced;
 
 pub use gateway::{GatewayStore, MAX_ANSWER_BYTES, RecordedAnswer};
 pub use ledger::{Claim, Intent, Ledger, SettlementRecord, SettlementState, StoreError};
 pub use pending::{MAX_SETTLE_BODY_BYTES, PendingBundle};
+pub use replaced::ReplacedTx;
 
 mod receipts;
 

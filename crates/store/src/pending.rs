@@ -4,6 +4,7 @@
 
 use sqlx::Row;
 
+use crate::lease::i64_of;
 use crate::{GatewayStore, StoreError};
 
 /// Largest `/settle` body kept, in bytes; a payment header is far smaller.
@@ -20,10 +21,6 @@ pub struct PendingBundle {
     pub created_at: u64,
     /// Checks claimed so far, this one included.
     pub attempts: u64,
-}
-
-fn i64_of(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn u64_of(v: i64) -> u64 {
@@ -113,12 +110,7 @@ impl GatewayStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    async fn store(name: &str) -> GatewayStore {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let url = format!("sqlite://{}", dir.join(format!("{name}.db")).display());
-        GatewayStore::connect(&url).await.unwrap()
-    }
+    use crate::gateway::tests::store;
 
     fn ids(rows: &[PendingBundle]) -> Vec<&str> {
         rows.iter().map(|r| r.receipt_id.as_str()).collect()

@@ -1,13 +1,18 @@
 //! `tollgate gateway --config gateway.toml`: the x402 reverse proxy in front of an upstream API,
 //! with a remote facilitator (`facilitator.url`) or one built in this process
-//! (`facilitator.in_process = "facilitator.toml"`).
+//! (`facilitator.in_process = "facilitator.toml"`). Receipt keys are read again on SIGHUP and
+//! when the config or key file changes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tollgate_facilitator::{Facilitator, spawn_reconciler};
-use tollgate_gateway::{FacilitatorClient, Gateway, GatewayConfig, InProcess, Upstream, setup};
+use tollgate_gateway::config::ReceiptsConfig;
+use tollgate_gateway::{
+    FacilitatorClient, Gateway, GatewayConfig, InProcess, KeyWatch, Upstream, setup,
+};
 
 use crate::config::FacilitatorConfig;
 
@@ -42,6 +47,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let gw = Arc::new(Gateway::new(&cfg, f, receipts).await?);
+    let _key_watch = match &cfg.receipts {
+        Some(rc) => Some(AbortOnDrop(watch_keys(&args.config, rc, &gw)?)),
+        None => None,
+    };
     let upstream = cfg.upstream.as_deref().context("upstream is not set")?;
     let upstream = Upstream::new(upstream, cfg.max_body_bytes)?;
     let listen = cfg.listen.as_deref().unwrap_or("127.0.0.1:8080");
@@ -66,6 +75,29 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())
+}
+
+/// Reloads the receipt keys, as the config file describes them then, on SIGHUP and (every
+/// `keys_poll_seconds`, unless 0) when the config or the key file changed.
+fn watch_keys(
+    config: &Path,
+    rc: &ReceiptsConfig,
+    gw: &Gateway,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let keys = gw
+        .receipt_keys()
+        .context("receipts are configured")?
+        .clone();
+    let path = config.to_path_buf();
+    let mut watch =
+        KeyWatch::new(keys, move || setup::load_keys_from_config_file(&path, &env)).on_sighup();
+    if rc.keys_poll_seconds > 0 {
+        let files = std::iter::once(config.to_path_buf())
+            .chain(rc.keys_file.clone())
+            .collect();
+        watch = watch.files(files, Duration::from_secs(rc.keys_poll_seconds));
+    }
+    watch.spawn().context("listening for SIGHUP")
 }
 
 /// Stops a background task when the command returns.

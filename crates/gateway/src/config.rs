@@ -245,11 +245,15 @@ pub struct ReceiptsConfig {
     /// Env variable holding `kid:hexsecret[,kid:hexsecret…]`.
     #[serde(default)]
     pub keys_env: Option<String>,
-    /// File holding one `kid:hexsecret` per line.
+    /// File holding one `kid:hexsecret` per line; read again on SIGHUP and when it changes.
     #[serde(default)]
     pub keys_file: Option<PathBuf>,
     /// Key id that signs new receipts; the others only verify.
     pub signing_key: String,
+    /// Seconds between checks of the key file and the gateway config for changes (the CLI
+    /// reloads the keys when either changed); 0 leaves reloading to SIGHUP alone.
+    #[serde(default = "default_keys_poll")]
+    pub keys_poll_seconds: u64,
     /// Calls taken from the store per refill (1 = one atomic decrement per call).
     #[serde(default = "default_lease")]
     pub lease: u32,
@@ -259,6 +263,10 @@ pub struct ReceiptsConfig {
     /// Lifetime of call-count receipts without `seconds`, in seconds.
     #[serde(default = "default_receipt_ttl")]
     pub default_ttl_seconds: u64,
+}
+
+fn default_keys_poll() -> u64 {
+    2
 }
 
 fn default_lease() -> u32 {

@@ -18,12 +18,12 @@ use crate::challenge::Challenge;
 use crate::config::{AccessConfig, ConfigError, GatewayConfig, PayMode};
 use crate::facilitator::FacilitatorClient;
 use crate::headers;
+use crate::keys::ReceiptKeys;
 use crate::leases::Leases;
 use crate::meter::Meter;
 use crate::metrics::{Metrics, Outcome};
 use crate::payment::Carrier;
 use crate::pending::{Checker, Pending};
-use crate::receipt::KeyRing;
 use crate::routes::{Route, compile};
 
 /// The wrapped handler: called at most once per request.
@@ -31,7 +31,8 @@ pub type Next = Box<dyn FnOnce(Request) -> BoxFuture<'static, Response> + Send>;
 
 /// Receipt signing keys and the meter over the receipt store.
 pub struct Receipts {
-    pub keys: KeyRing,
+    /// Swappable at runtime, so keys rotate without a restart.
+    pub keys: ReceiptKeys,
     pub meter: Meter,
 }
 

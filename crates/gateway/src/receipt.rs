@@ -65,8 +65,9 @@ impl TokenError {
 pub enum KeyError {
     #[error("key entry #{0} is not `kid:hexsecret`")]
     Shape(usize),
-    #[error("key id {0:?} must be 1-32 of [A-Za-z0-9_-]")]
-    KeyId(String),
+    /// Named by position: text that is not a valid id may be a misplaced secret.
+    #[error("key entry #{0}: the id must be 1-32 of [A-Za-z0-9_-]")]
+    KeyId(usize),
     #[error("secret of key {0:?} is not hex")]
     Hex(String),
     #[error("secret of key {0:?} is under 32 bytes")]
@@ -104,9 +105,9 @@ impl KeyRing {
     /// Builds a ring from `(kid, secret)` pairs and the id of the key that signs.
     pub fn new(keys: Vec<(String, Vec<u8>)>, signing: &str) -> Result<Self, KeyError> {
         let mut map = BTreeMap::new();
-        for (kid, secret) in keys {
+        for (i, (kid, secret)) in keys.into_iter().enumerate() {
             if !valid_kid(&kid) {
-                return Err(KeyError::KeyId(kid));
+                return Err(KeyError::KeyId(i));
             }
             if secret.len() < MIN_SECRET_BYTES {
                 return Err(KeyError::Short(kid));
@@ -133,10 +134,31 @@ impl KeyRing {
             .filter(|l| !l.is_empty() && !l.starts_with('#'));
         for (i, entry) in entries.enumerate() {
             let (kid, hex_secret) = entry.split_once(':').ok_or(KeyError::Shape(i))?;
+            let kid = kid.trim();
+            // The id is checked before it is ever named in an error: a reversed entry would
+            // otherwise print its secret.
+            if !valid_kid(kid) {
+                return Err(KeyError::KeyId(i));
+            }
             let secret = hex::decode(hex_secret.trim()).map_err(|_| KeyError::Hex(kid.into()))?;
-            keys.push((kid.trim().to_string(), secret));
+            keys.push((kid.to_string(), secret));
         }
         Self::new(keys, signing)
+    }
+
+    /// Id of the key that signs new receipts.
+    pub fn signing_kid(&self) -> &str {
+        &self.signing
+    }
+
+    /// Ids of every key that verifies, in order.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// Whether `kid` is in both rings with different secrets (its old receipts stop verifying).
+    pub(crate) fn secret_differs(&self, other: &KeyRing, kid: &str) -> bool {
+        matches!((self.keys.get(kid), other.keys.get(kid)), (Some(a), Some(b)) if a != b)
     }
 
     fn mac(&self, kid: &str, signed_part: &str) -> Option<HmacSha256> {
@@ -301,5 +323,29 @@ mod tests {
             KeyRing::parse(&format!("k1:{hex32}"), "k2").unwrap_err(),
             KeyError::NoSigningKey("k2".into())
         );
+    }
+
+    #[test]
+    fn a_reversed_entry_is_refused_without_naming_its_secret() {
+        let hex32 = "ab".repeat(32);
+        for text in [
+            format!("{hex32}:k1"),
+            format!("k0:{hex32}\n{hex32}:{hex32}"),
+        ] {
+            let e = KeyRing::parse(&text, "k1").unwrap_err();
+            assert!(matches!(e, KeyError::KeyId(_)), "{e:?}");
+            assert!(!e.to_string().contains(&hex32), "{e}");
+            assert!(!format!("{e:?}").contains(&hex32), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn ring_names_its_kids_and_signer() {
+        let r = ring(&[("k2", 2), ("k1", 1)], "k2");
+        assert_eq!(r.kids().collect::<Vec<_>>(), ["k1", "k2"]);
+        assert_eq!(r.signing_kid(), "k2");
+        assert!(r.secret_differs(&ring(&[("k2", 9)], "k2"), "k2"));
+        assert!(!r.secret_differs(&ring(&[("k2", 2)], "k2"), "k2"));
+        assert!(!r.secret_differs(&ring(&[("k3", 2)], "k3"), "k1"));
     }
 }

@@ -1,6 +1,7 @@
 //! Building the gateway's parts from configuration: the remote facilitator and the receipts
-//! (keys from an env variable or a file, never from the TOML itself).
+//! (keys from an env variable or a file, never from the TOML itself, and read again to rotate).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use tollgate_store::ReceiptStore;
@@ -8,6 +9,7 @@ use tollgate_store::ReceiptStore;
 use crate::config::{ConfigError, GatewayConfig, ReceiptsConfig};
 use crate::facilitator::{FacilitatorClient, Remote};
 use crate::gate::Receipts;
+use crate::keys::ReceiptKeys;
 use crate::meter::Meter;
 use crate::receipt::KeyRing;
 
@@ -61,6 +63,19 @@ pub fn load_keys(
         .map_err(|e| ConfigError::Invalid(format!("receipt keys: {e}")))
 }
 
+/// Reads the key ring as the gateway config file at `path` describes it now (its `[receipts]`
+/// key source and `signing_key`), so a reload picks up a new signing key as well as new keys.
+pub fn load_keys_from_config_file(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<KeyRing, ConfigError> {
+    let cfg = GatewayConfig::from_file(path)?;
+    let c = cfg
+        .receipts
+        .ok_or_else(|| ConfigError::Invalid("the [receipts] section is gone".into()))?;
+    load_keys(&c, env)
+}
+
 /// Opens the receipt store and builds the meter and key ring.
 pub async fn receipts(
     c: &ReceiptsConfig,
@@ -71,7 +86,7 @@ pub async fn receipts(
         .await
         .map_err(|e| ConfigError::Invalid(format!("receipt store: {e}")))?;
     Ok(Receipts {
-        keys,
+        keys: ReceiptKeys::new(keys),
         meter: Meter::new(store, c.lease, c.cache_capacity),
     })
 }

@@ -1,10 +1,15 @@
 //! Facilitator configuration: a TOML file, overridden by environment variables, including the
 //! variables the x402 e2e harness passes to third-party facilitators.
 
+mod keys;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use tollgate_proto::U256;
+
+pub use keys::{Fingerprint, KeySource, KeyText};
 
 /// Largest config file read.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -113,7 +118,7 @@ pub struct SvmChainConfig {
 }
 
 /// One EVM chain.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct EvmChainConfig {
     /// CAIP-2 id, e.g. `eip155:8453`.
@@ -131,9 +136,21 @@ pub struct EvmChainConfig {
     /// Name of the env variable holding the settlement key(s), comma-separated hex.
     #[serde(default)]
     pub private_key_env: Option<String>,
-    /// File holding the settlement key(s), one hex key per line.
+    /// File holding the settlement key(s), one hex key per line. Re-read on SIGHUP and when it
+    /// changes.
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
+    /// Directory of key files, one hex key each (dotfiles and editor leftovers skipped). Re-read
+    /// on SIGHUP and when a file is added, removed or changed.
+    #[serde(default)]
+    pub private_key_dir: Option<PathBuf>,
+    /// Gas balance in wei (a decimal string or an integer) below which a signer leaves the
+    /// rotation until refilled; default 0, never.
+    #[serde(default)]
+    pub min_signer_balance_wei: Option<Wei>,
+    /// Seconds between reads of the signers' balances (default 30).
+    #[serde(default)]
+    pub signer_check_secs: Option<u64>,
     /// v1 network name for this chain, when it is not one of the well-known ones.
     #[serde(default)]
     pub v1_name: Option<String>,
@@ -184,21 +201,15 @@ impl FacilitatorConfig {
                     }
                     c.private_key_env = Some("EVM_PRIVATE_KEY".into());
                     c.private_key_file = None;
+                    c.private_key_dir = None;
                 }
                 None => cfg.evm.push(EvmChainConfig {
                     network,
                     rpc_url: Some(RpcUrl(
                         rpc_url.context("EVM_NETWORK is set but EVM_RPC_URL is not")?,
                     )),
-                    rpc_urls: Vec::new(),
-                    rpc_timeout_ms: None,
                     private_key_env: Some("EVM_PRIVATE_KEY".into()),
-                    private_key_file: None,
-                    v1_name: None,
-                    receipt_poll_ms: None,
-                    gas_limit: None,
-                    assets: Vec::new(),
-                    pay_to: Vec::new(),
+                    ..Default::default()
                 }),
             }
         }
@@ -348,21 +359,63 @@ impl EvmChainConfig {
         rpc_timeout(self.rpc_timeout_ms)
     }
 
-    /// The settlement keys, from the named env variable or file; the error never holds key text.
-    pub fn keys(&self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Vec<String>> {
-        let var = self.private_key_env.as_deref().unwrap_or("EVM_PRIVATE_KEY");
-        let raw = secret_text(self.private_key_file.as_deref(), var, &self.network, env)?;
-        let keys: Vec<String> = raw
-            .split([',', '\n'])
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(str::to_string)
-            .collect();
+    /// Where the settlement keys come from: `private_key_dir`, `private_key_file` (at most one of
+    /// the two), else the `private_key_env` variable (default `EVM_PRIVATE_KEY`).
+    pub fn key_source(&self) -> anyhow::Result<KeySource<'_>> {
+        match (&self.private_key_file, &self.private_key_dir) {
+            (Some(_), Some(_)) => bail!(
+                "{}: give private_key_file or private_key_dir, not both",
+                self.network
+            ),
+            (Some(file), None) => Ok(KeySource::File(file)),
+            (None, Some(dir)) => Ok(KeySource::Dir(dir)),
+            (None, None) => Ok(KeySource::Env(
+                self.private_key_env.as_deref().unwrap_or("EVM_PRIVATE_KEY"),
+            )),
+        }
+    }
+
+    /// The settlement keys, as they are now; the error never holds key text.
+    pub fn keys(&self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Vec<KeyText>> {
+        let keys = self
+            .key_source()?
+            .read(env)
+            .map_err(|e| anyhow::anyhow!("settlement keys for {}: {e:#}", self.network))?;
         if keys.is_empty() {
             bail!("no settlement key given for {}", self.network);
         }
         Ok(keys)
     }
+
+    /// The gas balance below which a signer leaves the rotation (zero: never).
+    pub fn min_signer_balance(&self) -> anyhow::Result<U256> {
+        match &self.min_signer_balance_wei {
+            None => Ok(U256::ZERO),
+            Some(Wei::Int(n)) => Ok(U256::from(*n)),
+            Some(Wei::Text(s)) => tollgate_proto::parse_atomic(s.trim()).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: min_signer_balance_wei {s:?} is not a whole number of wei: {e}",
+                    self.network
+                )
+            }),
+        }
+    }
+
+    /// How often signer balances are read, if configured.
+    pub fn signer_check_every(&self) -> anyhow::Result<Option<std::time::Duration>> {
+        match self.signer_check_secs {
+            Some(0) => bail!("{}: signer_check_secs must be at least 1", self.network),
+            other => Ok(other.map(std::time::Duration::from_secs)),
+        }
+    }
+}
+
+/// An amount of wei as the config writes it: a decimal string (any size) or a TOML integer.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Wei {
+    Int(u64),
+    Text(String),
 }
 
 #[cfg(test)]
@@ -393,7 +446,10 @@ mod tests {
             "loopback by default"
         );
         assert_eq!(cfg.evm.len(), 1);
-        assert_eq!(cfg.evm[0].keys(&env).unwrap(), vec!["0xab", "0xcd"]);
+        let keys = cfg.evm[0].keys(&env).unwrap();
+        let texts: Vec<_> = keys.iter().map(KeyText::secret).collect();
+        assert_eq!(texts, vec!["0xab", "0xcd"]);
+        assert_eq!(keys[1].origin, "EVM_PRIVATE_KEY #1");
     }
 
     #[test]
@@ -484,6 +540,74 @@ mod tests {
         let zero =
             parse("[[evm]]\nnetwork = \"eip155:1\"\nrpc_url = \"http://a\"\nrpc_timeout_ms = 0\n");
         assert!(zero.evm[0].rpc_timeout().is_err());
+    }
+
+    #[test]
+    fn key_sources_and_the_gas_floor_parse_exactly() {
+        let parse = |text: &str| toml::from_str::<FacilitatorConfig>(text).unwrap();
+        let head = "[[evm]]\nnetwork = \"eip155:1\"\nrpc_url = \"http://a\"\n";
+        let both = parse(&format!(
+            "{head}private_key_file = \"/k\"\nprivate_key_dir = \"/d\"\n"
+        ));
+        assert!(
+            both.evm[0].key_source().is_err(),
+            "one file source at a time"
+        );
+        let dir = parse(&format!("{head}private_key_dir = \"/d\"\n"));
+        assert!(matches!(
+            dir.evm[0].key_source().unwrap(),
+            KeySource::Dir(_)
+        ));
+        assert_eq!(
+            dir.evm[0].min_signer_balance().unwrap(),
+            U256::ZERO,
+            "off by default"
+        );
+        let big = parse(&format!(
+            "{head}min_signer_balance_wei = \"123456789012345678901234567890\"\nsigner_check_secs = 5\n"
+        ));
+        assert_eq!(
+            big.evm[0].min_signer_balance().unwrap().to_string(),
+            "123456789012345678901234567890"
+        );
+        assert_eq!(
+            big.evm[0].signer_check_every().unwrap(),
+            Some(std::time::Duration::from_secs(5))
+        );
+        let int = parse(&format!("{head}min_signer_balance_wei = 10000\n"));
+        assert_eq!(
+            int.evm[0].min_signer_balance().unwrap(),
+            U256::from(10_000u64)
+        );
+        let frac = parse(&format!("{head}min_signer_balance_wei = \"0.01\"\n"));
+        assert!(frac.evm[0].min_signer_balance().is_err(), "wei, not ether");
+        let zero = parse(&format!("{head}signer_check_secs = 0\n"));
+        assert!(zero.evm[0].signer_check_every().is_err());
+    }
+
+    #[test]
+    fn a_bad_key_file_is_named_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("settler"), "0xnot-a-key-SECRET\n").unwrap();
+        let cfg = EvmChainConfig {
+            network: "eip155:1".into(),
+            private_key_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let keys = cfg.keys(&|_| None).unwrap();
+        assert_eq!(keys.len(), 1);
+        let err = crate::facilitator::signers_of(&cfg, &|_| None).unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("settler") && !err.contains("SECRET"), "{err}");
+        let empty = tempfile::tempdir().unwrap();
+        let cfg = EvmChainConfig {
+            private_key_dir: Some(empty.path().to_path_buf()),
+            ..cfg
+        };
+        assert!(
+            cfg.keys(&|_| None).is_err(),
+            "an empty directory is no key set"
+        );
     }
 
     #[test]

@@ -244,6 +244,7 @@ pub async fn start() -> anyhow::Result<Stack> {
             // The local tokens live at deployment addresses: named, not "any asset".
             assets: vec![dev.usdc.address.to_string(), dev.tmai.address.to_string()],
             pay_to: Vec::new(),
+            ..Default::default()
         }],
         svm: vec![SvmChainConfig {
             network: Some(solana.network.caip2().to_string()),

@@ -1,4 +1,7 @@
-//! `tollgate facilitator`: builds the chains, ledger and HTTP server from configuration.
+//! `tollgate facilitator`: builds the chains, ledger and HTTP server from configuration, and
+//! reloads settlement keys while it serves.
+
+mod reload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use tollgate_proto::{Network, Networks};
 use tollgate_solana::{ClusterName, Limits, SolanaChain};
 use tollgate_store::Ledger;
 
-use crate::config::{FacilitatorConfig, SvmChainConfig};
+use crate::config::{EvmChainConfig, FacilitatorConfig, SvmChainConfig};
 
 /// Options of `tollgate facilitator`.
 #[derive(clap::Args)]
@@ -35,6 +38,15 @@ pub async fn build(
     env: &dyn Fn(&str) -> Option<String>,
     failpoint: Option<Failpoint>,
 ) -> anyhow::Result<Facilitator> {
+    Ok(build_with_chains(cfg, env, failpoint).await?.0)
+}
+
+/// Builds a facilitator and returns, beside it, each EVM chain with its config, for key reloads.
+async fn build_with_chains(
+    cfg: &FacilitatorConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    failpoint: Option<Failpoint>,
+) -> anyhow::Result<(Facilitator, Vec<(EvmChainConfig, Arc<EvmChain>)>)> {
     let db = cfg
         .database_url
         .clone()
@@ -43,6 +55,7 @@ pub async fn build(
     let mut networks = Networks::default();
     let mut schemes: Vec<Arc<dyn PaymentScheme>> = Vec::new();
     let mut listed: Vec<(Network, &[String], &[String])> = Vec::new();
+    let mut chains = Vec::new();
     for c in &cfg.evm {
         let network = Network::from_caip2(&c.network)
             .with_context(|| format!("bad network {:?}", c.network))?;
@@ -50,16 +63,14 @@ pub async fn build(
         if let Some(name) = &c.v1_name {
             networks.add_name(name, network.clone());
         }
-        let mut signers = Vec::new();
-        for (i, k) in c.keys(env)?.iter().enumerate() {
-            let s: PrivateKeySigner = k.parse().map_err(|_| {
-                anyhow::anyhow!("settlement key #{i} for {network} is not a valid secp256k1 key")
-            })?;
-            signers.push(s);
-        }
-        let mut chain_cfg = ChainConfig::with_rpc_urls(network.clone(), c.rpc_urls()?, signers);
+        let mut chain_cfg =
+            ChainConfig::with_rpc_urls(network.clone(), c.rpc_urls()?, signers_of(c, env)?);
         if let Some(t) = c.rpc_timeout()? {
             chain_cfg.rpc_timeout = t;
+        }
+        chain_cfg.min_signer_balance_wei = c.min_signer_balance()?;
+        if let Some(every) = c.signer_check_every()? {
+            chain_cfg.signer_check_every = every;
         }
         if let Some(ms) = c.receipt_poll_ms {
             chain_cfg.receipt_poll = Duration::from_millis(ms);
@@ -70,6 +81,7 @@ pub async fn build(
         let chain = EvmChain::connect(chain_cfg)
             .await
             .with_context(|| format!("connecting to {network}"))?;
+        chains.push((c.clone(), chain.clone()));
         schemes.push(Arc::new(EvmExactScheme::new(chain)));
     }
     for c in &cfg.svm {
@@ -92,7 +104,26 @@ pub async fn build(
         allow: Some(allowlist(cfg.allow_any_asset, &listed)),
         reconcile,
     };
-    Ok(Facilitator::new(schemes, ledger, opts))
+    Ok((Facilitator::new(schemes, ledger, opts), chains))
+}
+
+/// The chain's settlement keys as signers; an error names the key's origin, never its text.
+pub(crate) fn signers_of(
+    c: &EvmChainConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Vec<PrivateKeySigner>> {
+    c.keys(env)?
+        .iter()
+        .map(|k| {
+            k.secret().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "settlement key ({}) for {} is not a valid secp256k1 key",
+                    k.origin,
+                    c.network
+                )
+            })
+        })
+        .collect()
 }
 
 /// Each chain's well-known USDC and the assets and payees its config names.
@@ -159,7 +190,8 @@ async fn svm_scheme(
     Ok(Arc::new(SvmExactScheme::new(Arc::new(chain), limits)))
 }
 
-/// Runs the facilitator until ctrl-c (or `POST /close` when enabled).
+/// Runs the facilitator until ctrl-c (or `POST /close` when enabled); settlement keys from a
+/// file or directory reload on SIGHUP and when the files change.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let cfg = FacilitatorConfig::load(args.config.as_deref(), &env)?;
     let failpoint = match env("TOLLGATE_FAILPOINT").as_deref() {
@@ -170,7 +202,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let doors = Doors::default()
         .with_tokens(cfg.bearer_tokens(&env)?)
         .with_close(cfg.close_endpoint);
-    let f = Arc::new(build(&cfg, &env, failpoint).await?);
+    let (f, chains) = build_with_chains(&cfg, &env, failpoint).await?;
+    let f = Arc::new(f);
+    // Registered before the process says it is listening: from then on SIGHUP reloads keys
+    // instead of ending the process.
+    let _reloader = reload::spawn(chains, env)?;
     let listen = cfg
         .listen
         .clone()

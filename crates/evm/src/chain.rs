@@ -2,7 +2,6 @@
 //! nonces, a fee cache and the receipt watcher. Every EVM scheme settles through this.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,10 +15,10 @@ use alloy::transports::RpcError;
 use tollgate_proto::rpc::EndpointHealth;
 use tollgate_proto::{Broadcast, Network, SignedTx};
 
-use crate::nonce::NonceManager;
 use crate::permit2::{EXACT_PERMIT2_PROXY, PERMIT2};
 use crate::receipts::ReceiptWatcher;
 use crate::rpc::{self, DEFAULT_RPC_TIMEOUT, Endpoints, error_text};
+use crate::signers::{SignerPool, SignerSlot};
 
 /// How the facilitator reaches and pays on one EVM chain.
 #[derive(Clone)]
@@ -30,8 +29,14 @@ pub struct ChainConfig {
     pub rpc_urls: Vec<String>,
     /// Longest one RPC call may wait for one endpoint.
     pub rpc_timeout: Duration,
-    /// Keys that sign settlements; they pay the gas. Never logged.
+    /// Keys that sign settlements; they pay the gas. Never logged. Replaceable at runtime with
+    /// [`EvmChain::set_signers`].
     pub signers: Vec<PrivateKeySigner>,
+    /// A signer whose gas balance (wei) is below this leaves the rotation until refilled;
+    /// zero (the default) keeps every signer in.
+    pub min_signer_balance_wei: U256,
+    /// How often signer balances are read (also at connect and after each key change).
+    pub signer_check_every: Duration,
     /// Gas limit of one settlement call (an EIP-3009 transfer uses well under 100k, a Permit2
     /// settlement with an EIP-2612 permit about 150k).
     pub gas_limit: u64,
@@ -66,6 +71,8 @@ impl ChainConfig {
             rpc_urls,
             rpc_timeout: DEFAULT_RPC_TIMEOUT,
             signers,
+            min_signer_balance_wei: U256::ZERO,
+            signer_check_every: Duration::from_secs(30),
             gas_limit: 300_000,
             priority_fee_wei: 100_000_000,
             receipt_poll: Duration::from_millis(25),
@@ -108,11 +115,6 @@ fn rpc_err(e: impl std::fmt::Display) -> EvmError {
     EvmError::Rpc(error_text(&e))
 }
 
-struct SignerSlot {
-    signer: PrivateKeySigner,
-    nonces: NonceManager,
-}
-
 struct Fees {
     fetched: Instant,
     max_fee: u128,
@@ -126,22 +128,26 @@ const FEE_TTL: Duration = Duration::from_secs(3);
 pub struct EvmChain {
     network: Network,
     chain_id: u64,
-    provider: RootProvider,
+    pub(crate) provider: RootProvider,
     /// Each endpoint alone, for `/health`.
     endpoints: Endpoints,
-    slots: Vec<SignerSlot>,
-    next_slot: AtomicUsize,
+    /// The signers; replaced as a whole when keys rotate.
+    pub(crate) signers: SignerPool,
+    /// Serializes signer-set changes (held across their RPC reads, so a tokio lock).
+    pub(crate) reload: tokio::sync::Mutex<()>,
     fees: Mutex<Option<Fees>>,
-    /// Signed, not yet sent: the slot and nonce each transaction holds. Never locked across an
-    /// await.
-    in_flight: Mutex<HashMap<B256, (usize, u64)>>,
+    /// Signed, not yet sent: the slot and nonce each transaction holds. The slot is held by
+    /// `Arc`, so a transaction signed by a key retired meanwhile still finishes (or has its
+    /// nonce filled) with that key. Never locked across an await.
+    in_flight: Mutex<HashMap<B256, (Arc<SignerSlot>, u64)>>,
     receipts: Arc<ReceiptWatcher>,
     permit2_deployed: bool,
-    cfg: ChainConfig,
+    pub(crate) cfg: ChainConfig,
 }
 
 impl EvmChain {
-    /// Connects, checks the node serves the configured chain id, and loads signer nonces.
+    /// Connects, checks the node serves the configured chain id, loads signer nonces and
+    /// balances, and starts the periodic balance check.
     pub async fn connect(cfg: ChainConfig) -> Result<Arc<Self>, EvmError> {
         let chain_id = cfg
             .network
@@ -158,32 +164,32 @@ impl EvmChain {
             )));
         }
         let mut slots = Vec::new();
-        for signer in &cfg.signers {
+        for signer in crate::rotation::distinct(cfg.signers.clone()) {
             let next = provider
                 .get_transaction_count(signer.address())
                 .pending()
                 .await
                 .map_err(rpc_err)?;
-            slots.push(SignerSlot {
-                signer: signer.clone(),
-                nonces: NonceManager::new(next),
-            });
+            slots.push(SignerSlot::new(signer, next));
         }
         let permit2_deployed = permit2_deployed(&provider).await?;
         let receipts = ReceiptWatcher::spawn(provider.clone(), cfg.receipt_poll);
-        Ok(Arc::new(Self {
+        let chain = Arc::new(Self {
             network: cfg.network.clone(),
             chain_id,
             provider,
             endpoints,
-            slots,
-            next_slot: AtomicUsize::new(0),
+            signers: SignerPool::new(slots),
+            reload: tokio::sync::Mutex::new(()),
             fees: Mutex::new(None),
             in_flight: Mutex::new(HashMap::new()),
             receipts,
             permit2_deployed,
             cfg,
-        }))
+        });
+        chain.check_balances().await;
+        crate::rotation::spawn_balance_checks(&chain);
+        Ok(chain)
     }
 
     /// Whether Permit2 and the x402 exact Permit2 proxy had code when this chain connected;
@@ -212,14 +218,18 @@ impl EvmChain {
         &self.provider
     }
 
-    /// Addresses that sign settlements (published in `/supported`).
+    /// Addresses that sign settlements (published in `/supported`): the configured set.
     pub fn signer_addresses(&self) -> Vec<Address> {
-        self.slots.iter().map(|s| s.signer.address()).collect()
+        self.signers
+            .configured()
+            .iter()
+            .map(|s| s.address())
+            .collect()
     }
 
     /// The address simulations run from, so they see what a settlement would.
     pub fn simulation_sender(&self) -> Address {
-        self.slots[0].signer.address()
+        self.signers.configured()[0].address()
     }
 
     /// The fee caps to sign with; the cache is never locked across the RPC call.
@@ -249,18 +259,18 @@ impl EvmChain {
     /// caller cannot leak a nonce.
     pub async fn sign_call(&self, to: Address, data: Bytes) -> Result<SignedTx, EvmError> {
         let fees = self.fees().await?;
-        let idx = self.next_slot.fetch_add(1, Ordering::Relaxed) % self.slots.len();
-        let nonce = self.slots[idx].nonces.acquire();
-        let signed = self.sign_at(idx, nonce, fees, to, data, self.cfg.gas_limit);
+        let slot = self.signers.next();
+        let nonce = slot.nonces.acquire();
+        let signed = self.sign_at(&slot, nonce, fees, to, data, self.cfg.gas_limit);
         if signed.is_err() {
-            self.slots[idx].nonces.give_back(nonce);
+            slot.nonces.give_back(nonce);
         }
         signed
     }
 
     fn sign_at(
         &self,
-        idx: usize,
+        slot: &Arc<SignerSlot>,
         nonce: u64,
         (max_fee, priority): (u128, u128),
         to: Address,
@@ -278,7 +288,7 @@ impl EvmChain {
             access_list: Default::default(),
             input: data,
         };
-        let sig = self.slots[idx]
+        let sig = slot
             .signer
             .sign_transaction_sync(&mut tx)
             .map_err(|e| EvmError::Config(format!("signing failed: {e}")))?;
@@ -287,7 +297,7 @@ impl EvmChain {
         self.in_flight
             .lock()
             .expect("in-flight lock")
-            .insert(hash, (idx, nonce));
+            .insert(hash, (slot.clone(), nonce));
         Ok(SignedTx {
             hash: format!("{hash:#x}"),
             raw: envelope.encoded_2718(),
@@ -301,13 +311,13 @@ impl EvmChain {
         let Ok(hash) = tx.hash.parse::<B256>() else {
             return;
         };
-        let Some((idx, nonce)) = self.in_flight.lock().expect("in-flight lock").remove(&hash)
+        let Some((slot, nonce)) = self.in_flight.lock().expect("in-flight lock").remove(&hash)
         else {
             return;
         };
-        let me = self.slots[idx].signer.address();
+        let me = slot.address();
         let filler = match self.fees().await {
-            Ok(fees) => self.sign_at(idx, nonce, fees, me, Bytes::new(), 21_000),
+            Ok(fees) => self.sign_at(&slot, nonce, fees, me, Bytes::new(), 21_000),
             Err(e) => Err(e),
         };
         match filler {
@@ -341,22 +351,55 @@ impl EvmChain {
             }
             Err(e) => Broadcast::Unknown(error_text(&e)),
         };
-        if let (Broadcast::Rejected(msg), Some((idx, nonce))) = (&outcome, local) {
-            let slot = &self.slots[idx];
-            if msg.to_lowercase().contains("nonce too low") {
+        if let (Broadcast::Rejected(msg), Some((slot, nonce))) = (&outcome, local) {
+            let msg = msg.to_lowercase();
+            if msg.contains("nonce too low") {
                 if let Ok(n) = self
                     .provider
-                    .get_transaction_count(slot.signer.address())
+                    .get_transaction_count(slot.address())
                     .pending()
                     .await
                 {
                     slot.nonces.resync(n);
                 }
+            } else if !self.signers.is_configured(&slot) {
+                self.fill_retired_gap(&slot, nonce).await;
             } else {
                 slot.nonces.give_back(nonce);
+                if msg.contains("insufficient funds") {
+                    // Out of gas money sooner than the last check saw: re-read it now.
+                    self.check_balance_of(&slot).await;
+                }
             }
         }
         outcome
+    }
+
+    /// A retired key signs nothing new, so a nonce handed back to it would stay a gap that
+    /// stalls the transactions it signed after that nonce: it is spent at once on a 0-value
+    /// self-transfer, sent straight to the node.
+    async fn fill_retired_gap(&self, slot: &Arc<SignerSlot>, nonce: u64) {
+        let me = slot.address();
+        let filler = match self.fees().await {
+            Ok(fees) => self.sign_at(slot, nonce, fees, me, Bytes::new(), 21_000),
+            Err(e) => Err(e),
+        };
+        let sent = match filler {
+            Ok(filler) => {
+                if let Ok(h) = filler.hash.parse::<B256>() {
+                    self.in_flight.lock().expect("in-flight lock").remove(&h);
+                }
+                self.provider
+                    .send_raw_transaction(&filler.raw)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| error_text(&e))
+            }
+            Err(e) => Err(error_text(&e)),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(signer = %me, nonce, error = %e, "retired signer's nonce gap not filled");
+        }
     }
 
     /// Waits up to `timeout` for the receipt: `Some(status)` once mined, `None` if still pending.

@@ -10,7 +10,9 @@ pub mod exact;
 mod nonce;
 pub mod permit2;
 mod receipts;
+mod rotation;
 pub mod rpc;
+mod signers;
 
 pub use chain::{ChainConfig, EvmChain, EvmError};
 pub use eip2612::{Eip2612Permit, sign_eip2612_permit};
@@ -19,4 +21,5 @@ pub use exact::{EIP2612_GAS_SPONSORING, ExactEvm};
 pub use permit2::{
     EXACT_PERMIT2_PROXY, PERMIT2, Permit2Authorization, permit2_domain, sign_permit2,
 };
+pub use rotation::{SignerChange, SignerStatus};
 pub use rpc::{DEFAULT_RPC_TIMEOUT, error_text};

@@ -70,4 +70,13 @@ mod tests {
         m.resync(9);
         assert_eq!(m.acquire(), 9);
     }
+
+    #[test]
+    fn resync_never_moves_below_nonces_still_unsent() {
+        // A key added back while its nonce 3 is signed but unsent: the chain counts only 3.
+        let m = NonceManager::new(3);
+        assert_eq!(m.acquire(), 3);
+        m.resync(3);
+        assert_eq!(m.acquire(), 4, "3 stays with its transaction");
+    }
 }

@@ -13,6 +13,7 @@ use tollgate_proto::{
 };
 
 use crate::scheme::{PaymentScheme, boxed_text, exact_kind, exact_kinds};
+use crate::signers::{SignerHealth, SignerPoolHealth};
 
 /// `exact` payments on one EVM chain: EIP-3009 always, Permit2 where its contracts exist.
 pub struct EvmExactScheme {
@@ -113,5 +114,22 @@ impl PaymentScheme for EvmExactScheme {
 
     fn health(&self) -> BoxFuture<'_, Vec<EndpointHealth>> {
         self.chain().health().boxed()
+    }
+
+    fn signer_health(&self) -> Option<SignerPoolHealth> {
+        let signers = self
+            .chain()
+            .signer_status()
+            .into_iter()
+            .map(|s| SignerHealth {
+                address: s.address.to_checksum(None),
+                balance_wei: s.balance_wei,
+                in_rotation: s.in_rotation,
+            })
+            .collect();
+        Some(SignerPoolHealth::new(
+            self.chain().min_signer_balance(),
+            signers,
+        ))
     }
 }

@@ -11,6 +11,7 @@ mod reply;
 mod routes;
 mod scheme;
 mod service;
+mod signers;
 mod svm;
 
 pub use allow::Allowlist;
@@ -22,4 +23,5 @@ pub use reconcile::{RECONCILER_LEASE, ReconcileOptions, reconcile_once, spawn_re
 pub use routes::{router, serve};
 pub use scheme::{PaymentScheme, payment_identity};
 pub use service::{Facilitator, FacilitatorOptions, Reply};
+pub use signers::{SignerHealth, SignerPoolHealth};
 pub use svm::SvmExactScheme;

@@ -18,6 +18,7 @@ use tollgate_proto::rpc::any_ok;
 
 use crate::doors::{Doors, guard};
 use crate::reconcile::spawn_reconciler;
+use crate::scheme::PaymentScheme;
 use crate::service::{Facilitator, Internal, Reply};
 
 #[derive(Clone)]
@@ -144,6 +145,7 @@ async fn health(State(s): State<AppState>) -> Response {
     let schemes = s.f.schemes();
     let probes = futures::future::join_all(schemes.iter().map(|scheme| scheme.health())).await;
     let mut rpc = serde_json::Map::new();
+    let mut signers = serde_json::Map::new();
     for (scheme, endpoints) in schemes.iter().zip(probes) {
         let up = any_ok(&endpoints);
         healthy &= up;
@@ -156,6 +158,7 @@ async fn health(State(s): State<AppState>) -> Response {
         checks.insert(network.into(), json!(check));
         rpc.insert(network.into(), json!(endpoints));
     }
+    healthy &= signer_checks(schemes, &mut checks, &mut signers);
     let status = if healthy {
         StatusCode::OK
     } else {
@@ -167,15 +170,47 @@ async fn health(State(s): State<AppState>) -> Response {
             "status": if healthy { "ok" } else { "unhealthy" },
             "checks": checks,
             "rpc": rpc,
+            "signers": signers,
         })),
     )
         .into_response()
+}
+
+/// Lists each chain's signers under `signers` and adds a `<network> signers` check, failing
+/// when no signer of a chain is in rotation; returns whether every chain has one.
+fn signer_checks(
+    schemes: &[Arc<dyn PaymentScheme>],
+    checks: &mut serde_json::Map<String, serde_json::Value>,
+    signers: &mut serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    let mut healthy = true;
+    for scheme in schemes {
+        let Some(pool) = scheme.signer_health() else {
+            continue;
+        };
+        let network = scheme.network().caip2();
+        let check = pool.check();
+        healthy &= check.is_ok();
+        checks.insert(
+            format!("{network} signers"),
+            json!(check.err().unwrap_or_else(|| "ok".into())),
+        );
+        signers.insert(network.into(), json!(pool));
+    }
+    healthy
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
     if let Ok(n) = s.f.ledger().pending_count().await {
         s.f.metrics().set_pending(n);
     }
+    let pools: Vec<_> = s
+        .f
+        .schemes()
+        .iter()
+        .filter_map(|scheme| Some((scheme.network().caip2().to_owned(), scheme.signer_health()?)))
+        .collect();
+    s.f.metrics().set_signers(&pools);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.f.metrics().render(),

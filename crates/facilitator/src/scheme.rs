@@ -13,6 +13,8 @@ use tollgate_proto::{
     Broadcast, Network, NetworkFamily, Networks, PaymentView, Rejection, SignedTx, Verified,
 };
 
+use crate::signers::SignerPoolHealth;
+
 /// A payment scheme on one network.
 pub trait PaymentScheme: Send + Sync {
     /// The network it settles on.
@@ -50,6 +52,11 @@ pub trait PaymentScheme: Send + Sync {
     fn failed_reason(&self) -> &'static str;
     /// Asks each of the chain's RPC endpoints whether it answers; named by index, never URL.
     fn health(&self) -> BoxFuture<'_, Vec<EndpointHealth>>;
+    /// Its settlement signers' balances and rotation, for `/health` and `/metrics`; `None`
+    /// where the scheme does not track them.
+    fn signer_health(&self) -> Option<SignerPoolHealth> {
+        None
+    }
 }
 
 /// A payment's identity as the ledger names it, from its chain crate and without any I/O: the

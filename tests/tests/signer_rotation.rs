@@ -1,0 +1,110 @@
+//! `EvmChain::set_signers` on a real anvil: a key retired while a transaction it signed is still
+//! unsent finishes that transaction; added back while it is still unsent, it resumes its own
+//! nonces (the chain's pending count does not know that transaction yet); added back after
+//! everything it signed has landed, it starts from the chain's count. No nonce gap, no clash.
+
+use std::time::Duration;
+
+use alloy::consensus::Transaction as _;
+use alloy::network::TransactionResponse as _;
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
+use tollgate_evm::{ChainConfig, EvmChain};
+use tollgate_proto::{Broadcast, Network, SignedTx};
+
+/// Sends `tx` and waits for it to land successfully; returns its sender and nonce.
+async fn land(chain: &EvmChain, dev: &DevEvm, tx: &SignedTx) -> (Address, u64) {
+    assert_eq!(
+        chain.broadcast(tx).await,
+        Broadcast::Accepted,
+        "{}",
+        tx.hash
+    );
+    let mined = chain
+        .wait_receipt(&tx.hash, Duration::from_secs(20))
+        .await
+        .expect("receipt");
+    assert_eq!(mined, Some(true), "landed");
+    let h: B256 = tx.hash.parse().expect("hash");
+    let t = dev
+        .anvil
+        .provider()
+        .get_transaction_by_hash(h)
+        .await
+        .expect("lookup")
+        .expect("on chain");
+    (t.from(), t.nonce())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_key_finishes_its_transactions_and_resumes_its_nonces() {
+    let anvil = Anvil::start(AnvilOptions::default()).await.expect("anvil");
+    let dev = DevEvm::start(anvil, 0, U256::ZERO)
+        .await
+        .expect("dev chain");
+    let a = dev.facilitator.clone();
+    let b = PrivateKeySigner::random();
+    dev.anvil
+        .provider()
+        .raw_request::<_, ()>(
+            "anvil_setBalance".into(),
+            (b.address(), U256::from(10u128.pow(21))),
+        )
+        .await
+        .expect("fund b");
+    let network = Network::evm(dev.anvil.chain_id);
+    let cfg = ChainConfig::new(network, dev.anvil.rpc_url.clone(), vec![a.clone()]);
+    let chain = EvmChain::connect(cfg).await.expect("connects");
+    let call = || chain.sign_call(dev.pay_to, Bytes::new());
+
+    let unsent = call().await.expect("a signs nonce 0");
+    let change = chain.set_signers(vec![b.clone()]).await.expect("swap");
+    assert_eq!(
+        (change.added, change.retired, change.kept),
+        (vec![b.address()], vec![a.address()], 0)
+    );
+    assert_eq!(chain.signer_addresses(), vec![b.address()]);
+    let by_b = call().await.expect("b signs");
+
+    // Added back while its nonce 0 is still unsent: it resumes at 1, not at the chain's 0.
+    chain
+        .set_signers(vec![a.clone(), b.clone()])
+        .await
+        .expect("re-add");
+    let (x, y) = (call().await.expect("x"), call().await.expect("y"));
+    assert_eq!(land(&chain, &dev, &unsent).await, (a.address(), 0));
+    let mut landed = vec![
+        land(&chain, &dev, &by_b).await,
+        land(&chain, &dev, &x).await,
+        land(&chain, &dev, &y).await,
+    ];
+    landed.sort();
+    let mut want = vec![(a.address(), 1), (b.address(), 0), (b.address(), 1)];
+    want.sort();
+    assert_eq!(landed, want, "round-robin over both, no nonce clash");
+
+    // Retired with nothing in flight, then added back: it starts from the chain's count.
+    chain.set_signers(vec![b.clone()]).await.expect("retire a");
+    chain
+        .set_signers(vec![a.clone(), b.clone()])
+        .await
+        .expect("re-add a");
+    let (x, y) = (call().await.expect("x"), call().await.expect("y"));
+    let mut landed = vec![land(&chain, &dev, &x).await, land(&chain, &dev, &y).await];
+    landed.sort();
+    let mut want = vec![(a.address(), 2), (b.address(), 2)];
+    want.sort();
+    assert_eq!(landed, want);
+
+    assert!(
+        chain.set_signers(Vec::new()).await.is_err(),
+        "an empty set is refused"
+    );
+    assert_eq!(
+        chain.signer_addresses().len(),
+        2,
+        "and the keys in use stay"
+    );
+}

@@ -34,6 +34,10 @@ pub struct FacilitatorConfig {
     /// Seconds between reconciler passes (default 10).
     #[serde(default)]
     pub reconcile_every_secs: Option<u64>,
+    /// Seconds between looks at EVM key files and directories for changes (default 2; 0: reload
+    /// on SIGHUP only).
+    #[serde(default)]
+    pub keys_poll_secs: Option<u64>,
     /// EVM chains to serve.
     #[serde(default)]
     pub evm: Vec<EvmChainConfig>,
@@ -170,6 +174,14 @@ pub struct EvmChainConfig {
 }
 
 impl FacilitatorConfig {
+    /// How often key files are looked at for changes; `None`: on SIGHUP only.
+    pub fn keys_poll(&self) -> Option<std::time::Duration> {
+        match self.keys_poll_secs {
+            Some(0) => None,
+            other => Some(std::time::Duration::from_secs(other.unwrap_or(2))),
+        }
+    }
+
     /// Reads the file (if any), then applies `HOST`, `PORT`, `DATABASE_URL`, `ALLOW_ANY_ASSET`,
     /// `TOLLGATE_CLOSE_ENDPOINT`, `EVM_NETWORK`, `EVM_RPC_URL`, `EVM_PRIVATE_KEY`, `SVM_NETWORK`,
     /// `SVM_RPC_URL` and `SVM_PRIVATE_KEY` from the environment.
@@ -583,6 +595,18 @@ mod tests {
         assert!(frac.evm[0].min_signer_balance().is_err(), "wei, not ether");
         let zero = parse(&format!("{head}signer_check_secs = 0\n"));
         assert!(zero.evm[0].signer_check_every().is_err());
+    }
+
+    #[test]
+    fn key_files_are_polled_every_two_seconds_unless_told_otherwise() {
+        let parse = |text: &str| toml::from_str::<FacilitatorConfig>(text).unwrap();
+        let two = std::time::Duration::from_secs(2);
+        assert_eq!(parse("").keys_poll(), Some(two));
+        assert_eq!(parse("keys_poll_secs = 0").keys_poll(), None, "SIGHUP only");
+        assert_eq!(
+            parse("keys_poll_secs = 7").keys_poll(),
+            Some(std::time::Duration::from_secs(7))
+        );
     }
 
     #[test]

@@ -206,7 +206,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let f = Arc::new(f);
     // Registered before the process says it is listening: from then on SIGHUP reloads keys
     // instead of ending the process.
-    let _reloader = reload::spawn(chains, env)?;
+    let _reloader = reload::spawn(chains, env, cfg.keys_poll())?;
     let listen = cfg
         .listen
         .clone()

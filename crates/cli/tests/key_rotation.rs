@@ -73,8 +73,9 @@ fn write_key(dir: &Path, name: &str, signer: &PrivateKeySigner) {
     std::fs::rename(&tmp, dir.join(name)).expect("rename key");
 }
 
-/// Starts `tollgate facilitator` over a key directory holding `signers`.
-async fn start(signers: &[&PrivateKeySigner], dev: DevEvm, extra: &str) -> Stack {
+/// Starts `tollgate facilitator` over a key directory holding `signers`, with `top` added to
+/// the config's top level and `extra` to its `[[evm]]` table.
+async fn start(signers: &[&PrivateKeySigner], dev: DevEvm, top: &str, extra: &str) -> Stack {
     let db = TestDb::create(Db::Sqlite).await.expect("sqlite ledger");
     let dir = tempfile::tempdir().expect("tempdir");
     let keys = dir.path().join("keys");
@@ -86,7 +87,7 @@ async fn start(signers: &[&PrivateKeySigner], dev: DevEvm, extra: &str) -> Stack
     std::fs::write(keys.join("key0~"), "not a key").expect("backup file");
     let config = dir.path().join("facilitator.toml");
     let text = format!(
-        "listen = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\nreceipt_timeout_secs = 20\nallow_any_asset = true\n\n[[evm]]\nnetwork = \"{NETWORK}\"\nrpc_url = \"{}\"\nprivate_key_dir = \"{}\"\n{extra}",
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\nreceipt_timeout_secs = 20\nallow_any_asset = true\n{top}\n[[evm]]\nnetwork = \"{NETWORK}\"\nrpc_url = \"{}\"\nprivate_key_dir = \"{}\"\n{extra}",
         db.url,
         dev.anvil.rpc_url,
         keys.display()
@@ -215,7 +216,7 @@ async fn keys_rotate_under_load_without_a_failed_request() {
     let first = dev.facilitator.clone();
     let second = funded_signer(&dev, 100 * ETH).await;
     let added = funded_signer(&dev, 100 * ETH).await;
-    let s = start(&[&first, &second], dev, "").await;
+    let s = start(&[&first, &second], dev, "", "").await;
     let h = until_health(&s.url, "both keys served", |st, h| {
         st == 200 && signers(h).len() == 2
     })
@@ -332,7 +333,7 @@ async fn a_signer_low_on_gas_leaves_rotation_and_shows_it() {
     let poor = funded_signer(&dev, ETH).await;
     // 0.01 ETH; checked every second.
     let extra = "min_signer_balance_wei = \"10000000000000000\"\nsigner_check_secs = 1\n";
-    let s = start(&[&rich, &poor], dev, extra).await;
+    let s = start(&[&rich, &poor], dev, "", extra).await;
     until_health(&s.url, "both signers in rotation", |st, h| {
         st == 200
             && signers(h)
@@ -427,6 +428,25 @@ async fn a_signer_low_on_gas_leaves_rotation_and_shows_it() {
             && signers(h)
                 .iter()
                 .any(|(a, v)| *a == addr(&poor) && v["in_rotation"] == json!(true))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_alone_reloads_keys_when_polling_is_off() {
+    let dev = dev_chain(0).await;
+    let first = dev.facilitator.clone();
+    let added = funded_signer(&dev, ETH).await;
+    let s = start(&[&first], dev, "keys_poll_secs = 0\n", "").await;
+    until_health(&s.url, "one key served", |st, h| {
+        st == 200 && signers(h).len() == 1
+    })
+    .await;
+    // No file watch: only the signal can bring the new key in.
+    write_key(&s.keys, "added", &added);
+    sighup(&s.child);
+    until_health(&s.url, "the key added on SIGHUP", |_, h| {
+        signers(h).iter().any(|(a, _)| *a == addr(&added))
     })
     .await;
 }

@@ -1,5 +1,5 @@
 //! Settlement keys reloaded while the facilitator serves: on SIGHUP, and when a chain's key file
-//! or key directory changes (looked at every two seconds). Kept keys keep their nonces, added
+//! or key directory changes (looked at every `keys_poll_secs`, default two seconds). Kept keys keep their nonces, added
 //! keys join the rotation, retired keys sign nothing new while what they signed still finishes;
 //! no request is dropped. A reload that fails (a bad key, no key left, the RPC down) keeps the
 //! keys in use and says why in the log, naming the key's file, never its text. Solana fee-payer
@@ -14,9 +14,6 @@ use tollgate_evm::{EvmChain, SignerChange};
 
 use crate::config::{EvmChainConfig, Fingerprint};
 
-/// How often key files are looked at.
-const POLL: Duration = Duration::from_secs(2);
-
 type Env = fn(&str) -> Option<String>;
 
 /// One chain whose keys may change.
@@ -29,11 +26,13 @@ struct Watched {
     failing: Option<String>,
 }
 
-/// Starts reloading keys of `chains`. SIGHUP is taken over from here on (it no longer ends the
-/// process), so call this before announcing that the process serves.
+/// Starts reloading keys of `chains` on SIGHUP and, with `poll`, when their files change.
+/// SIGHUP is taken over from here on (it no longer ends the process), so call this before
+/// announcing that the process serves.
 pub(crate) fn spawn(
     chains: Vec<(EvmChainConfig, Arc<EvmChain>)>,
     env: Env,
+    poll: Option<Duration>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let mut hangup = signal(SignalKind::hangup())?;
     let mut watched: Vec<Watched> = chains
@@ -46,12 +45,12 @@ pub(crate) fn spawn(
         })
         .collect();
     Ok(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(POLL);
+        let mut tick = tokio::time::interval(poll.unwrap_or(Duration::from_secs(3600)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let asked = tokio::select! {
                 _ = hangup.recv() => true,
-                _ = tick.tick() => false,
+                _ = tick.tick(), if poll.is_some() => false,
             };
             if asked {
                 tracing::info!("SIGHUP: reloading settlement keys");

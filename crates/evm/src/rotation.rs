@@ -63,8 +63,9 @@ impl EvmChain {
     /// Makes `signers` the settlement keys. Kept keys keep their nonces; a new key (or one
     /// added again) starts from the chain's pending count, or resumes its own nonces while
     /// transactions it signed are still in flight; a retired key signs nothing new, and what
-    /// it signed still finishes. New keys' balances are read first, so a key without gas never
-    /// signs. On an error (an empty set, an RPC failure) the current set stays.
+    /// it signed still finishes. New keys' balances are read first, so a new key below the
+    /// minimum balance never signs. On an error (an empty set, an RPC failure) the current set
+    /// stays.
     pub async fn set_signers(
         &self,
         signers: Vec<PrivateKeySigner>,

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use alloy::consensus::Transaction as _;
+use alloy::consensus::{Transaction as _, TxEnvelope};
+use alloy::eips::eip2718::Decodable2718;
 use alloy::network::TransactionResponse as _;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::Provider;
@@ -107,4 +108,54 @@ async fn a_retired_key_finishes_its_transactions_and_resumes_its_nonces() {
         2,
         "and the keys in use stay"
     );
+}
+
+/// The retired key's first transaction is refused (its gas money ran short) while its second is
+/// already signed: the refused nonce is filled with a cheap self-transfer at once, since the key
+/// signs nothing new that could take it, and the second transaction still lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_keys_refused_nonce_is_filled_so_its_later_transaction_lands() {
+    let anvil = Anvil::start(AnvilOptions::default()).await.expect("anvil");
+    let dev = DevEvm::start(anvil, 0, U256::ZERO)
+        .await
+        .expect("dev chain");
+    let a = dev.facilitator.clone();
+    let b = PrivateKeySigner::random();
+    let set_balance = |who: Address, wei: U256| {
+        let provider = dev.anvil.provider();
+        async move {
+            provider
+                .raw_request::<_, ()>("anvil_setBalance".into(), (who, wei))
+                .await
+                .expect("anvil_setBalance")
+        }
+    };
+    set_balance(b.address(), U256::from(10u128.pow(21))).await;
+    let network = Network::evm(dev.anvil.chain_id);
+    let cfg = ChainConfig::new(network, dev.anvil.rpc_url.clone(), vec![a.clone()]);
+    let chain = EvmChain::connect(cfg).await.expect("connects");
+    let first = chain.sign_call(dev.pay_to, Bytes::new()).await.expect("0");
+    let second = chain.sign_call(dev.pay_to, Bytes::new()).await.expect("1");
+    chain.set_signers(vec![b]).await.expect("retire a");
+
+    // Enough for a 21k-gas filler, not for the 300k-gas settlement call.
+    let max_fee = TxEnvelope::decode_2718(&mut first.raw.as_slice())
+        .expect("decodes")
+        .max_fee_per_gas();
+    set_balance(a.address(), U256::from(100_000u128 * max_fee)).await;
+    let refused = chain.broadcast(&first).await;
+    assert!(
+        matches!(&refused, Broadcast::Rejected(m) if m.to_lowercase().contains("insufficient funds")),
+        "{refused:?}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while dev.tx_count(a.address()).await.expect("nonce") < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refused nonce is filled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    set_balance(a.address(), U256::from(10u128.pow(18))).await;
+    assert_eq!(land(&chain, &dev, &second).await, (a.address(), 1));
 }

@@ -49,25 +49,38 @@ pub async fn record(
         );
         return;
     }
-    let headers = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
-    let a = RecordedAnswer {
-        fingerprint: fingerprint.to_string(),
-        status: parts.status.as_u16(),
-        headers,
-        body: body.to_vec(),
-    };
+    let a = unsent(fingerprint, parts, body);
     let now = unix_now();
     if let Err(e) = store.record_answer(payment_id, &a, now, now + ttl).await {
         tracing::error!(error = %e, "paid answer not recorded for payment-identifier retries");
     }
 }
 
+/// An answer as the store keeps it, for the payment with `fingerprint`.
+pub fn unsent(fingerprint: &str, parts: &Parts, body: &[u8]) -> RecordedAnswer {
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    RecordedAnswer {
+        fingerprint: fingerprint.to_string(),
+        status: parts.status.as_u16(),
+        headers,
+        body: body.to_vec(),
+    }
+}
+
 /// The recorded answer, sent again.
 pub fn replay(a: RecordedAnswer) -> Response {
+    let mut r = rebuild(a);
+    r.headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
+    r
+}
+
+/// A recorded answer as a response again.
+pub fn rebuild(a: RecordedAnswer) -> Response {
     let mut r = Response::new(Body::from(a.body));
     *r.status_mut() = StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
     let h = r.headers_mut();
@@ -76,6 +89,5 @@ pub fn replay(a: RecordedAnswer) -> Response {
             h.append(k, v);
         }
     }
-    h.insert(REPLAYED, HeaderValue::from_static("true"));
     r
 }

@@ -24,6 +24,7 @@ pub mod receipt;
 pub mod reload;
 pub mod routes;
 pub mod setup;
+mod unsettled;
 
 pub use config::{ConfigError, GatewayConfig};
 pub use facilitator::{FacilitatorClient, FacilitatorError, InProcess, Remote};

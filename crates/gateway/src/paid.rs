@@ -19,6 +19,7 @@ use crate::metrics::Outcome;
 use crate::payment::{self, Carrier, Offer, PaymentError};
 use crate::receipt::Claims;
 use crate::routes::{Bundle, Route};
+use crate::unsettled::Retry;
 
 impl Gateway {
     /// Takes a payment for `route` and serves the handler's answer only once it is settled.
@@ -87,6 +88,20 @@ impl Gateway {
                 Err(e) => return store_down(&e),
             }
         }
+        let retry = Retry {
+            route,
+            resource: resource.clone(),
+            carrier,
+            headers: &h,
+            identity: &id,
+            fingerprint: &fingerprint,
+            pay_id: pay_id.as_deref(),
+        };
+        match self.take_kept(&retry).await {
+            Ok(Some(kept)) => return self.settle_kept(retry, body, kept).await,
+            Ok(None) => {}
+            Err(refused) => return refused,
+        }
         let verdict = match self.facilitator.verify(body.clone()).await {
             Ok(v) => v,
             Err(e) => return unavailable(&e.to_string()),
@@ -118,6 +133,11 @@ impl Gateway {
             Ok(s) => s,
             Err(e) => {
                 self.metrics.settled("error", started.elapsed());
+                if route.bundle.is_none() {
+                    // Whether it settled is unknown: the payer's retry gets this answer.
+                    self.keep(&id, answers::unsent(&fingerprint, &parts, &bytes))
+                        .await;
+                }
                 return unavailable(&e.to_string());
             }
         };
@@ -208,18 +228,18 @@ impl Gateway {
     }
 }
 
-fn store_down(e: &tollgate_store::StoreError) -> Response {
+pub(crate) fn store_down(e: &tollgate_store::StoreError) -> Response {
     tracing::error!(error = %e, "gateway store failed");
     json_error(StatusCode::SERVICE_UNAVAILABLE, "gateway_store_unavailable")
 }
 
-fn unavailable(e: &str) -> Response {
+pub(crate) fn unavailable(e: &str) -> Response {
     tracing::error!(error = %e, "facilitator unavailable");
     json_error(StatusCode::BAD_GATEWAY, "facilitator_unavailable")
 }
 
 /// Lets browser clients read the payment headers.
-fn expose(h: &mut HeaderMap) {
+pub(crate) fn expose(h: &mut HeaderMap) {
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("PAYMENT-RESPONSE, X-PAYMENT-RESPONSE, TOLLGATE-RECEIPT"),

@@ -77,6 +77,24 @@ impl GatewayStore {
         }))
     }
 
+    /// Removes and returns the unexpired answer recorded under `key`, so exactly one caller
+    /// gets it; `None` when there is none or another caller took it first.
+    pub async fn take_answer(
+        &self,
+        key: &str,
+        now: u64,
+    ) -> Result<Option<RecordedAnswer>, StoreError> {
+        let Some(a) = self.answer(key, now).await? else {
+            return Ok(None);
+        };
+        let gone = sqlx::query("DELETE FROM answers WHERE payment_id = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok((gone == 1).then_some(a))
+    }
+
     /// Records the answer to a paid call under its payment-identifier until `expires_at`; the
     /// first answer stays (a retry never replaces it). Expired answers are dropped on the way.
     pub async fn record_answer(

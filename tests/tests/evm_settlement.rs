@@ -176,6 +176,16 @@ both_stores!(one_instance_reconciles_at_a_time, |db: Db| async move {
     let Some(env) = Env::start_with(db, opts).await else {
         return;
     };
+    // Another instance holds the reconciler's lease (taken before there is work, so
+    // this environment's own reconciler cannot take it first).
+    let ledger = Ledger::connect(&env.db.url).await.unwrap();
+    let now = tollgate_e2e::now();
+    assert!(
+        ledger
+            .hold_lease(RECONCILER_LEASE, "elsewhere", now, 3600)
+            .await
+            .unwrap()
+    );
     let provider = env.dev.anvil.provider();
     provider
         .raw_request::<_, serde_json::Value>("evm_setAutomine".into(), (false,))
@@ -188,15 +198,6 @@ both_stores!(one_instance_reconciles_at_a_time, |db: Db| async move {
         .await
         .unwrap();
 
-    // Another instance holds the reconciler's lease.
-    let ledger = Ledger::connect(&env.db.url).await.unwrap();
-    let now = tollgate_e2e::now();
-    assert!(
-        ledger
-            .hold_lease(RECONCILER_LEASE, "elsewhere", now, 3600)
-            .await
-            .unwrap()
-    );
     let scheme = Env::scheme(&env.dev, env.dev.facilitator.clone()).await;
     let options = FacilitatorOptions {
         allow: Some(Allowlist::any_asset()),
@@ -204,6 +205,7 @@ both_stores!(one_instance_reconciles_at_a_time, |db: Db| async move {
             every: Duration::from_millis(200),
             min_age: Duration::ZERO,
             wait: Duration::from_secs(2),
+            ..Default::default()
         },
         ..Default::default()
     };
@@ -232,3 +234,89 @@ both_stores!(one_instance_reconciles_at_a_time, |db: Db| async move {
     reconciler.abort();
     assert_eq!(env.settlements_sent().await, 1);
 });
+
+both_stores!(
+    a_stuck_settlement_is_re_sent_at_a_higher_fee,
+    |db: Db| async move {
+        let opts = EnvOptions {
+            receipt_timeout: Duration::from_millis(300),
+            ..Default::default()
+        };
+        let Some(env) = Env::start_with(db, opts).await else {
+            return;
+        };
+        let provider = env.dev.anvil.provider();
+        let rpc = |method: &'static str, params: serde_json::Value| {
+            let provider = provider.clone();
+            async move {
+                provider
+                    .raw_request::<_, serde_json::Value>(method.into(), params)
+                    .await
+                    .unwrap()
+            }
+        };
+        rpc("evm_setAutomine", json!([false])).await;
+        let pay = env.payment(0, 17_000);
+        let (_, s) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(s["errorReason"], json!(reason::SETTLEMENT_PENDING), "{s}");
+        let first = s["transaction"].as_str().unwrap().to_string();
+
+        // A fee spike: the next blocks' base fee is far above what the settlement offers.
+        rpc("anvil_setNextBlockBaseFeePerGas", json!(["0xba43b7400"])).await; // 50 gwei
+        rpc("evm_mine", json!([])).await;
+        let done = reconcile_once(&env.facilitator, Duration::ZERO, Duration::from_millis(500));
+        let done = done.await.unwrap();
+        assert_eq!(done, 0, "stuck, not failed: a higher fee can still land it");
+        assert_eq!(env.settlements_sent().await, 0);
+
+        // A reconciler whose bump delay has passed re-signs it at today's fee.
+        let ledger = Ledger::connect(&env.db.url).await.unwrap();
+        let scheme = Env::scheme(&env.dev, env.dev.facilitator.clone()).await;
+        let options = FacilitatorOptions {
+            allow: Some(Allowlist::any_asset()),
+            reconcile: ReconcileOptions {
+                bump_after: Duration::ZERO,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let bumping = Facilitator::new(vec![scheme], ledger.clone(), options);
+        let wait = Duration::from_millis(500);
+        assert_eq!(
+            reconcile_once(&bumping, Duration::ZERO, wait)
+                .await
+                .unwrap(),
+            0
+        );
+        let id = ledger.unfinished().await.unwrap()[0].id.clone();
+        let replaced = ledger.replaced_txs(&id).await.unwrap();
+        assert_eq!(replaced.len(), 1, "the first transaction is kept");
+        assert_eq!(replaced[0].tx_hash, first);
+        let second = ledger.get(&id).await.unwrap().unwrap().tx_hash.unwrap();
+        assert_ne!(second, first);
+
+        rpc("evm_mine", json!([])).await;
+        assert_eq!(
+            reconcile_once(&bumping, Duration::ZERO, wait)
+                .await
+                .unwrap(),
+            1
+        );
+        let rec = ledger.get(&id).await.unwrap().unwrap();
+        assert_eq!(rec.state, tollgate_store::SettlementState::Settled);
+        assert_eq!(
+            rec.tx_hash.as_deref(),
+            Some(second.as_str()),
+            "the mined one"
+        );
+        assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(17_000u64));
+        assert_eq!(
+            env.settlements_sent().await,
+            1,
+            "one nonce, one transaction"
+        );
+        let (_, again) = env.post("/settle", &pay.v2()).await;
+        assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+        assert_eq!(again["transaction"], json!(second));
+    }
+);

@@ -34,6 +34,10 @@ pub struct FacilitatorConfig {
     /// Seconds between reconciler passes (default 10).
     #[serde(default)]
     pub reconcile_every_secs: Option<u64>,
+    /// Seconds a settlement's transaction may sit unmined before it is re-sent with the same
+    /// nonce at a higher fee, up to each chain's `max_fee_ceiling_wei` (default 60).
+    #[serde(default)]
+    pub bump_after_secs: Option<u64>,
     /// Seconds between looks at EVM key files and directories for changes (default 2; 0: reload
     /// on SIGHUP only).
     #[serde(default)]
@@ -165,6 +169,9 @@ pub struct EvmChainConfig {
     /// Gas limit per settlement (default 200000).
     #[serde(default)]
     pub gas_limit: Option<u64>,
+    /// Highest fee per gas, in wei, a stuck settlement is re-sent with (default 200 gwei).
+    #[serde(default)]
+    pub max_fee_ceiling_wei: Option<u64>,
     /// Token contracts settled besides the chain's well-known USDC.
     #[serde(default)]
     pub assets: Vec<String>,

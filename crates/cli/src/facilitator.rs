@@ -78,6 +78,9 @@ async fn build_with_chains(
         if let Some(g) = c.gas_limit {
             chain_cfg.gas_limit = g;
         }
+        if let Some(w) = c.max_fee_ceiling_wei {
+            chain_cfg.max_fee_ceiling_wei = u128::from(w);
+        }
         let chain = EvmChain::connect(chain_cfg)
             .await
             .with_context(|| format!("connecting to {network}"))?;
@@ -96,6 +99,9 @@ async fn build_with_chains(
     if let Some(s) = cfg.reconcile_every_secs {
         anyhow::ensure!(s > 0, "reconcile_every_secs must be at least 1");
         reconcile.every = Duration::from_secs(s);
+    }
+    if let Some(s) = cfg.bump_after_secs {
+        reconcile.bump_after = Duration::from_secs(s);
     }
     let opts = FacilitatorOptions {
         receipt_timeout: Duration::from_secs(cfg.receipt_timeout_secs.unwrap_or(30)),

@@ -40,6 +40,8 @@ pub struct ChainConfig {
     /// Gas limit of one settlement call (an EIP-3009 transfer uses well under 100k, a Permit2
     /// settlement with an EIP-2612 permit about 150k).
     pub gas_limit: u64,
+    /// Highest fee per gas (wei) a stuck settlement is re-signed with when bumped.
+    pub max_fee_ceiling_wei: u128,
     /// Tip offered per gas, in wei.
     pub priority_fee_wei: u128,
     /// How often the chain head is checked while settlements wait (receipts are fetched only
@@ -74,6 +76,7 @@ impl ChainConfig {
             min_signer_balance_wei: U256::ZERO,
             signer_check_every: Duration::from_secs(30),
             gas_limit: 300_000,
+            max_fee_ceiling_wei: 200_000_000_000,
             priority_fee_wei: 100_000_000,
             receipt_poll: Duration::from_millis(25),
             eip2612_gas_sponsoring: true,
@@ -233,7 +236,7 @@ impl EvmChain {
     }
 
     /// The fee caps to sign with; the cache is never locked across the RPC call.
-    async fn fees(&self) -> Result<(u128, u128), EvmError> {
+    pub(crate) async fn fees(&self) -> Result<(u128, u128), EvmError> {
         if let Some(f) = self
             .fees
             .lock()

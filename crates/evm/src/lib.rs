@@ -10,6 +10,7 @@ pub mod exact;
 mod nonce;
 pub mod permit2;
 mod receipts;
+mod replace;
 mod rotation;
 pub mod rpc;
 mod signers;
@@ -21,5 +22,6 @@ pub use exact::{EIP2612_GAS_SPONSORING, ExactEvm};
 pub use permit2::{
     EXACT_PERMIT2_PROXY, PERMIT2, Permit2Authorization, permit2_domain, sign_permit2,
 };
+pub use replace::fee_too_low;
 pub use rotation::{SignerChange, SignerStatus};
 pub use rpc::{DEFAULT_RPC_TIMEOUT, error_text};

@@ -96,6 +96,14 @@ impl PaymentScheme for EvmExactScheme {
         self.chain().broadcast(tx).boxed()
     }
 
+    fn replace<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<Option<SignedTx>, String>> {
+        boxed_text(self.chain().replacement(&tx.raw))
+    }
+
+    fn may_land_later(&self, refusal: &str) -> bool {
+        tollgate_evm::fee_too_low(refusal)
+    }
+
     fn abandon<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, ()> {
         self.chain().abandon(tx).boxed()
     }

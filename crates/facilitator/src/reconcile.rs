@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tollgate_proto::{Broadcast, SignedTx, reason};
-use tollgate_store::SettlementRecord;
+use tollgate_store::{ReplacedTx, SettlementRecord};
 
+use crate::scheme::PaymentScheme;
 use crate::service::{Facilitator, Internal};
 
 /// How the background reconciler paces itself.
@@ -21,6 +22,9 @@ pub struct ReconcileOptions {
     pub min_age: Duration,
     /// Longest one settlement's receipt is waited for within a pass.
     pub wait: Duration,
+    /// How long a settlement's transaction may sit unmined before it is re-signed at a higher
+    /// fee (same nonce and call; up to the chain's fee ceiling).
+    pub bump_after: Duration,
 }
 
 impl Default for ReconcileOptions {
@@ -29,6 +33,7 @@ impl Default for ReconcileOptions {
             every: Duration::from_secs(10),
             min_age: Duration::from_secs(30),
             wait: Duration::from_secs(5),
+            bump_after: Duration::from_secs(60),
         }
     }
 }
@@ -124,7 +129,8 @@ async fn due(f: &Facilitator, min_age: Duration) -> Result<Vec<SettlementRecord>
     Ok(all.into_iter().filter(|r| r.created_at <= cutoff).collect())
 }
 
-/// Rebroadcasts one settlement's bytes and records what the chain says; `true` once final.
+/// Rebroadcasts one settlement's bytes, records what the chain says of any of its
+/// transactions, and bumps its fee when it has sat unmined for `bump_after`; `true` once final.
 async fn reconcile_one(
     f: &Facilitator,
     rec: &SettlementRecord,
@@ -137,36 +143,124 @@ async fn reconcile_one(
         tracing::warn!(id = %rec.id, network = %rec.network, "unfinished settlement on a network not served here");
         return Ok(false);
     };
-    let sent = scheme
-        .broadcast(&SignedTx {
-            hash: hash.clone(),
-            raw,
-        })
-        .await;
-    let outcome = match scheme.confirm(&hash, wait).await {
-        Ok(Some(true)) => Some((true, None)),
-        Ok(Some(false)) => Some((false, Some(scheme.failed_reason()))),
-        Ok(None) => match sent {
-            Broadcast::Rejected(msg) => {
-                tracing::warn!(tx = %hash, error = %msg, "settlement can no longer land");
-                Some((false, Some(reason::INVALID_TRANSACTION_STATE)))
+    let current = SignedTx { hash, raw };
+    let sent = scheme.broadcast(&current).await;
+    let earlier = f
+        .ledger()
+        .replaced_txs(&rec.id)
+        .await
+        .map_err(|e| Internal(e.to_string()))?;
+    let seen = match mined(scheme.as_ref(), &current.hash, &earlier, wait).await {
+        Lookup::Mined(hash, status) => {
+            let why = (!status).then(|| scheme.failed_reason());
+            record(f, &rec.id, &hash, status, why).await?;
+            return Ok(true);
+        }
+        Lookup::NotMined => true,
+        Lookup::Unknown => false,
+    };
+    // A refusal is final only when the node could also say none of them was mined.
+    if let Broadcast::Rejected(msg) = &sent
+        && seen
+        && earlier.is_empty()
+        && !scheme.may_land_later(msg)
+    {
+        tracing::warn!(tx = %current.hash, error = %msg, "settlement can no longer land");
+        let why = Some(reason::INVALID_TRANSACTION_STATE);
+        record(f, &rec.id, &current.hash, false, why).await?;
+        return Ok(true);
+    }
+    let idle = now_secs().saturating_sub(rec.updated_at);
+    if idle >= f.reconcile_options().bump_after.as_secs() as i64 {
+        bump(f, scheme.as_ref(), &rec.id, &current).await?;
+    }
+    Ok(false)
+}
+
+/// What the chain says of a settlement's transactions.
+enum Lookup {
+    /// This one was mined, with this status.
+    Mined(String, bool),
+    /// The node answered for each: none is mined.
+    NotMined,
+    /// Some lookup failed: nothing can be concluded.
+    Unknown,
+}
+
+/// The first of a settlement's transactions found mined: the current one (waited for up to
+/// `wait`), then those a bump replaced.
+async fn mined(
+    scheme: &dyn PaymentScheme,
+    current: &str,
+    earlier: &[ReplacedTx],
+    wait: Duration,
+) -> Lookup {
+    let mut answered = true;
+    let others = earlier.iter().map(|t| t.tx_hash.as_str());
+    for (i, hash) in std::iter::once(current).chain(others).enumerate() {
+        let bound = if i == 0 { wait } else { wait.min(EARLIER_WAIT) };
+        match scheme.confirm(hash, bound).await {
+            Ok(Some(status)) => return Lookup::Mined(hash.to_string(), status),
+            Ok(None) => {}
+            Err(e) => {
+                answered = false;
+                tracing::warn!(tx = %hash, error = %e, "reconcile: receipt lookup failed");
             }
-            _ => None,
-        },
+        }
+    }
+    if answered {
+        Lookup::NotMined
+    } else {
+        Lookup::Unknown
+    }
+}
+
+/// Longest a replaced transaction's receipt is waited for in a pass.
+const EARLIER_WAIT: Duration = Duration::from_millis(500);
+
+/// Replaces a stuck transaction with the same one at a higher fee and sends it; the ledger
+/// keeps both, and only one instance's replacement wins.
+async fn bump(
+    f: &Facilitator,
+    scheme: &dyn PaymentScheme,
+    id: &str,
+    current: &SignedTx,
+) -> Result<(), Internal> {
+    let next = match scheme.replace(current).await {
+        Ok(Some(next)) => next,
+        Ok(None) => return Ok(()),
         Err(e) => {
-            tracing::warn!(tx = %hash, error = %e, "reconcile: receipt lookup failed");
-            None
+            tracing::warn!(tx = %current.hash, error = %e, "fee bump failed");
+            return Ok(());
         }
     };
-    let Some((success, why)) = outcome else {
-        return Ok(false);
-    };
+    let swapped = f
+        .ledger()
+        .replace_tx(id, &current.hash, &next.hash, &next.raw)
+        .await
+        .map_err(|e| Internal(e.to_string()))?;
+    if swapped {
+        tracing::info!(old = %current.hash, new = %next.hash, "stuck settlement re-sent at a higher fee");
+        if let Broadcast::Rejected(e) | Broadcast::Unknown(e) = scheme.broadcast(&next).await {
+            tracing::warn!(tx = %next.hash, error = %e, "fee bump not accepted yet");
+        }
+    }
+    Ok(())
+}
+
+async fn record(
+    f: &Facilitator,
+    id: &str,
+    hash: &str,
+    success: bool,
+    why: Option<&str>,
+) -> Result<(), Internal> {
     f.ledger()
-        .record_outcome(&rec.id, success, why)
+        .record_mined(id, hash, success, why)
         .await
         .map_err(|e| Internal(e.to_string()))?;
     tracing::info!(tx = %hash, success, "reconciled settlement");
-    Ok(true)
+    Ok(())
 }
 
 fn now_secs() -> i64 {

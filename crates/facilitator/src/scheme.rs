@@ -40,6 +40,16 @@ pub trait PaymentScheme: Send + Sync {
     fn sign<'a>(&'a self, verified: &'a Verified) -> BoxFuture<'a, Result<SignedTx, String>>;
     /// Sends signed bytes.
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Broadcast>;
+    /// The same settlement re-signed at a higher fee, for a transaction that sat unmined;
+    /// `None` where the chain has no such thing or the fee ceiling is reached.
+    fn replace<'a>(&'a self, _tx: &'a SignedTx) -> BoxFuture<'a, Result<Option<SignedTx>, String>> {
+        Box::pin(async { Ok(None) })
+    }
+    /// Whether a node's refusal of a rebroadcast leaves the settlement able to land later (a fee
+    /// below today's base fee, which a fee bump cures) rather than never.
+    fn may_land_later(&self, _refusal: &str) -> bool {
+        false
+    }
     /// Drops a signed transaction that lost the race to the ledger and will never be sent.
     fn abandon<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, ()>;
     /// Waits (bounded) for the result: `Some(success)` once final, `None` if still pending.

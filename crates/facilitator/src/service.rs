@@ -349,8 +349,9 @@ impl Facilitator {
             .await
         {
             Ok(Some(true)) => {
+                // Named by hash: a fee bump may have replaced it in the row meanwhile.
                 self.ledger
-                    .record_outcome(&v.identity, true, None)
+                    .record_mined(&v.identity, &signed.hash, true, None)
                     .await
                     .map_err(internal)?;
                 Ok(SettleResponse {
@@ -367,7 +368,7 @@ impl Facilitator {
             Ok(Some(false)) => {
                 let why = scheme.failed_reason();
                 self.ledger
-                    .record_outcome(&v.identity, false, Some(why))
+                    .record_mined(&v.identity, &signed.hash, false, Some(why))
                     .await
                     .map_err(internal)?;
                 let r = Rejection::new(why)

@@ -74,6 +74,8 @@ pub struct SettlementRecord {
     pub raw_tx: Option<Vec<u8>>,
     pub error_reason: Option<String>,
     pub created_at: i64,
+    /// When the row last changed, e.g. when its transaction was last replaced.
+    pub updated_at: i64,
 }
 
 /// The outcome of trying to claim a payment for settlement.
@@ -101,7 +103,8 @@ pub(crate) fn now() -> i64 {
 /// The columns every read returns, in `decode`'s terms.
 macro_rules! columns {
     () => {
-        "id, network, scheme, payer, amount, state, tx_hash, raw_tx, error_reason, created_at"
+        "id, network, scheme, payer, amount, state, tx_hash, raw_tx, error_reason, created_at, \
+         updated_at"
     };
 }
 
@@ -172,7 +175,8 @@ impl Ledger {
             SettlementState::Failed
         };
         sqlx::query(
-            "UPDATE settlements SET state = $2, error_reason = $3, updated_at = $4,              tx_hash = COALESCE($5, tx_hash) WHERE id = $1",
+            "UPDATE settlements SET state = $2, error_reason = $3, updated_at = $4, \
+             tx_hash = COALESCE($5, tx_hash) WHERE id = $1",
         )
         .bind(id)
         .bind(state.as_str())
@@ -260,6 +264,7 @@ fn decode(r: &sqlx::any::AnyRow) -> Result<SettlementRecord, StoreError> {
         raw_tx: r.try_get("raw_tx")?,
         error_reason: r.try_get("error_reason")?,
         created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
         id,
     })
 }

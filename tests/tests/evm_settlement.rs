@@ -16,14 +16,20 @@ use tollgate_facilitator::{
 use tollgate_proto::reason;
 use tollgate_store::Ledger;
 
+/// An environment whose settle waits only 300 ms for a receipt, so a settlement the chain has
+/// not mined yet is answered as pending.
+async fn impatient(db: Db) -> Option<Env> {
+    let opts = EnvOptions {
+        receipt_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    Env::start_with(db, opts).await
+}
+
 both_stores!(
     slow_receipt_answers_pending_then_reconciles,
     |db: Db| async move {
-        let opts = EnvOptions {
-            receipt_timeout: Duration::from_millis(300),
-            ..Default::default()
-        };
-        let Some(env) = Env::start_with(db, opts).await else {
+        let Some(env) = impatient(db).await else {
             return;
         };
         let provider = env.dev.anvil.provider();
@@ -169,11 +175,7 @@ both_stores!(
 );
 
 both_stores!(one_instance_reconciles_at_a_time, |db: Db| async move {
-    let opts = EnvOptions {
-        receipt_timeout: Duration::from_millis(300),
-        ..Default::default()
-    };
-    let Some(env) = Env::start_with(db, opts).await else {
+    let Some(env) = impatient(db).await else {
         return;
     };
     // Another instance holds the reconciler's lease (taken before there is work, so
@@ -238,11 +240,7 @@ both_stores!(one_instance_reconciles_at_a_time, |db: Db| async move {
 both_stores!(
     a_stuck_settlement_is_re_sent_at_a_higher_fee,
     |db: Db| async move {
-        let opts = EnvOptions {
-            receipt_timeout: Duration::from_millis(300),
-            ..Default::default()
-        };
-        let Some(env) = Env::start_with(db, opts).await else {
+        let Some(env) = impatient(db).await else {
             return;
         };
         let provider = env.dev.anvil.provider();

@@ -118,16 +118,7 @@ fn diff(old: &KeyRing, new: &KeyRing) -> Rotation {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ring(kids: &[(&str, u8)], signing: &str) -> KeyRing {
-        KeyRing::new(
-            kids.iter()
-                .map(|(k, b)| (k.to_string(), vec![*b; 32]))
-                .collect(),
-            signing,
-        )
-        .unwrap()
-    }
+    use crate::receipt::tests::ring;
 
     fn claims() -> Claims {
         Claims {

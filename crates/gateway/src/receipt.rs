@@ -224,10 +224,11 @@ fn parts_tail_len(token: &str) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn ring(kids: &[(&str, u8)], signing: &str) -> KeyRing {
+    /// A ring of 32-byte keys, each filled with its byte, signing with `signing`.
+    pub(crate) fn ring(kids: &[(&str, u8)], signing: &str) -> KeyRing {
         KeyRing::new(
             kids.iter()
                 .map(|(k, b)| (k.to_string(), vec![*b; 32]))

@@ -239,18 +239,9 @@ impl Hangups {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::receipt::tests::ring;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn ring(kids: &[(&str, u8)], signing: &str) -> KeyRing {
-        KeyRing::new(
-            kids.iter()
-                .map(|(k, b)| (k.to_string(), vec![*b; 32]))
-                .collect(),
-            signing,
-        )
-        .unwrap()
-    }
 
     #[test]
     fn a_failed_load_keeps_the_keys_in_force() {

@@ -203,6 +203,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let failpoint = match env("TOLLGATE_FAILPOINT").as_deref() {
         None => None,
         Some("after_broadcast") => Some(Failpoint::AfterBroadcast),
+        Some("after_claim") => Some(Failpoint::AfterClaim),
         Some(other) => bail!("unknown TOLLGATE_FAILPOINT {other:?}"),
     };
     let doors = Doors::default()

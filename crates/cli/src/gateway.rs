@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tollgate_facilitator::{Facilitator, spawn_reconciler};
+use tollgate_facilitator::{Facilitator, hold_recorded_nonces, spawn_reconciler};
 use tollgate_gateway::config::ReceiptsConfig;
 use tollgate_gateway::{
     FacilitatorClient, Gateway, GatewayConfig, InProcess, KeyWatch, Upstream, setup,
@@ -37,6 +37,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         (Some(_), None) => setup::remote_facilitator(&cfg, &env)?,
         (None, Some(path)) => {
             let f = Arc::new(in_process(path).await?);
+            hold_recorded_nonces(&f).await?;
             _reconciler = Some(AbortOnDrop(spawn_reconciler(f.clone())));
             Arc::new(InProcess(f))
         }

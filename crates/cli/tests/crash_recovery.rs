@@ -139,3 +139,81 @@ async fn crash_after_broadcast_is_recovered(db: Db) {
         .expect("wait");
     assert!(status.success(), "graceful stop after POST /close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_crash_between_claim_and_broadcast_keeps_its_nonce() {
+    crash_after_claim_keeps_its_nonce(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crash_between_claim_and_broadcast_keeps_its_nonce() {
+    crash_after_claim_keeps_its_nonce(Db::Postgres).await;
+}
+
+/// The process dies after claiming a payment and before sending it: the node never saw that
+/// transaction, so its pending count does not include the nonce. On restart a new payment must
+/// not take that nonce: both the recorded one (sent by the reconciler) and the new one land.
+async fn crash_after_claim_keeps_its_nonce(db: Db) {
+    let Some(test_db) = TestDb::create(db).await else {
+        return;
+    };
+    let anvil = Anvil::start(AnvilOptions::default()).await.expect("anvil");
+    let dev = DevEvm::start(anvil, 2, U256::from(1_000_000u64))
+        .await
+        .expect("dev chain");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("facilitator.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\nreceipt_timeout_secs = 10\nallow_any_asset = true\n",
+    )
+    .expect("config");
+    let s = Setup {
+        dev,
+        db_url: test_db.url.clone(),
+        config,
+        _dir: dir,
+        _db: test_db,
+    };
+    let net = Network::evm(31337);
+    let amount = U256::from(17_000u64);
+    let first = Payment::new(&s.dev, &net, s.dev.payers[0].clone(), amount).v2();
+    let second = Payment::new(&s.dev, &net, s.dev.payers[1].clone(), amount).v2();
+
+    let (mut child, url) = start(&s, Some("after_claim")).await;
+    assert!(settle(&url, &first).await.is_err(), "dies before answering");
+    assert_eq!(child.wait().await.expect("wait").code(), Some(86));
+    assert_eq!(
+        s.dev.tx_count(s.dev.facilitator.address()).await.unwrap(),
+        0
+    );
+
+    let (_child, url) = start(&s, None).await;
+    let answer = settle(&url, &second).await.expect("answer");
+    assert_eq!(answer["success"], json!(true), "{answer}");
+    let ledger = Ledger::connect(&s.db_url).await.expect("ledger");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while ledger.pending_count().await.unwrap() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "reconciled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let again = settle(&url, &first).await.expect("answer");
+    assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+    assert_eq!(
+        again["extra"]["settlementState"],
+        json!("settled"),
+        "{again}"
+    );
+    assert_eq!(
+        s.dev
+            .balance(s.dev.usdc.address, s.dev.pay_to)
+            .await
+            .unwrap(),
+        amount * U256::from(2u64),
+        "both payments landed"
+    );
+    assert_eq!(
+        s.dev.tx_count(s.dev.facilitator.address()).await.unwrap(),
+        2
+    );
+}

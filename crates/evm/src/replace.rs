@@ -2,9 +2,10 @@
 //! is signed again with the same nonce, call and gas limit at a higher fee, up to a ceiling, so
 //! it cannot strand its payment or every later transaction of its signer queued behind it.
 
-use alloy::consensus::{SignableTransaction, TxEnvelope};
+use alloy::consensus::{SignableTransaction, Signed, TxEip1559, TxEnvelope};
 use alloy::eips::eip2718::{Decodable2718, Encodable2718};
 use alloy::network::TxSignerSync;
+use alloy::primitives::Address;
 use tollgate_proto::SignedTx;
 
 use crate::chain::{EvmChain, EvmError};
@@ -26,23 +27,40 @@ pub fn fee_too_low(refusal: &str) -> bool {
     m.contains("base fee") || m.contains("underpriced") || m.contains("fee cap")
 }
 
+/// A stored EIP-1559 transaction and the address that signed it.
+fn decode(raw: &[u8]) -> Result<(Signed<TxEip1559>, Address), EvmError> {
+    let bad = |what: &str| EvmError::Config(format!("stored transaction {what}"));
+    let envelope = TxEnvelope::decode_2718(&mut &raw[..]).map_err(|_| bad("does not decode"))?;
+    let TxEnvelope::Eip1559(signed) = envelope else {
+        return Err(bad("is not EIP-1559"));
+    };
+    let from = signed
+        .signature()
+        .recover_address_from_prehash(&signed.signature_hash())
+        .map_err(|_| bad("has no valid signature"))?;
+    Ok((signed, from))
+}
+
 impl EvmChain {
+    /// Keeps the nonce of a recorded transaction that may never have been sent (a crash between
+    /// the ledger claim and the broadcast) from being handed out again: after a restart the
+    /// node's pending count does not include it, and a second transaction at that nonce would
+    /// make the recorded one unable to land.
+    pub fn hold_nonce_of(&self, raw: &[u8]) {
+        if let Ok((signed, from)) = decode(raw)
+            && let Some(slot) = self.signers.find(from)
+        {
+            slot.nonces.resync(signed.tx().nonce.saturating_add(1));
+        }
+    }
+
     /// The transaction in `raw` signed again at a higher fee: the larger of today's fee and
     /// 1.25x the old one, capped at the chain's `max_fee_ceiling_wei`. `None` when no raise a
     /// node would accept fits under the ceiling, or the key that signed it is no longer
     /// configured.
     pub async fn replacement(&self, raw: &[u8]) -> Result<Option<SignedTx>, EvmError> {
         let ceiling = self.cfg.max_fee_ceiling_wei;
-        let bad = |what: &str| EvmError::Config(format!("stored transaction {what}"));
-        let envelope =
-            TxEnvelope::decode_2718(&mut &raw[..]).map_err(|_| bad("does not decode"))?;
-        let TxEnvelope::Eip1559(signed) = envelope else {
-            return Ok(None);
-        };
-        let from = signed
-            .signature()
-            .recover_address_from_prehash(&signed.signature_hash())
-            .map_err(|_| bad("has no valid signature"))?;
+        let (signed, from) = decode(raw)?;
         let Some(slot) = self.signers.find(from) else {
             tracing::warn!(signer = %from, "cannot bump a transaction of a retired key");
             return Ok(None);

@@ -100,6 +100,10 @@ impl PaymentScheme for EvmExactScheme {
         boxed_text(self.chain().replacement(&tx.raw))
     }
 
+    fn hold_nonce(&self, tx: &SignedTx) {
+        self.chain().hold_nonce_of(&tx.raw);
+    }
+
     fn may_land_later(&self, refusal: &str) -> bool {
         tollgate_evm::fee_too_low(refusal)
     }

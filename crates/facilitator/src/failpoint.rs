@@ -21,6 +21,8 @@ pub enum Step {
 pub enum Failpoint {
     /// Exit the process (code 86) right after the node accepted the settlement.
     AfterBroadcast,
+    /// Exit the process (code 86) after the ledger claim, before anything is sent.
+    AfterClaim,
     /// At `step`, add a permit to `reached`, then wait for a permit of `release`.
     Hold {
         step: Step,
@@ -35,6 +37,10 @@ impl Failpoint {
         match this {
             Some(Self::AfterBroadcast) if step == Step::Broadcast => {
                 tracing::error!("failpoint after_broadcast: exiting before recording the result");
+                std::process::exit(86);
+            }
+            Some(Self::AfterClaim) if step == Step::Claimed => {
+                tracing::error!("failpoint after_claim: exiting before broadcasting");
                 std::process::exit(86);
             }
             Some(Self::Hold {

@@ -19,7 +19,9 @@ pub use doors::Doors;
 pub use evm::EvmExactScheme;
 pub use failpoint::{Failpoint, Step};
 pub use metrics::Metrics;
-pub use reconcile::{RECONCILER_LEASE, ReconcileOptions, reconcile_once, spawn_reconciler};
+pub use reconcile::{
+    RECONCILER_LEASE, ReconcileOptions, hold_recorded_nonces, reconcile_once, spawn_reconciler,
+};
 pub use routes::{router, serve};
 pub use scheme::{PaymentScheme, payment_identity};
 pub use service::{Facilitator, FacilitatorOptions, Reply};

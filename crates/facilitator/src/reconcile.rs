@@ -70,6 +70,28 @@ pub fn spawn_reconciler(f: Arc<Facilitator>) -> JoinHandle<()> {
     })
 }
 
+/// Keeps the nonces of settlements recorded but perhaps never sent from being handed out to new
+/// settlements; run before serving, since the reconciler sends them only beside it. Returns how
+/// many were held.
+pub async fn hold_recorded_nonces(f: &Facilitator) -> Result<usize, Internal> {
+    let open = f
+        .ledger()
+        .unfinished()
+        .await
+        .map_err(|e| Internal(e.to_string()))?;
+    let mut held = 0;
+    for rec in open {
+        let (Some(hash), Some(raw), Some(scheme)) =
+            (rec.tx_hash, rec.raw_tx, f.scheme_for(&rec.network))
+        else {
+            continue;
+        };
+        scheme.hold_nonce(&SignedTx { hash, raw });
+        held += 1;
+    }
+    Ok(held)
+}
+
 /// One pass as `holder`, if there is work and no other instance holds the lease; the lease is
 /// renewed before each settlement and given back at the end.
 async fn reconcile_leased(

@@ -17,7 +17,7 @@ use tollgate_proto::request::MAX_REQUEST_BYTES;
 use tollgate_proto::rpc::any_ok;
 
 use crate::doors::{Doors, guard};
-use crate::reconcile::spawn_reconciler;
+use crate::reconcile::{hold_recorded_nonces, spawn_reconciler};
 use crate::scheme::PaymentScheme;
 use crate::service::{Facilitator, Internal, Reply};
 
@@ -60,6 +60,9 @@ pub async fn serve(
     doors: Doors,
 ) -> std::io::Result<()> {
     let close = Arc::new(Notify::new());
+    if let Err(e) = hold_recorded_nonces(&f).await {
+        tracing::error!(error = %e, "could not read unfinished settlements before serving");
+    }
     let reconciler = spawn_reconciler(f.clone());
     let app = router(f, close.clone(), doors);
     let stop = async move {

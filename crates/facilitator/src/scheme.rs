@@ -45,6 +45,9 @@ pub trait PaymentScheme: Send + Sync {
     fn replace<'a>(&'a self, _tx: &'a SignedTx) -> BoxFuture<'a, Result<Option<SignedTx>, String>> {
         Box::pin(async { Ok(None) })
     }
+    /// Keeps a recorded transaction's nonce (or the like) from being used again by a new
+    /// settlement, before the reconciler has sent it.
+    fn hold_nonce(&self, _tx: &SignedTx) {}
     /// Whether a node's refusal of a rebroadcast leaves the settlement able to land later (a fee
     /// below today's base fee, which a fee bump cures) rather than never.
     fn may_land_later(&self, _refusal: &str) -> bool {

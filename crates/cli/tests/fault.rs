@@ -109,8 +109,20 @@ async fn paid_calls_survive_kills_hangs_and_drops() {
         let ok = rec
             .as_ref()
             .is_some_and(|r| r.state == tollgate_store::SettlementState::Settled);
-        if c.served_header.is_some() {
-            assert!(ok, "served but not settled: {rec:?}");
+        if c.served_header.is_some() && !ok {
+            let hash = rec
+                .as_ref()
+                .and_then(|r| r.tx_hash.clone())
+                .unwrap_or_default();
+            let about: Vec<_> = stack
+                .logs()
+                .into_iter()
+                .filter(|l| !hash.is_empty() && l.contains(&hash))
+                .collect();
+            panic!(
+                "served but not settled: {rec:?}\n{:#?}\nlogs: {about:#?}",
+                c.failed_attempts
+            );
         }
         settled += u64::from(ok);
     }

@@ -346,7 +346,7 @@ impl EvmChain {
             Ok(_) => Broadcast::Accepted,
             Err(RpcError::ErrorResp(resp)) => {
                 let msg = resp.message.to_lowercase();
-                if msg.contains("already known") || msg.contains("known transaction") {
+                if node_has_it(&msg) {
                     Broadcast::Accepted
                 } else {
                     Broadcast::Rejected(resp.message.to_string())
@@ -425,5 +425,40 @@ impl EvmChain {
     /// Asks each RPC endpoint on its own whether it answers; in configured order.
     pub async fn health(&self) -> Vec<EndpointHealth> {
         self.endpoints.health().await
+    }
+}
+
+/// Whether a node's refusal of a send only says it holds that very transaction already (geth
+/// "already known", anvil "transaction already imported", besu "known transaction", erigon
+/// "already exists"): the send did what it was for.
+fn node_has_it(refusal: &str) -> bool {
+    let m = refusal.to_lowercase();
+    [
+        "already known",
+        "already imported",
+        "known transaction",
+        "already exists",
+        "alreadyknown",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::node_has_it;
+
+    #[test]
+    fn a_node_that_holds_the_transaction_already_is_not_a_refusal() {
+        for m in [
+            "already known",
+            "transaction already imported",
+            "Known transaction: 0xab",
+            "ALREADY_EXISTS: already exists",
+        ] {
+            assert!(node_has_it(m), "{m}");
+        }
+        assert!(!node_has_it("nonce too low"));
+        assert!(!node_has_it("max fee per gas less than block base fee"));
     }
 }

@@ -22,6 +22,32 @@ struct Setup {
     _db: TestDb,
 }
 
+impl Setup {
+    /// A fresh chain with two funded payers, a ledger of kind `db` and a facilitator config;
+    /// `None` when that kind of database is not available here.
+    async fn new(db: Db) -> Option<Self> {
+        let test_db = TestDb::create(db).await?;
+        let anvil = Anvil::start(AnvilOptions::default()).await.expect("anvil");
+        let dev = DevEvm::start(anvil, 2, U256::from(1_000_000u64))
+            .await
+            .expect("dev chain");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("facilitator.toml");
+        std::fs::write(
+            &config,
+            "listen = \"127.0.0.1:0\"\nreceipt_timeout_secs = 10\nallow_any_asset = true\nclose_endpoint = true\n",
+        )
+        .expect("config");
+        Some(Self {
+            dev,
+            db_url: test_db.url.clone(),
+            config,
+            _dir: dir,
+            _db: test_db,
+        })
+    }
+}
+
 /// Starts the facilitator binary on the test chain and ledger.
 async fn start(s: &Setup, failpoint: Option<&str>) -> (Child, String) {
     let mut envs = vec![
@@ -50,26 +76,8 @@ async fn postgres_crash_after_broadcast_is_recovered_without_rebroadcast() {
 }
 
 async fn crash_after_broadcast_is_recovered(db: Db) {
-    let Some(test_db) = TestDb::create(db).await else {
+    let Some(s) = Setup::new(db).await else {
         return;
-    };
-    let anvil = Anvil::start(AnvilOptions::default()).await.expect("anvil");
-    let dev = DevEvm::start(anvil, 1, U256::from(1_000_000u64))
-        .await
-        .expect("dev chain");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("facilitator.toml");
-    std::fs::write(
-        &config,
-        "listen = \"127.0.0.1:0\"\nreceipt_timeout_secs = 10\nallow_any_asset = true\nclose_endpoint = true\n",
-    )
-    .expect("config");
-    let s = Setup {
-        dev,
-        db_url: test_db.url.clone(),
-        config,
-        _dir: dir,
-        _db: test_db,
     };
     let pay = Payment::new(
         &s.dev,
@@ -154,26 +162,8 @@ async fn postgres_crash_between_claim_and_broadcast_keeps_its_nonce() {
 /// transaction, so its pending count does not include the nonce. On restart a new payment must
 /// not take that nonce: both the recorded one (sent by the reconciler) and the new one land.
 async fn crash_after_claim_keeps_its_nonce(db: Db) {
-    let Some(test_db) = TestDb::create(db).await else {
+    let Some(s) = Setup::new(db).await else {
         return;
-    };
-    let anvil = Anvil::start(AnvilOptions::default()).await.expect("anvil");
-    let dev = DevEvm::start(anvil, 2, U256::from(1_000_000u64))
-        .await
-        .expect("dev chain");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("facilitator.toml");
-    std::fs::write(
-        &config,
-        "listen = \"127.0.0.1:0\"\nreceipt_timeout_secs = 10\nallow_any_asset = true\n",
-    )
-    .expect("config");
-    let s = Setup {
-        dev,
-        db_url: test_db.url.clone(),
-        config,
-        _dir: dir,
-        _db: test_db,
     };
     let net = Network::evm(31337);
     let amount = U256::from(17_000u64);

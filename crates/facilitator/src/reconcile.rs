@@ -10,7 +10,7 @@ use tollgate_proto::{Broadcast, SignedTx, reason};
 use tollgate_store::{ReplacedTx, SettlementRecord};
 
 use crate::scheme::PaymentScheme;
-use crate::service::{Facilitator, Internal};
+use crate::service::{Facilitator, Internal, internal};
 
 /// How the background reconciler paces itself.
 #[derive(Debug, Clone)]
@@ -74,11 +74,7 @@ pub fn spawn_reconciler(f: Arc<Facilitator>) -> JoinHandle<()> {
 /// settlements; run before serving, since the reconciler sends them only beside it. Returns how
 /// many were held.
 pub async fn hold_recorded_nonces(f: &Facilitator) -> Result<usize, Internal> {
-    let open = f
-        .ledger()
-        .unfinished()
-        .await
-        .map_err(|e| Internal(e.to_string()))?;
+    let open = f.ledger().unfinished().await.map_err(internal)?;
     let mut held = 0;
     for rec in open {
         let (Some(hash), Some(raw), Some(scheme)) =
@@ -112,7 +108,7 @@ async fn reconcile_leased(
         let held = ledger
             .hold_lease(RECONCILER_LEASE, holder, now_secs() as u64, ttl)
             .await
-            .map_err(|e| Internal(e.to_string()))?;
+            .map_err(internal)?;
         if !held {
             tracing::debug!("another instance is reconciling");
             return Ok(finished);
@@ -122,7 +118,7 @@ async fn reconcile_leased(
     ledger
         .release_lease(RECONCILER_LEASE, holder)
         .await
-        .map_err(|e| Internal(e.to_string()))?;
+        .map_err(internal)?;
     Ok(finished)
 }
 
@@ -143,11 +139,7 @@ pub async fn reconcile_once(
 /// Unfinished settlements older than `min_age`, oldest first.
 async fn due(f: &Facilitator, min_age: Duration) -> Result<Vec<SettlementRecord>, Internal> {
     let cutoff = now_secs() - min_age.as_secs() as i64;
-    let all = f
-        .ledger()
-        .unfinished()
-        .await
-        .map_err(|e| Internal(e.to_string()))?;
+    let all = f.ledger().unfinished().await.map_err(internal)?;
     Ok(all.into_iter().filter(|r| r.created_at <= cutoff).collect())
 }
 
@@ -167,11 +159,7 @@ async fn reconcile_one(
     };
     let current = SignedTx { hash, raw };
     let sent = scheme.broadcast(&current).await;
-    let earlier = f
-        .ledger()
-        .replaced_txs(&rec.id)
-        .await
-        .map_err(|e| Internal(e.to_string()))?;
+    let earlier = f.ledger().replaced_txs(&rec.id).await.map_err(internal)?;
     let seen = match mined(scheme.as_ref(), &current.hash, &earlier, wait).await {
         Lookup::Mined(hash, status) => {
             let why = (!status).then(|| scheme.failed_reason());
@@ -260,7 +248,7 @@ async fn bump(
         .ledger()
         .replace_tx(id, &current.hash, &next.hash, &next.raw)
         .await
-        .map_err(|e| Internal(e.to_string()))?;
+        .map_err(internal)?;
     if swapped {
         tracing::info!(old = %current.hash, new = %next.hash, "stuck settlement re-sent at a higher fee");
         if let Broadcast::Rejected(e) | Broadcast::Unknown(e) = scheme.broadcast(&next).await {
@@ -280,7 +268,7 @@ async fn record(
     f.ledger()
         .record_mined(id, hash, success, why)
         .await
-        .map_err(|e| Internal(e.to_string()))?;
+        .map_err(internal)?;
     tracing::info!(tx = %hash, success, "reconciled settlement");
     Ok(())
 }

@@ -432,6 +432,7 @@ impl Drop for Settling<'_> {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> Internal {
+/// A store or chain fault as an internal error, the one way this crate wraps them.
+pub(crate) fn internal(e: impl std::fmt::Display) -> Internal {
     Internal(e.to_string())
 }

@@ -7,14 +7,11 @@
 //!
 //! Run: `cargo bench -p tollgate-e2e --bench gateway` (BENCH_SECS and BENCH_CONCURRENCY tune it).
 
-#[path = "../tests/gateway_support/mod.rs"]
-mod gateway_support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gateway_support::*;
 use tokio::net::TcpListener;
+use tollgate_e2e::gateway::*;
 use tollgate_e2e::{Db, Env, now};
 use tollgate_gateway::demo::{self, Demo};
 use tollgate_gateway::{Claims, Gateway, PaywallLayer};

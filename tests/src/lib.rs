@@ -3,10 +3,10 @@
 
 mod api;
 mod db;
+pub mod gateway;
 mod pay;
 mod permit2;
 pub mod process;
-pub mod svm;
 pub mod tcp_proxy;
 pub mod wait;
 

@@ -91,7 +91,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let req = client
             .http()
             .get(format!("{}{path}", stack.gateway_url))
-            .header("x-payment-token", token)
+            .header(tollgate_proto::headers::PAYMENT_TOKEN, token)
             .build()?;
         let t = Instant::now();
         let out = client.execute(req).await?;
@@ -120,7 +120,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 fn print_summary(s: &Stack, calls: &[Call]) {
     let usdc = s.dev.usdc.address.to_string().to_lowercase();
     let symbol = |k: &AssetKey| match k {
-        k if k.network.starts_with("solana:") => ("USDC/sol", 6),
+        k if k.network.starts_with("solana:") => ("USDC on Solana", 6),
         k if k.asset == usdc => ("USDC", 6),
         _ => ("TMAI", 18),
     };
@@ -154,7 +154,7 @@ fn print_summary(s: &Stack, calls: &[Call]) {
     );
     for (sym, (amount, dec, n)) in &spent {
         println!(
-            "  spent {sym:<9}       {} {sym} in {n} payments",
+            "  spent                 {} {sym} in {n} payments",
             TokenAmount::from_atomic(*amount, *dec)
         );
     }

@@ -43,7 +43,7 @@ enum Cmd {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -59,7 +59,17 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match Cli::parse().cmd {
+    match run(Cli::parse().cmd).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", reasons(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
         Cmd::Facilitator(args) => facilitator::run(args).await,
         Cmd::Gateway(args) => gateway::run(args).await,
         Cmd::DemoApi(args) => demo_api::run(args).await,
@@ -68,5 +78,40 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Dev(args) => dev::run(args).await,
         #[cfg(feature = "local-stack")]
         Cmd::Demo(args) => demo::run(args).await,
+    }
+}
+
+/// The error and its causes on one line, each said once: a cause whose text its parent already
+/// carries ("refused by spend policy: price ... over the cap" above "price ... over the cap") is
+/// not printed again.
+fn reasons(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reasons;
+
+    #[test]
+    fn a_cause_the_message_already_carries_is_said_once() {
+        let cap = "price 0.068 USDC is over the per-call cap of 0.05 USDC";
+        let e = anyhow::anyhow!(cap)
+            .context(format!("refused by spend policy: {cap}"))
+            .context("paying http://api/x");
+        assert_eq!(
+            reasons(&e),
+            "paying http://api/x: refused by spend policy: price 0.068 USDC is over the per-call cap of 0.05 USDC"
+        );
     }
 }

@@ -50,7 +50,7 @@ pub fn read_challenge(
     networks: &Networks,
 ) -> Result<Challenge, ChallengeError> {
     let error;
-    let offers = if let Some(h) = headers.get("payment-required") {
+    let offers = if let Some(h) = headers.get(tollgate_proto::headers::PAYMENT_REQUIRED) {
         let text = h
             .to_str()
             .map_err(|_| ChallengeError::Body("header is not ASCII".into()))?;

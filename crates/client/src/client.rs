@@ -14,10 +14,11 @@ use crate::challenge::{ChallengeError, Offer, read_challenge};
 use crate::headers::{challenge_error, payment_header, same_origin_redirects, settlement_of};
 use crate::outstanding::{Outstanding, Signed};
 use crate::policy::{AssetKey, PolicyError, SpendPolicy};
-use crate::receipts::{RECEIPT_HEADER, ReceiptBook};
+use crate::receipts::ReceiptBook;
 use crate::spending::{Spending, SpendingError};
 use crate::svm_wallet::SvmWallet;
 use crate::wallet::{EvmWallet, WalletError};
+use tollgate_proto::headers::RECEIPT as RECEIPT_HEADER;
 
 /// Times the same signed payment is resent after a transport error.
 const RESENDS: usize = 2;

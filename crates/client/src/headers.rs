@@ -4,6 +4,7 @@
 
 use reqwest::Response;
 use tollgate_proto::codec::{decode_header, encode_header};
+use tollgate_proto::headers;
 use tollgate_proto::v1::PaymentPayloadV1;
 use tollgate_proto::v2::{PaymentPayload, SettleResponse};
 
@@ -22,7 +23,7 @@ pub(crate) fn payment_header(
                 network: offer.requirements.network.clone(),
                 payload,
             };
-            ("X-PAYMENT", encode_header(&p))
+            (headers::X_PAYMENT, encode_header(&p))
         }
         _ => {
             let p = PaymentPayload {
@@ -32,7 +33,7 @@ pub(crate) fn payment_header(
                 payload,
                 extensions: offer.extensions.clone().map(with_payment_id),
             };
-            ("PAYMENT-SIGNATURE", encode_header(&p))
+            (headers::PAYMENT_SIGNATURE, encode_header(&p))
         }
     }
 }
@@ -77,15 +78,15 @@ fn with_payment_id(mut ext: tollgate_proto::v2::Object) -> tollgate_proto::v2::O
 /// The `error` of a v2 challenge header, e.g. `permit2_allowance_required` on a 412.
 pub(crate) fn challenge_error(h: &reqwest::header::HeaderMap) -> Option<String> {
     let pr: tollgate_proto::v2::PaymentRequired =
-        decode_header(h.get("payment-required")?.to_str().ok()?).ok()?;
+        decode_header(h.get(headers::PAYMENT_REQUIRED)?.to_str().ok()?).ok()?;
     pr.error
 }
 
 pub(crate) fn settlement_of(resp: &Response) -> Option<SettleResponse> {
     let h = resp
         .headers()
-        .get("payment-response")
-        .or_else(|| resp.headers().get("x-payment-response"))?;
+        .get(headers::PAYMENT_RESPONSE)
+        .or_else(|| resp.headers().get(headers::X_PAYMENT_RESPONSE))?;
     decode_header(h.to_str().ok()?).ok()
 }
 

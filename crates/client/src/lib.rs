@@ -22,7 +22,7 @@ pub use outstanding::{Outstanding, Proof, Signed, Verdict};
 pub use policy::{
     AssetBook, AssetInfo, AssetKey, DEFAULT_MAX_TIMEOUT_SECS, PolicyError, SpendPolicy,
 };
-pub use receipts::{RECEIPT_HEADER, ReceiptBook};
+pub use receipts::ReceiptBook;
 pub use spending::{Spending, SpendingError};
 pub use svm_wallet::SvmWallet;
 pub use wallet::{EvmWallet, WalletError};

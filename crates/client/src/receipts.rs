@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 
 use reqwest::Url;
-
-/// Header a Tollgate gateway reads and writes receipt tokens in.
-pub const RECEIPT_HEADER: &str = "tollgate-receipt";
+use tollgate_proto::reason;
 
 /// Receipts per origin, remembering which paths each one was seen to unlock.
 #[derive(Debug, Default)]
@@ -43,12 +41,12 @@ impl ReceiptBook {
 
     /// Reacts to a refused token: a wrong route only unlinks it from this path; anything else
     /// (spent, expired, forged) forgets it.
-    pub fn refused(&mut self, url: &Url, token: &str, reason: &str) {
+    pub fn refused(&mut self, url: &Url, token: &str, why: &str) {
         let key = origin_path(url);
         if self.by_path.get(&key).is_some_and(|t| t == token) {
             self.by_path.remove(&key);
         }
-        if reason.starts_with("receipt_wrong_route") {
+        if reason::code_of(why) == reason::RECEIPT_WRONG_ROUTE {
             return;
         }
         if let Some(list) = self.by_origin.get_mut(&key.0) {

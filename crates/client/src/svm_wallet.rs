@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
@@ -95,10 +94,7 @@ impl SvmWallet {
             .iter()
             .find(|s| s.as_ref().iter().any(|b| *b != 0))
             .ok_or_else(|| WalletError::Sign("the payer did not sign".into()))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = tollgate_proto::clock::unix_now();
         Ok(Signed {
             payload: payload_of(&tx),
             proof: Proof::Solana {

@@ -3,7 +3,6 @@
 //! wallet can also ask the chain whether a payment it signed was used (see `evm_check`).
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::RootProvider;
@@ -97,10 +96,7 @@ impl EvmWallet {
         };
         let token = addr(&r.asset, "asset")?;
         let pay_to = addr(&r.pay_to, "payTo")?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = tollgate_proto::clock::unix_now();
         let valid_after = U256::from(now.saturating_sub(CLOCK_SKEW_SECS));
         let expires = valid_until(now, r.max_timeout_seconds, max_timeout)?;
         let deadline = U256::from(expires);
@@ -199,10 +195,7 @@ mod tests {
             resource: None,
             extensions: None,
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = tollgate_proto::clock::unix_now();
         let signed = wallet.sign(&offer, 300).unwrap();
         assert!(signed.expires <= now + 301, "{} vs {now}", signed.expires);
         let before = signed.payload["authorization"]["validBefore"]

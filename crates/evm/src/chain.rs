@@ -15,8 +15,8 @@ use alloy::transports::RpcError;
 use tollgate_proto::rpc::EndpointHealth;
 use tollgate_proto::{Broadcast, Network, SignedTx};
 
+use crate::landing::LandingWatcher;
 use crate::permit2::{EXACT_PERMIT2_PROXY, PERMIT2};
-use crate::receipts::ReceiptWatcher;
 use crate::rpc::{self, DEFAULT_RPC_TIMEOUT, Endpoints, error_text};
 use crate::signers::{SignerPool, SignerSlot};
 
@@ -143,7 +143,7 @@ pub struct EvmChain {
     /// `Arc`, so a transaction signed by a key retired meanwhile still finishes (or has its
     /// nonce filled) with that key. Never locked across an await.
     in_flight: Mutex<HashMap<B256, (Arc<SignerSlot>, u64)>>,
-    receipts: Arc<ReceiptWatcher>,
+    landings: Arc<LandingWatcher>,
     permit2_deployed: bool,
     pub(crate) cfg: ChainConfig,
 }
@@ -176,7 +176,7 @@ impl EvmChain {
             slots.push(SignerSlot::new(signer, next));
         }
         let permit2_deployed = permit2_deployed(&provider).await?;
-        let receipts = ReceiptWatcher::spawn(provider.clone(), cfg.receipt_poll);
+        let landings = LandingWatcher::spawn(provider.clone(), cfg.receipt_poll);
         let chain = Arc::new(Self {
             network: cfg.network.clone(),
             chain_id,
@@ -186,7 +186,7 @@ impl EvmChain {
             reload: tokio::sync::Mutex::new(()),
             fees: Mutex::new(None),
             in_flight: Mutex::new(HashMap::new()),
-            receipts,
+            landings,
             permit2_deployed,
             cfg,
         });
@@ -414,7 +414,7 @@ impl EvmChain {
         let h: B256 = hash
             .parse()
             .map_err(|_| EvmError::Rpc(format!("bad tx hash {hash}")))?;
-        let rx = self.receipts.watch(h).await;
+        let rx = self.landings.watch(h).await;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(status)) => Ok(Some(status)),
             Ok(Err(_)) => Err(EvmError::Rpc("receipt watcher stopped".into())),

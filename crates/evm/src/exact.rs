@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, B256, Bytes, Signature, U256};
 use alloy::providers::Provider;
@@ -245,13 +244,7 @@ pub(crate) fn parse_hex(s: &str, what: &str, max: usize) -> Result<Vec<u8>, Stri
     alloy::hex::decode(digits).map_err(|_| format!("{what}: not hex"))
 }
 
-/// Unix seconds now.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub(crate) use tollgate_proto::clock::unix_now;
 
 /// Checks a 65-byte signature locally; `true` when it recovers to `from` with a low `s`.
 pub(crate) fn ecdsa_matches(sig: &[u8], hash: &B256, from: Address) -> bool {

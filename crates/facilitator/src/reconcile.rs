@@ -273,9 +273,4 @@ async fn record(
     Ok(())
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use tollgate_proto::clock::unix_now_i64 as now_secs;

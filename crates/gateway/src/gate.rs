@@ -2,7 +2,6 @@
 //! receipt. The Layer and the reverse proxy both run every request through [`Gateway::handle`].
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{MatchedPath, Request};
@@ -10,8 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
-use tollgate_proto::Networks;
 use tollgate_proto::v2::SettleResponse;
+use tollgate_proto::{Networks, reason};
 
 use crate::canon;
 use crate::challenge::Challenge;
@@ -53,13 +52,7 @@ pub struct Gateway {
     pub(crate) pending: Option<Pending>,
 }
 
-/// Unix seconds now.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub(crate) use tollgate_proto::clock::unix_now;
 
 impl Gateway {
     /// Builds the gateway, asking the facilitator which kinds it supports so only payable
@@ -299,7 +292,7 @@ impl Gateway {
         next: Next,
     ) -> Response {
         let Some(r) = &self.receipts else {
-            return self.refuse(route, resource, req.headers(), "receipts_disabled");
+            return self.refuse(route, resource, req.headers(), reason::RECEIPTS_DISABLED);
         };
         let now = unix_now();
         let claims = match r.keys.verify(token, &route.name, now) {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use moka::future::Cache;
+use tollgate_proto::reason;
 use tollgate_store::{NewReceipt, ReceiptStore, StoreError};
 
 use crate::receipt::Claims;
@@ -19,13 +20,16 @@ pub const RECHECK_SECS: u64 = 5;
 /// Why a valid token still did not unlock a call.
 #[derive(Debug, thiserror::Error)]
 pub enum MeterError {
-    #[error("receipt_unknown: no such receipt")]
+    #[error("{}: no such receipt", reason::RECEIPT_UNKNOWN)]
     Unknown,
-    #[error("receipt_mismatch: receipt belongs to another payer")]
+    #[error("{}: receipt belongs to another payer", reason::RECEIPT_MISMATCH)]
     Mismatch,
-    #[error("receipt_exhausted: every paid call has been used")]
+    #[error("{}: every paid call has been used", reason::RECEIPT_EXHAUSTED)]
     Exhausted,
-    #[error("receipt_revoked: the payment for this receipt failed on chain")]
+    #[error(
+        "{}: the payment for this receipt failed on chain",
+        reason::RECEIPT_REVOKED
+    )]
     Revoked,
     #[error("receipt store unavailable: {0}")]
     Store(#[from] StoreError),
@@ -35,11 +39,11 @@ impl MeterError {
     /// The reason string for the 402 answer.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Unknown => "receipt_unknown",
-            Self::Mismatch => "receipt_mismatch",
-            Self::Exhausted => "receipt_exhausted",
-            Self::Revoked => "receipt_revoked",
-            Self::Store(_) => "receipt_store_unavailable",
+            Self::Unknown => reason::RECEIPT_UNKNOWN,
+            Self::Mismatch => reason::RECEIPT_MISMATCH,
+            Self::Exhausted => reason::RECEIPT_EXHAUSTED,
+            Self::Revoked => reason::RECEIPT_REVOKED,
+            Self::Store(_) => reason::RECEIPT_STORE_UNAVAILABLE,
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::answers;
 use crate::gate::{Gateway, Next, buffer, json_error, settle_header, unix_now, with_body_receipt};
 use crate::headers;
 use crate::metrics::Outcome;
-use crate::payment::{self, Carrier, Offer, PaymentError};
+use crate::payment::{self, Accepts, Carrier, PaymentError};
 use crate::receipt::Claims;
 use crate::routes::{Bundle, Route};
 use crate::unsettled::Retry;
@@ -41,14 +41,14 @@ impl Gateway {
             }
         };
         let accepts_v1 = route.accepts_v1(&resource, &self.networks);
-        let offer = Offer {
+        let accepts = Accepts {
             v2: &route.accepts,
             v1: &accepts_v1,
         };
-        let Ok(i) = payment::match_offer(&decoded, &offer) else {
+        let Ok(i) = payment::match_accepted(&decoded, &accepts) else {
             return self.refuse(route, resource, &h, &PaymentError::NoMatch.to_string());
         };
-        let body = payment::facilitator_body(&decoded, &offer, i);
+        let body = payment::facilitator_body(&decoded, &accepts, i);
         let malformed = |e: PaymentError| {
             let status = StatusCode::BAD_REQUEST;
             self.challenge_with(route, resource.clone(), &h, status, &e.to_string())

@@ -55,28 +55,28 @@ pub fn decode(header: &str) -> Result<Decoded, PaymentError> {
     }
 }
 
-/// The route's requirements in both versions, index-aligned.
-pub struct Offer<'a> {
+/// The route's `accepts`: its requirements in both versions, index-aligned.
+pub struct Accepts<'a> {
     pub v2: &'a [PaymentRequirements],
     pub v1: &'a [PaymentRequirementsV1],
 }
 
 /// Finds the requirement a payment answers: v2 by deep equality of `accepted`, v1 by scheme and
 /// network (narrowed by the payload's token when two assets share a network).
-pub fn match_offer(d: &Decoded, offer: &Offer<'_>) -> Result<usize, PaymentError> {
+pub fn match_accepted(d: &Decoded, accepts: &Accepts<'_>) -> Result<usize, PaymentError> {
     match d {
-        Decoded::V2(p, _) => offer
+        Decoded::V2(p, _) => accepts
             .v2
             .iter()
             .position(|r| *r == p.accepted)
             .ok_or(PaymentError::NoMatch),
         Decoded::V1(p, _) => {
-            let candidates: Vec<usize> = (0..offer.v1.len())
-                .filter(|&i| offer.v1[i].scheme == p.scheme && offer.v1[i].network == p.network)
+            let candidates: Vec<usize> = (0..accepts.v1.len())
+                .filter(|&i| accepts.v1[i].scheme == p.scheme && accepts.v1[i].network == p.network)
                 .collect();
             let token = permit2_token(&p.payload);
             let pick = candidates.iter().copied().find(|&i| {
-                let r = &offer.v1[i];
+                let r = &accepts.v1[i];
                 match &token {
                     Some(t) => r.asset.eq_ignore_ascii_case(t),
                     None => !is_permit2(r.extra.as_ref()),
@@ -126,12 +126,12 @@ pub fn payment_id(d: &Decoded) -> Result<Option<&str>, PaymentError> {
 }
 
 /// The `/verify` and `/settle` body for this payment and the matched requirement.
-pub fn facilitator_body(d: &Decoded, offer: &Offer<'_>, i: usize) -> Vec<u8> {
+pub fn facilitator_body(d: &Decoded, accepts: &Accepts<'_>, i: usize) -> Vec<u8> {
     let body = match d {
         Decoded::V1(_, raw) => json!({"x402Version": 1, "paymentPayload": raw,
-            "paymentRequirements": offer.v1[i]}),
+            "paymentRequirements": accepts.v1[i]}),
         Decoded::V2(_, raw) => json!({"x402Version": 2, "paymentPayload": raw,
-            "paymentRequirements": offer.v2[i]}),
+            "paymentRequirements": accepts.v2[i]}),
     };
     serde_json::to_vec(&body).expect("JSON values serialize")
 }
@@ -164,18 +164,18 @@ mod tests {
         let tmai = req("0xtmai", json!({"assetTransferMethod": "permit2"}));
         let v2 = [usdc.clone(), tmai.clone()];
         let v1s = [v1(&usdc), v1(&tmai)];
-        let offer = Offer { v2: &v2, v1: &v1s };
+        let accepts = Accepts { v2: &v2, v1: &v1s };
         let mut accepted = serde_json::to_value(&tmai).unwrap();
         let header = |a: &Value| {
             encode_header(&json!({"x402Version": 2, "accepted": a, "payload": {"x": 1}}))
         };
         assert_eq!(
-            match_offer(&decode(&header(&accepted)).unwrap(), &offer),
+            match_accepted(&decode(&header(&accepted)).unwrap(), &accepts),
             Ok(1)
         );
         accepted["amount"] = json!("16999");
         assert_eq!(
-            match_offer(&decode(&header(&accepted)).unwrap(), &offer),
+            match_accepted(&decode(&header(&accepted)).unwrap(), &accepts),
             Err(PaymentError::NoMatch)
         );
     }
@@ -186,21 +186,21 @@ mod tests {
         let tmai = req("0xTMAI", json!({"assetTransferMethod": "permit2"}));
         let v2 = [tmai.clone(), usdc.clone()];
         let v1s = [v1(&tmai), v1(&usdc)];
-        let offer = Offer { v2: &v2, v1: &v1s };
+        let accepts = Accepts { v2: &v2, v1: &v1s };
         let eip3009 = json!({"x402Version": 1, "scheme": "exact", "network": "base",
             "payload": {"authorization": {"from": "0xA", "nonce": "0x1"}}});
         let d = decode(&encode_header(&eip3009)).unwrap();
-        assert_eq!(match_offer(&d, &offer), Ok(1));
+        assert_eq!(match_accepted(&d, &accepts), Ok(1));
         let permit2 = json!({"x402Version": 1, "scheme": "exact", "network": "base",
             "payload": {"permit2Authorization": {"from": "0xA", "nonce": "7", "permitted": {"token": "0xtmai"}}}});
         assert_eq!(
-            match_offer(&decode(&encode_header(&permit2)).unwrap(), &offer),
+            match_accepted(&decode(&encode_header(&permit2)).unwrap(), &accepts),
             Ok(0)
         );
         let other =
             json!({"x402Version": 1, "scheme": "exact", "network": "solana", "payload": {}});
         assert_eq!(
-            match_offer(&decode(&encode_header(&other)).unwrap(), &offer),
+            match_accepted(&decode(&encode_header(&other)).unwrap(), &accepts),
             Err(PaymentError::NoMatch)
         );
     }

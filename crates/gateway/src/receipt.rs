@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use tollgate_proto::reason;
 
 /// Longest receipt token accepted.
 pub const MAX_TOKEN_BYTES: usize = 2048;
@@ -35,15 +36,15 @@ pub struct Claims {
 /// Why a receipt token was refused; each maps to a reason string in the 402 answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("receipt_malformed: {0}")]
+    #[error("{code}: {0}", code = reason::RECEIPT_MALFORMED)]
     Malformed(&'static str),
-    #[error("receipt_unknown_key: key id is not active")]
+    #[error("{}: key id is not active", reason::RECEIPT_UNKNOWN_KEY)]
     UnknownKey,
-    #[error("receipt_bad_signature: MAC does not verify")]
+    #[error("{}: MAC does not verify", reason::RECEIPT_BAD_SIGNATURE)]
     BadSignature,
-    #[error("receipt_expired: token expired")]
+    #[error("{}: token expired", reason::RECEIPT_EXPIRED)]
     Expired,
-    #[error("receipt_wrong_route: token does not cover this route")]
+    #[error("{}: token does not cover this route", reason::RECEIPT_WRONG_ROUTE)]
     WrongRoute,
 }
 
@@ -51,11 +52,11 @@ impl TokenError {
     /// The reason string, e.g. `receipt_expired`.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Malformed(_) => "receipt_malformed",
-            Self::UnknownKey => "receipt_unknown_key",
-            Self::BadSignature => "receipt_bad_signature",
-            Self::Expired => "receipt_expired",
-            Self::WrongRoute => "receipt_wrong_route",
+            Self::Malformed(_) => reason::RECEIPT_MALFORMED,
+            Self::UnknownKey => reason::RECEIPT_UNKNOWN_KEY,
+            Self::BadSignature => reason::RECEIPT_BAD_SIGNATURE,
+            Self::Expired => reason::RECEIPT_EXPIRED,
+            Self::WrongRoute => reason::RECEIPT_WRONG_ROUTE,
         }
     }
 }

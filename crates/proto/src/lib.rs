@@ -3,7 +3,9 @@
 //! Pure data: no I/O and no async, so every other crate can share one definition of the protocol.
 
 pub mod amount;
+pub mod clock;
 pub mod codec;
+pub mod headers;
 pub mod money;
 pub mod network;
 pub mod outcome;

@@ -96,3 +96,23 @@ pub const SVM_TRANSACTION_FAILED: &str = "transaction_failed";
 pub const ASSET_NOT_ALLOWED: &str = "asset_not_allowed";
 /// The requirements pay an address outside the facilitator's payTo allowlist.
 pub const PAY_TO_NOT_ALLOWED: &str = "pay_to_not_allowed";
+
+/// Receipt refusals: a Tollgate gateway names them in a 402's `error` as `<reason>: <detail>`
+/// (see [`code_of`]), and the paying client acts on them.
+pub const RECEIPT_MALFORMED: &str = "receipt_malformed";
+pub const RECEIPT_UNKNOWN_KEY: &str = "receipt_unknown_key";
+pub const RECEIPT_BAD_SIGNATURE: &str = "receipt_bad_signature";
+pub const RECEIPT_EXPIRED: &str = "receipt_expired";
+pub const RECEIPT_WRONG_ROUTE: &str = "receipt_wrong_route";
+pub const RECEIPT_UNKNOWN: &str = "receipt_unknown";
+pub const RECEIPT_MISMATCH: &str = "receipt_mismatch";
+pub const RECEIPT_EXHAUSTED: &str = "receipt_exhausted";
+pub const RECEIPT_REVOKED: &str = "receipt_revoked";
+pub const RECEIPT_STORE_UNAVAILABLE: &str = "receipt_store_unavailable";
+pub const RECEIPTS_DISABLED: &str = "receipts_disabled";
+
+/// The reason of an `error` text written as `<reason>: <detail>` (or the whole text when it has
+/// no detail), so a reader compares codes, never prose.
+pub fn code_of(error: &str) -> &str {
+    error.split_once(':').map_or(error, |(code, _)| code).trim()
+}

@@ -18,6 +18,9 @@ use spl_token_2022_interface::state::Mint;
 use tollgate_solana::payer::sign_with;
 use tollgate_solana::programs::{TOKEN, associated_token_address};
 
+mod payment;
+pub use payment::{PAYER_USDC, SplPayment};
+
 /// SOL given to every wallet the helpers fund: enough for years of local fees.
 pub const LAMPORTS_EACH: u64 = 10_000_000_000;
 
@@ -96,9 +99,14 @@ impl SolanaDevnet {
             .rpc_port(rpc)
             .gossip_port(gossip)
             .port_range(range);
+        // The validator library prints its start-up progress ("Waiting for first slot...") on
+        // stdout, which is the user's terminal under `tollgate dev`: muted while it starts
+        // (best effort: a second validator starting at the same time prints).
+        let muted = gag::Gag::stdout().ok();
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| genesis.start()));
+        drop(muted);
         let (validator, faucet) =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| genesis.start()))
-                .map_err(|_| anyhow!("the validator failed to start (see its log above)"))?;
+            started.map_err(|_| anyhow!("the validator failed to start (see its log above)"))?;
         Ok(Self {
             validator: Some(validator),
             faucet,

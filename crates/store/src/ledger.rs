@@ -1,5 +1,4 @@
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{AnyPool, Row};
 
@@ -93,12 +92,7 @@ pub struct Ledger {
     pub(crate) pool: AnyPool,
 }
 
-pub(crate) fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use tollgate_proto::clock::unix_now_i64 as now;
 
 /// The columns every read returns, in `decode`'s terms.
 macro_rules! columns {

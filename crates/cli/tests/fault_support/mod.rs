@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
+use tollgate_e2e::gateway::anvil_usdc_toml;
 use tollgate_e2e::tcp_proxy::{Mode, TcpProxy};
 use tollgate_e2e::{Payment, TestDb};
 use tollgate_facilitator::payment_identity;
@@ -232,7 +233,6 @@ private_key_env = "FAULT_SETTLEMENT_KEY"
     }
 
     fn write_gateway_config(&self, i: usize, db: &str, upstream: &str) -> PathBuf {
-        let usdc = &self.dev.usdc;
         let text = format!(
             r#"listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
@@ -242,18 +242,7 @@ public_url = "http://gateway.test"
 [facilitator]
 url = "{facilitator}"
 token_env = "FAULT_FACILITATOR_TOKEN"
-
-[pay_to]
-"eip155:31337" = "{pay_to}"
-
-[[assets]]
-symbol = "USDC"
-network = "eip155:31337"
-address = "{asset}"
-decimals = 6
-usd_rate = "1"
-extra = {{ name = "{name}", version = "{version}" }}
-
+{assets}
 [[routes]]
 name = "signals"
 method = "GET"
@@ -269,10 +258,7 @@ keys_env = "FAULT_RECEIPT_KEYS"
 signing_key = "k1"
 "#,
             facilitator = self.facilitator_urls[i],
-            pay_to = self.dev.pay_to.to_checksum(None),
-            asset = usdc.address.to_checksum(None),
-            name = usdc.name,
-            version = usdc.version,
+            assets = anvil_usdc_toml(&self.dev),
         );
         let path = self.dir.path().join(format!("gateway-{i}.toml"));
         std::fs::write(&path, text).unwrap();

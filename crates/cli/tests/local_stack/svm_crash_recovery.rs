@@ -8,15 +8,16 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::process::Child;
 use tollgate_e2e::process::{post_settle as settle, spawn_facilitator};
-use tollgate_e2e::svm::{PAYER_USDC, SvmEnv};
 use tollgate_e2e::wait::finished;
 use tollgate_e2e::{Db, TestDb};
 use tollgate_proto::reason;
 use tollgate_solana::Signer;
+use tollgate_solana::programs::TOKEN;
+use tollgate_solana_devnet::{PAYER_USDC, SplPayment};
 use tollgate_store::{Ledger, SettlementState};
 
 async fn start(
-    env: &SvmEnv,
+    env: &SplPayment,
     db_url: &str,
     config: &Path,
     failpoint: Option<&str>,
@@ -35,7 +36,7 @@ async fn start(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn svm_crash_after_send_is_recovered_by_signature() {
-    let env = SvmEnv::start(Db::Sqlite).await.unwrap();
+    let env = SplPayment::fund_under(&TOKEN).await.unwrap();
     let db = TestDb::create(Db::Sqlite).await.unwrap();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("facilitator.toml");

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use solana_signer::Signer;
-use tollgate_e2e::svm::{PAYER_USDC, SvmEnv};
 use tollgate_e2e::{Api, Db, both_stores};
+use tollgate_e2e_svm::{PAYER_USDC, SvmEnv};
 use tollgate_facilitator::reconcile_once;
 use tollgate_proto::reason;
 use tollgate_solana::Keypair;
@@ -27,12 +27,12 @@ both_stores!(
         let tx = env.sign(&env.order(17_000)).await;
         let body = env.v2(&tx, &env.requirements(17_000, None));
 
-        let (status, v) = env.post("/verify", &body).await;
+        let (status, v) = env.api.post("/verify", &body).await;
         assert_eq!(status, 200);
         assert_eq!(v, json!({"isValid": true, "payer": payer}), "{v}");
 
         let lamports = env.fee_payer_lamports().await;
-        let (status, s) = env.post("/settle", &body).await;
+        let (status, s) = env.api.post("/settle", &body).await;
         assert_eq!(status, 200);
         assert_eq!(s["success"], json!(true), "{s}");
         assert_eq!(
@@ -55,7 +55,7 @@ both_stores!(
             "the facilitator paid the fee"
         );
 
-        let (_, again) = env.post("/settle", &body).await;
+        let (_, again) = env.api.post("/settle", &body).await;
         assert_eq!(again["success"], json!(false));
         assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
         assert_eq!(
@@ -63,7 +63,7 @@ both_stores!(
             json!(signature),
             "a repeat names the original"
         );
-        let (_, v) = env.post("/verify", &body).await;
+        let (_, v) = env.api.post("/verify", &body).await;
         assert_eq!(
             v["invalidReason"],
             json!(reason::DUPLICATE_SETTLEMENT),
@@ -74,7 +74,7 @@ both_stores!(
 );
 
 /// The signature Solana will name the transaction by: the fee payer's, over the message.
-fn tx_id_after_cosign(env: &SvmEnv, tx: &tollgate_e2e::svm::VersionedTransaction) -> String {
+fn tx_id_after_cosign(env: &SvmEnv, tx: &tollgate_e2e_svm::VersionedTransaction) -> String {
     env.fee_payer
         .sign_message(&tx.message.serialize())
         .to_string()
@@ -86,7 +86,7 @@ both_stores!(ten_concurrent_settles_send_once, |db: Db| async move {
     };
     let tx = env.sign(&env.order(5_000)).await;
     let body = env.v2(&tx, &env.requirements(5_000, None));
-    let answers = futures::future::join_all((0..10).map(|_| env.post("/settle", &body))).await;
+    let answers = futures::future::join_all((0..10).map(|_| env.api.post("/settle", &body))).await;
     let ok: Vec<_> = answers
         .iter()
         .filter(|(_, s)| s["success"] == json!(true))
@@ -120,7 +120,7 @@ both_stores!(two_instances_on_one_ledger_send_once, |db: Db| async move {
     let body = env.v2(&tx, &env.requirements(7_000, None));
     let answers = futures::future::join_all((0..6).map(|i| {
         if i % 2 == 0 {
-            env.post("/settle", &body)
+            env.api.post("/settle", &body)
         } else {
             other.post("/settle", &body)
         }
@@ -139,9 +139,9 @@ async fn v1_payment_settles() {
     let env = SvmEnv::start(Db::Sqlite).await.unwrap();
     let tx = env.sign(&env.order(1_000)).await;
     let body = env.v1(&tx, 1_000);
-    let (_, v) = env.post("/verify", &body).await;
+    let (_, v) = env.api.post("/verify", &body).await;
     assert_eq!(v["isValid"], json!(true), "{v}");
-    let (_, s) = env.post("/settle", &body).await;
+    let (_, s) = env.api.post("/settle", &body).await;
     assert_eq!(s["success"], json!(true), "{s}");
     assert_eq!(env.balances().await, (PAYER_USDC - 1_000, 1_000));
 }
@@ -170,12 +170,12 @@ async fn token_2022_payment_settles_once() {
     assert_eq!(order.token_program, TOKEN_2022);
     let tx = env.sign(&order).await;
     let body = env.v2(&tx, &env.requirements(3_000, None));
-    let (_, v) = env.post("/verify", &body).await;
+    let (_, v) = env.api.post("/verify", &body).await;
     assert_eq!(v["isValid"], json!(true), "{v}");
-    let (_, s) = env.post("/settle", &body).await;
+    let (_, s) = env.api.post("/settle", &body).await;
     assert_eq!(s["success"], json!(true), "{s}");
     assert_eq!(env.balances().await, (PAYER_USDC - 3_000, 3_000));
-    let (_, again) = env.post("/settle", &body).await;
+    let (_, again) = env.api.post("/settle", &body).await;
     assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
     assert_eq!(env.balances().await, (PAYER_USDC - 3_000, 3_000));
 }
@@ -285,7 +285,7 @@ async fn reconciler_records_only_what_the_node_can_prove() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supported_advertises_the_fee_payer() {
     let env = SvmEnv::start(Db::Sqlite).await.unwrap();
-    let (status, body) = env.get("/supported").await;
+    let (status, body) = env.api.get("/supported").await;
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&body).unwrap();
     let fee_payer = env.fee_payer.pubkey().to_string();
@@ -298,6 +298,6 @@ async fn supported_advertises_the_fee_payer() {
         "{v}"
     );
     assert_eq!(v["signers"]["solana:*"], json!([fee_payer]));
-    let (status, _) = env.get("/health").await;
+    let (status, _) = env.api.get("/health").await;
     assert_eq!(status, 200);
 }

@@ -1,12 +1,10 @@
 //! Interop: the official x402 TypeScript client (`@x402/fetch` + `@x402/evm`) pays a Tollgate
 //! gateway and gets the data; the payment lands once.
 
-mod gateway_support;
-
 use alloy::primitives::U256;
-use gateway_support::*;
 use serde_json::json;
 use tollgate_e2e::Db;
+use tollgate_e2e::gateway::*;
 use tollgate_e2e::process::official_fetch_pay;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,15 +2,13 @@
 //! SPL transfer, the gateway's facilitator co-signs as fee payer and settles it on the local
 //! validator. The payer spends exactly the price and no SOL at all.
 
-mod gateway_support;
-
 use std::sync::Arc;
 
-use gateway_support::{serve, start_demo};
 use tollgate_client::{AssetBook, PayingClient, SpendPolicy, Spending, SvmWallet};
 use tollgate_e2e::Db;
+use tollgate_e2e::gateway::{serve, start_demo};
 use tollgate_e2e::process::official_fetch_pay;
-use tollgate_e2e::svm::{PAYER_USDC, SvmEnv};
+use tollgate_e2e_svm::{PAYER_USDC, SvmEnv};
 use tollgate_gateway::{Gateway, GatewayConfig, InProcess};
 use tollgate_proto::Network;
 use tollgate_solana::{ClusterName, Signer};

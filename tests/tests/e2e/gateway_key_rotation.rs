@@ -3,8 +3,6 @@
 //! receipts are refused, a bad reload changes nothing, and no request fails while keys rotate
 //! under receipt-served load.
 
-mod gateway_support;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +10,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gateway_support::*;
+use tollgate_e2e::gateway::*;
 use tollgate_e2e::{Db, Env};
 use tollgate_gateway::config::ReceiptsConfig;
 use tollgate_gateway::{Claims, Gateway, GatewayConfig, InProcess, KeyRing, setup};

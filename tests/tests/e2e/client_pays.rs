@@ -1,15 +1,13 @@
 //! The paying client against a real gateway, facilitator and anvil: it pays in USDC and in TMAI,
 //! signs nothing above its limits, and never overruns a budget, even with concurrent calls.
 
-mod gateway_support;
-
 use std::sync::Arc;
 
 use alloy::primitives::U256;
-use gateway_support::*;
 use tollgate_client::{
     AssetBook, ClientError, EvmWallet, PayingClient, PolicyError, SpendPolicy, Spending,
 };
+use tollgate_e2e::gateway::*;
 use tollgate_e2e::{Db, Env};
 
 const TMAI_PLACEHOLDER: &str = "0x00000000000000000000000000000000000000aa";

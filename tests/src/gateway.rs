@@ -1,19 +1,42 @@
-//! Shared harness for the gateway tests: the facilitator environment (anvil + ledger), the demo
+//! The gateway tests' harness: the facilitator environment (anvil + ledger), the demo
 //! API as the upstream on its own TCP port, and gateway proxies on theirs, built from TOML.
-
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::{Db, Env, Payment};
 use alloy::primitives::U256;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tollgate_e2e::{Db, Env, Payment};
+use tollgate_devnet::DevEvm;
 use tollgate_gateway::demo::{self, Demo};
 use tollgate_gateway::{Gateway, GatewayConfig, InProcess, KeyRing, Upstream, setup};
 use tollgate_proto::codec::{decode_header, encode_header};
+
+/// The `[pay_to]` table and the USDC `[[assets]]` entry of a gateway that takes USDC on the
+/// local anvil chain: the part every single-asset gateway config of the tests shares.
+pub fn anvil_usdc_toml(dev: &DevEvm) -> String {
+    let usdc = &dev.usdc;
+    format!(
+        r#"
+[pay_to]
+"eip155:31337" = "{pay_to}"
+
+[[assets]]
+symbol = "USDC"
+network = "eip155:31337"
+address = "{address}"
+decimals = 6
+usd_rate = "1"
+extra = {{ name = "{name}", version = "{version}" }}
+"#,
+        pay_to = dev.pay_to.to_checksum(None),
+        address = usdc.address.to_checksum(None),
+        name = usdc.name,
+        version = usdc.version,
+    )
+}
 
 /// Calls in the test bundle unless a test asks for another size.
 pub const BUNDLE_CALLS: u64 = 3;

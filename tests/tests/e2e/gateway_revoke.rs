@@ -3,16 +3,14 @@
 //! settlement reverts, the facilitator records it failed, and the gateway's checker (driven here
 //! through `check_pending_now`, never by sleeping) revokes the receipt: no further call is served.
 
-mod gateway_support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, ProviderBuilder};
-use gateway_support::*;
 use serde_json::{Value, json};
+use tollgate_e2e::gateway::*;
 use tollgate_e2e::{Db, Env, EnvOptions, TestDb, both_stores};
 use tollgate_facilitator::reconcile_once;
 use tollgate_gateway::CheckSummary;

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
+use tollgate_e2e::gateway::anvil_usdc_toml;
 use tollgate_e2e::{Db, Env};
 use tollgate_gateway::{Claims, KeyRing};
 use tollgate_proto::codec::{decode_header, encode_header};
@@ -43,8 +44,8 @@ struct Files {
     dir: tempfile::TempDir,
     facilitator: String,
     upstream: String,
-    pay_to: String,
-    usdc: (String, String, String),
+    /// `[pay_to]` and `[[assets]]`.
+    assets: String,
     /// `keys_poll_seconds`, when set.
     poll: Option<u64>,
 }
@@ -66,7 +67,6 @@ impl Files {
     }
 
     fn toml(&self, signing: &str) -> String {
-        let (usdc, name, version) = &self.usdc;
         let poll = self
             .poll
             .map(|p| format!("keys_poll_seconds = {p}"))
@@ -79,18 +79,7 @@ public_url = "http://gateway.test"
 
 [facilitator]
 url = "{facilitator}"
-
-[pay_to]
-"eip155:31337" = "{pay_to}"
-
-[[assets]]
-symbol = "USDC"
-network = "eip155:31337"
-address = "{usdc}"
-decimals = 6
-usd_rate = "1"
-extra = {{ name = "{name}", version = "{version}" }}
-
+{assets}
 [[routes]]
 name = "technology"
 method = "GET"
@@ -106,7 +95,7 @@ signing_key = "{signing}"
 "#,
             upstream = self.upstream,
             facilitator = self.facilitator,
-            pay_to = self.pay_to,
+            assets = self.assets,
             db = self.dir.path().join("gateway.db").display(),
             keys = self.keys().display().to_string(),
         )
@@ -131,17 +120,11 @@ async fn stack(poll: Option<u64>) -> Stack {
     let api = tokio::spawn(async move {
         axum::serve(listener, app).await.expect("demo serves");
     });
-    let usdc = &env.dev.usdc;
     let files = Files {
         dir: tempfile::tempdir().expect("tempdir"),
         facilitator: env.url.clone(),
         upstream,
-        pay_to: env.dev.pay_to.to_checksum(None),
-        usdc: (
-            usdc.address.to_checksum(None),
-            usdc.name.clone(),
-            usdc.version.clone(),
-        ),
+        assets: anvil_usdc_toml(&env.dev),
         poll,
     };
     Stack {

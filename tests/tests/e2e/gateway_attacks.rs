@@ -3,8 +3,6 @@
 //! once, a lost answer, a failing upstream on a receipt call, secrets sent upstream. The upstream
 //! counts every request it serves, and every test asserts that count.
 
-mod gateway_support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -15,12 +13,12 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get as route_get;
-use gateway_support::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
+use tollgate_e2e::gateway::*;
 use tollgate_e2e::{Db, Env, Permit2Payment, both_stores};
 use tollgate_gateway::{Gateway, PaywallLayer};
 use tollgate_proto::codec::encode_header;

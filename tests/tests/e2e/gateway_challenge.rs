@@ -1,11 +1,9 @@
 //! The 402 challenge through the gateway proxy on real TCP sockets: both protocol forms, exact
 //! per-asset amounts, the preferred token first, the browser page, API keys and opt-in mode.
 
-mod gateway_support;
-
-use gateway_support::*;
 use serde_json::json;
 use tollgate_e2e::Db;
+use tollgate_e2e::gateway::*;
 
 const TMAI: &str = "0x00000000000000000000000000000000000000aa";
 

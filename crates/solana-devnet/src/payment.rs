@@ -1,112 +1,47 @@
-//! Solana test environment: the binary's shared local validator, a fresh mint and wallets per
-//! test, and a facilitator whose fee payer is a fresh key, on a real ledger.
+//! A funded payer, a payee and a fee payer on the local validator, and the payloads they sign:
+//! what a test needs to pay over SPL, whether the facilitator runs in process or as a binary.
 
-use std::sync::Arc;
-use std::time::Duration;
-
+use anyhow::Result;
 use serde_json::{Value, json};
 use solana_signer::Signer;
-use tollgate_facilitator::{Facilitator, SvmExactScheme};
+use solana_transaction::versioned::VersionedTransaction;
 use tollgate_proto::Network;
 use tollgate_solana::payer::{PaymentOrder, payload_of, payment_instructions, sign_partial};
-use tollgate_solana::programs::TOKEN;
-use tollgate_solana::{ClusterName, Keypair, Limits, Pubkey, SolanaChain};
-use tollgate_solana_devnet::{LAMPORTS_EACH, SolanaDevnet, UsdcAccounts};
+use tollgate_solana::{Keypair, Pubkey, network_of_genesis};
 
-use crate::{Api, Db, TestDb};
-
-pub use solana_transaction::versioned::VersionedTransaction;
+use crate::{LAMPORTS_EACH, SolanaDevnet, UsdcAccounts};
 
 /// USDC (atomic, 6 decimals) each test payer starts with.
 pub const PAYER_USDC: u64 = 10_000_000;
 
-/// A facilitator settling SPL payments on the local validator.
-pub struct SvmEnv {
+/// A fresh mint, payer, payee and fee payer on the shared validator.
+pub struct SplPayment {
     pub devnet: &'static SolanaDevnet,
     pub accounts: UsdcAccounts,
+    /// Funded with SOL; the facilitator signs as this key.
     pub fee_payer: Keypair,
+    /// The cluster as the facilitator names it (by default from its genesis hash).
     pub network: Network,
-    pub facilitator: Arc<Facilitator>,
-    pub api: Api,
-    pub db: TestDb,
 }
 
-/// `env.post(..)`: the facilitator's HTTP API.
-impl std::ops::Deref for SvmEnv {
-    type Target = Api;
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
-
-impl SvmEnv {
-    /// Starts everything; `None` when the database kind is not available here.
-    pub async fn start(db: Db) -> Option<Self> {
-        Self::start_named(db, ClusterName::FromGenesis).await
-    }
-
-    /// Starts everything, the facilitator naming the local cluster as `name` says.
-    pub async fn start_named(db: Db, name: ClusterName) -> Option<Self> {
-        Self::launch(db, name, &TOKEN).await
-    }
-
-    /// Starts everything with the test mint under `token_program` (e.g. Token-2022).
-    pub async fn start_under(db: Db, token_program: &Pubkey) -> Option<Self> {
-        Self::launch(db, ClusterName::FromGenesis, token_program).await
-    }
-
-    async fn launch(db: Db, name: ClusterName, token_program: &Pubkey) -> Option<Self> {
-        let db = TestDb::create(db).await?;
+impl SplPayment {
+    /// Funds everything on the binary's shared validator, the mint under `token_program`.
+    pub async fn fund_under(token_program: &Pubkey) -> Result<Self> {
         let devnet = SolanaDevnet::shared();
         let accounts = devnet
             .usdc_accounts_under(token_program, PAYER_USDC)
-            .await
-            .expect("accounts");
+            .await?;
         let fee_payer = Keypair::new();
         devnet
             .fund_sol(&[fee_payer.pubkey()], LAMPORTS_EACH)
-            .await
-            .expect("fund fee payer");
-        let chain = SolanaChain::connect(&devnet.rpc_url(), vec![fee_payer.insecure_clone()], name)
-            .await
-            .expect("cluster connects");
-        let facilitator =
-            Arc::new(Self::facilitator_on(chain, &db.url, Duration::from_secs(20)).await);
-        let network = Network::from_caip2(&facilitator.supported().kinds[0].network)
-            .expect("the facilitator names its cluster");
-        let api = Api::serve(facilitator.clone()).await;
-        Some(Self {
+            .await?;
+        let genesis = devnet.rpc().get_genesis_hash().await?;
+        Ok(Self {
             devnet,
             accounts,
             fee_payer,
-            network,
-            facilitator,
-            api,
-            db,
+            network: network_of_genesis(&genesis.to_string()),
         })
-    }
-
-    /// A facilitator paying fees with `fee_payer`, over the given ledger, not yet serving.
-    pub async fn facilitator(
-        devnet: &SolanaDevnet,
-        fee_payer: Keypair,
-        db_url: &str,
-        receipt_timeout: Duration,
-    ) -> Facilitator {
-        let chain =
-            SolanaChain::connect(&devnet.rpc_url(), vec![fee_payer], ClusterName::FromGenesis)
-                .await
-                .expect("cluster connects");
-        Self::facilitator_on(chain, db_url, receipt_timeout).await
-    }
-
-    async fn facilitator_on(
-        chain: SolanaChain,
-        db_url: &str,
-        receipt_timeout: Duration,
-    ) -> Facilitator {
-        let scheme = SvmExactScheme::new(Arc::new(chain), Limits::default());
-        crate::facilitator_with(Arc::new(scheme), db_url, receipt_timeout).await
     }
 
     /// A valid order of `amount` from the test payer to the test payee.

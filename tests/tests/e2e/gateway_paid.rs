@@ -1,8 +1,6 @@
 //! Paid calls through the gateway proxy on real TCP sockets, over a real anvil and facilitator:
 //! v2 and v1 payments, replays, concurrency, and handlers that fail.
 
-mod gateway_support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,9 +8,9 @@ use alloy::primitives::U256;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get as route_get;
-use gateway_support::*;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tollgate_e2e::gateway::*;
 use tollgate_e2e::{Db, both_stores};
 use tollgate_gateway::PaywallLayer;
 

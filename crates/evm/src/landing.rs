@@ -20,14 +20,14 @@ const BATCH: usize = 256;
 type Waiters = HashMap<B256, Vec<oneshot::Sender<bool>>>;
 
 /// Delivers `status` (true = success) of mined transactions to whoever waits on them.
-pub(crate) struct ReceiptWatcher {
+pub(crate) struct LandingWatcher {
     waiting: Mutex<Waiters>,
     /// Hashes that started waiting since the last receipt fetch.
     fresh: AtomicBool,
     wake: Notify,
 }
 
-impl ReceiptWatcher {
+impl LandingWatcher {
     /// Starts the poller; it stops when the last handle is dropped.
     pub(crate) fn spawn(provider: RootProvider, every: Duration) -> Arc<Self> {
         let me = Arc::new(Self {
@@ -67,7 +67,7 @@ impl ReceiptWatcher {
     }
 }
 
-async fn poll_loop(me: Weak<ReceiptWatcher>, provider: RootProvider, every: Duration) {
+async fn poll_loop(me: Weak<LandingWatcher>, provider: RootProvider, every: Duration) {
     let mut head = None;
     let mut pace = Pace::new(every);
     loop {
@@ -132,7 +132,7 @@ impl Pace {
 }
 
 /// Fetches the receipts of every outstanding hash; `false` if any batch failed.
-async fn fetch_all(watcher: &ReceiptWatcher, provider: &RootProvider) -> bool {
+async fn fetch_all(watcher: &LandingWatcher, provider: &RootProvider) -> bool {
     let hashes = watcher.outstanding().await;
     let mut ok = true;
     for chunk in hashes.chunks(BATCH) {

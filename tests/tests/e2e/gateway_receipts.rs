@@ -1,13 +1,11 @@
 //! Metered bundles through the gateway proxy: one payment buys N calls (or a time window), the
 //! receipt token spends them, and instances sharing one store never serve more than was paid.
 
-mod gateway_support;
-
 use alloy::primitives::U256;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gateway_support::*;
 use serde_json::{Value, json};
+use tollgate_e2e::gateway::*;
 use tollgate_e2e::{Db, Env, both_stores, now};
 use tollgate_gateway::{Claims, KeyRing};
 

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use solana_instruction::{AccountMeta, Instruction};
 use solana_signer::Signer;
 use tollgate_e2e::Db;
-use tollgate_e2e::svm::{PAYER_USDC, SvmEnv, VersionedTransaction};
+use tollgate_e2e_svm::{PAYER_USDC, SvmEnv, VersionedTransaction};
 use tollgate_proto::reason;
 use tollgate_solana::Keypair;
 use tollgate_solana::payer::{compute_unit_price, payment_instructions};
@@ -13,11 +13,11 @@ use tollgate_solana::programs::{MEMO, TOKEN, associated_token_address};
 
 /// Sends `body` to `/verify` and `/settle`; both must refuse with `want`.
 async fn refused(env: &SvmEnv, case: &str, body: &Value, want: &str) {
-    let (status, v) = env.post("/verify", body).await;
+    let (status, v) = env.api.post("/verify", body).await;
     assert_eq!(status, 200, "{case}: {v}");
     assert_eq!(v["isValid"], json!(false), "{case}: {v}");
     assert_eq!(v["invalidReason"], json!(want), "{case}: {v}");
-    let (_, s) = env.post("/settle", body).await;
+    let (_, s) = env.api.post("/settle", body).await;
     assert_eq!(s["success"], json!(false), "{case}: {s}");
     assert_eq!(s["errorReason"], json!(want), "{case}: {s}");
 }
@@ -269,7 +269,7 @@ async fn each_bad_payment_is_refused_with_its_reason() {
     let mut order = env.order(amount);
     order.memo = Some("order-42".into());
     let tx: VersionedTransaction = env.sign(&order).await;
-    let (_, v) = env.post("/verify", &env.v2(&tx, &req_memo)).await;
+    let (_, v) = env.api.post("/verify", &env.v2(&tx, &req_memo)).await;
     assert_eq!(v["isValid"], json!(true), "{v}");
 }
 

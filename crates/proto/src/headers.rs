@@ -1,0 +1,19 @@
+//! HTTP header names of x402 and of Tollgate's receipts, in lower case (header names are
+//! case-insensitive): one spelling for the gateway that writes them and the client that reads them.
+
+/// v2 challenge: base64 JSON `PaymentRequired`.
+pub const PAYMENT_REQUIRED: &str = "payment-required";
+/// v2 payment from the client.
+pub const PAYMENT_SIGNATURE: &str = "payment-signature";
+/// v2 settlement result.
+pub const PAYMENT_RESPONSE: &str = "payment-response";
+/// v1 payment from the client.
+pub const X_PAYMENT: &str = "x-payment";
+/// v1 settlement result.
+pub const X_PAYMENT_RESPONSE: &str = "x-payment-response";
+/// Opt-in switch of public x402 APIs (`x-coinbase-402: true`).
+pub const COINBASE_402: &str = "x-coinbase-402";
+/// Asset the client prefers first in `accepts` (`usdc`, `tmai`).
+pub const PAYMENT_TOKEN: &str = "x-payment-token";
+/// Receipt token: returned after a bundle is paid, sent back to spend its calls.
+pub const RECEIPT: &str = "tollgate-receipt";

@@ -1,0 +1,22 @@
+//! End-to-end tests across crates, against a real anvil, SQLite and PostgreSQL: one binary, so
+//! the workspace links them once.
+
+mod client_budget;
+mod client_interop;
+mod client_pays;
+mod evm_exact;
+mod evm_permit2;
+mod evm_settlement;
+mod facilitator_doors;
+mod gateway_attacks;
+mod gateway_challenge;
+mod gateway_interop;
+mod gateway_key_rotation;
+mod gateway_paid;
+mod gateway_receipts;
+mod gateway_revoke;
+mod interop_sdk;
+mod ledger;
+mod rpc_faults;
+mod settle_cancel;
+mod signer_rotation;

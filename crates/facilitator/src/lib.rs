@@ -13,6 +13,8 @@ mod scheme;
 mod service;
 mod signers;
 mod svm;
+#[cfg(test)]
+mod tests;
 
 pub use allow::Allowlist;
 pub use doors::Doors;

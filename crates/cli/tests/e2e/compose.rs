@@ -13,10 +13,10 @@ fn root() -> &'static Path {
 
 /// Variables the facilitator, gateway and logging read, as named in their sources.
 const SOURCES: &[&str] = &[
-    include_str!("../src/config.rs"),
-    include_str!("../src/facilitator.rs"),
-    include_str!("../src/gateway.rs"),
-    include_str!("../src/main.rs"),
+    include_str!("../../src/config.rs"),
+    include_str!("../../src/facilitator.rs"),
+    include_str!("../../src/gateway.rs"),
+    include_str!("../../src/main.rs"),
 ];
 
 fn known_variable(name: &str) -> bool {

@@ -156,6 +156,7 @@ async fn token_2022_payment_settles_once() {
     wrong_program.token_program = TOKEN;
     let tx = env.sign(&wrong_program).await;
     let (_, v) = env
+        .api
         .post("/settle", &env.v2(&tx, &env.requirements(3_000, None)))
         .await;
     assert_eq!(v["success"], json!(false), "{v}");

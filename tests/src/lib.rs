@@ -97,6 +97,7 @@ impl Env {
         let anvil = Anvil::start(AnvilOptions {
             chain_id: 31337,
             block_time: opts.block_time,
+            ..AnvilOptions::default()
         })
         .await
         .expect("anvil starts");

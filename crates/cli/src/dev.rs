@@ -212,6 +212,7 @@ pub async fn start() -> anyhow::Result<Stack> {
         Anvil::start(AnvilOptions {
             chain_id: CHAIN_ID,
             block_time: None,
+            ..AnvilOptions::default()
         })
     );
     let anvil = anvil?;

@@ -16,6 +16,11 @@ pub struct AnvilOptions {
     pub chain_id: u64,
     /// Seconds per block; `None` mines each transaction at once.
     pub block_time: Option<u64>,
+    /// Keep every block's state (anvil's default). `false` runs `--prune-history`: anvil then
+    /// keeps a few recent states in memory and persists none, so building the ten-thousandth
+    /// block costs what the first did; a benchmark that sends thousands of transactions
+    /// measures the facilitator, not the growth of anvil's history.
+    pub keep_history: bool,
 }
 
 impl Default for AnvilOptions {
@@ -23,6 +28,7 @@ impl Default for AnvilOptions {
         Self {
             chain_id: 31337,
             block_time: None,
+            keep_history: true,
         }
     }
 }
@@ -92,6 +98,9 @@ impl Anvil {
             .kill_on_drop(true);
             if let Some(t) = opts.block_time {
                 cmd.args(["--block-time", &t.to_string()]);
+            }
+            if !opts.keep_history {
+                cmd.arg("--prune-history");
             }
             let child = cmd
                 .spawn()

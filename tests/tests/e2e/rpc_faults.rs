@@ -41,6 +41,7 @@ impl Rig {
         let anvil = Anvil::start(AnvilOptions {
             chain_id: 31337,
             block_time: None,
+            ..AnvilOptions::default()
         })
         .await
         .expect("anvil starts");

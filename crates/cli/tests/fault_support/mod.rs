@@ -144,6 +144,7 @@ impl Stack {
         let anvil = Anvil::start(AnvilOptions {
             chain_id: 31337,
             block_time: Some(1),
+            ..AnvilOptions::default()
         })
         .await
         .expect("anvil");

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tollgate_proto::clock::{unix_now, unix_now_i64 as now_secs};
 use tollgate_proto::{Broadcast, SignedTx, reason};
 use tollgate_store::{ReplacedTx, SettlementRecord};
 
@@ -106,7 +107,7 @@ async fn reconcile_leased(
     let mut finished = 0;
     for rec in due {
         let held = ledger
-            .hold_lease(RECONCILER_LEASE, holder, now_secs() as u64, ttl)
+            .hold_lease(RECONCILER_LEASE, holder, unix_now(), ttl)
             .await
             .map_err(internal)?;
         if !held {
@@ -272,5 +273,3 @@ async fn record(
     tracing::info!(tx = %hash, success, "reconciled settlement");
     Ok(())
 }
-
-use tollgate_proto::clock::unix_now_i64 as now_secs;

@@ -10,5 +10,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/tollgate /usr/local/bin/tollgate
 COPY fixtures /usr/share/tollgate/fixtures
+COPY crates/demo-api/analytics-facts.json /usr/share/tollgate/fixtures/
 USER nobody
 ENTRYPOINT ["tollgate"]

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tollgate_demo_api::Demo;
 use tollgate_e2e::gateway::*;
 use tollgate_e2e::{Db, Env, now};
-use tollgate_gateway::demo::{self, Demo};
 use tollgate_gateway::{Claims, Gateway, PaywallLayer};
 use tollgate_store::{NewReceipt, ReceiptStore};
 
@@ -74,7 +74,7 @@ async fn load(
 async fn serve_app(demo: Arc<Demo>, gw: Option<Arc<Gateway>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let mut app = demo::router(demo);
+    let mut app = tollgate_demo_api::router(demo);
     if let Some(gw) = gw {
         app = app.layer(PaywallLayer::new(gw));
     }

@@ -1,5 +1,6 @@
 //! The gateway tests' harness: the facilitator environment (anvil + ledger), the demo
-//! API as the upstream on its own TCP port, and gateway proxies on theirs, built from TOML.
+//! API as the upstream on its own TCP port, and gateway proxies on theirs, built from TOML
+//! around the demo's route table.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,8 +10,8 @@ use alloy::primitives::U256;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tollgate_demo_api::{Demo, PricedRoute, RouteTable};
 use tollgate_devnet::DevEvm;
-use tollgate_gateway::demo::{self, Demo};
 use tollgate_gateway::{Gateway, GatewayConfig, InProcess, KeyRing, Upstream, setup};
 use tollgate_proto::codec::{decode_header, encode_header};
 
@@ -92,47 +93,7 @@ address = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
 decimals = 6
 usd_rate = "1"
 
-[[routes]]
-name = "signals"
-method = "GET"
-path = "/v2/trading-signals"
-price = "0.017"
-description = "Trading signals"
-
-[[routes]]
-name = "grades"
-method = "GET"
-path = "/v2/grades/{{symbol}}"
-price = "0.034"
-description = "Investor and trader grades"
-
-[[routes]]
-name = "indices"
-method = "GET"
-path = "/v2/indices"
-price = "0.017"
-
-[[routes]]
-name = "prediction"
-method = "GET"
-path = "/v2/price-prediction/{{symbol}}"
-price = "0.068"
-description = "Price scenarios, bundle of {calls} calls"
-bundle = {{ calls = {calls}, covers = ["prediction", "fundamental"], receipt_in_body = true }}
-
-[[routes]]
-name = "fundamental"
-method = "GET"
-path = "/v2/fundamental-grade/{{symbol}}"
-price = "0.017"
-
-[[routes]]
-name = "technology"
-method = "GET"
-path = "/v2/technology-grade/{{symbol}}"
-price = "0.05"
-bundle = {{ seconds = 3600 }}
-
+{routes}
 [receipts]
 database_url = "{db}"
 keys_env = "TOLLGATE_TEST_RECEIPT_KEYS"
@@ -143,9 +104,29 @@ lease = {lease}
         usdc_addr = usdc.address.to_checksum(None),
         name = usdc.name,
         version = usdc.version,
-        calls = calls,
+        routes = routes_toml(calls),
         db = env.db.url,
     )
+}
+
+/// The demo's route table as these tests sell it: the prediction bundle sized to `calls` (and
+/// its description saying so), and `/v2/indices` priced too, an endpoint whose upstream fails.
+fn routes_toml(calls: u64) -> String {
+    let mut table = RouteTable::demo();
+    let prediction = table
+        .route_mut("prediction")
+        .expect("the demo sells predictions");
+    prediction.description = Some(format!("Price scenarios, bundle of {calls} calls"));
+    prediction.bundle.as_mut().expect("a bundle").calls = Some(calls);
+    table.routes.push(PricedRoute {
+        name: "indices".into(),
+        method: "GET".into(),
+        path: "/v2/indices".into(),
+        price: "0.017".into(),
+        description: None,
+        bundle: None,
+    });
+    table.to_toml()
 }
 
 /// A running demo API (the upstream).
@@ -166,7 +147,7 @@ pub async fn start_demo() -> DemoApi {
     let demo = Demo::embedded();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = demo::router(demo.clone());
+    let app = tollgate_demo_api::router(demo.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, app).await.expect("demo serves");
     });

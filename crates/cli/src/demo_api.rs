@@ -1,10 +1,10 @@
-//! `tollgate demo-api`: the demo metered crypto-analytics API from `fixtures/`, to put a gateway
-//! in front of.
+//! `tollgate demo-api`: the demo metered crypto-analytics API (crate `tollgate-demo-api`), to put
+//! a gateway in front of.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use tollgate_gateway::demo::{self, Demo};
+use tollgate_demo_api::Demo;
 
 /// Options of `tollgate demo-api`.
 #[derive(clap::Args)]
@@ -28,7 +28,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     println!("Demo API listening on http://{}", listener.local_addr()?);
     tokio::select! {
-        r = axum::serve(listener, demo::router(demo)) => r?,
+        r = axum::serve(listener, tollgate_demo_api::router(demo)) => r?,
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())

@@ -9,9 +9,9 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tollgate_demo_api::{Demo, RouteTable};
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm, anvil_binary};
 use tollgate_facilitator::Doors;
-use tollgate_gateway::demo::Demo;
 use tollgate_gateway::{Gateway, GatewayConfig, InProcess, Upstream, setup};
 use tollgate_proto::Network;
 use tollgate_solana::network_of_genesis;
@@ -160,35 +160,7 @@ usd_rate = "{TMAI_USD}"
 discount_percent = "10"
 extra = {{ assetTransferMethod = "permit2", name = "{tmai_name}", version = "{tmai_version}" }}
 {sol_asset}
-[[routes]]
-name = "signals"
-method = "GET"
-path = "/v2/trading-signals"
-price = "0.017"
-description = "Trading signals"
-
-[[routes]]
-name = "grades"
-method = "GET"
-path = "/v2/grades/{{symbol}}"
-price = "0.034"
-description = "Investor and trader grades"
-
-[[routes]]
-name = "prediction"
-method = "GET"
-path = "/v2/price-prediction/{{symbol}}"
-price = "0.068"
-description = "2027 price scenarios: 10 calls over prediction and fundamentals"
-bundle = {{ calls = 10, covers = ["prediction", "fundamental"] }}
-
-[[routes]]
-name = "fundamental"
-method = "GET"
-path = "/v2/fundamental-grade/{{symbol}}"
-price = "0.017"
-description = "Fundamental grade"
-
+{routes}
 [receipts]
 database_url = "{db}"
 keys_env = "DEV_RECEIPT_KEYS"
@@ -201,6 +173,7 @@ signing_key = "k1"
         tmai_addr = tmai.address,
         tmai_name = tmai.name,
         tmai_version = tmai.version,
+        routes = RouteTable::demo().to_toml(),
     )
 }
 
@@ -279,7 +252,7 @@ pub async fn start() -> anyhow::Result<Stack> {
 
     let (dl, demo_url) = bind().await?;
     tasks.push(tokio::spawn(async move {
-        let _ = axum::serve(dl, tollgate_gateway::demo::router(Demo::embedded())).await;
+        let _ = axum::serve(dl, tollgate_demo_api::router(Demo::embedded())).await;
     }));
 
     let (gl, gateway_url) = bind().await?;

@@ -5,7 +5,6 @@ pub mod answers;
 pub mod canon;
 pub mod challenge;
 pub mod config;
-pub mod demo;
 pub mod facilitator;
 mod gate;
 pub mod headers;

@@ -13,9 +13,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
-use tollgate_e2e::gateway::anvil_usdc_toml;
+use tollgate_demo_api::RouteTable;
+use tollgate_e2e::gateway::{DemoApi, anvil_usdc_toml, start_demo};
 use tollgate_e2e::{Db, Env};
 use tollgate_gateway::{Claims, KeyRing};
 use tollgate_proto::codec::{decode_header, encode_header};
@@ -80,13 +80,7 @@ public_url = "http://gateway.test"
 [facilitator]
 url = "{facilitator}"
 {assets}
-[[routes]]
-name = "technology"
-method = "GET"
-path = "/v2/technology-grade/{{symbol}}"
-price = "0.05"
-bundle = {{ seconds = 3600 }}
-
+{routes}
 [receipts]
 database_url = "sqlite://{db}"
 keys_file = {keys:?}
@@ -96,6 +90,7 @@ signing_key = "{signing}"
             upstream = self.upstream,
             facilitator = self.facilitator,
             assets = self.assets,
+            routes = RouteTable::demo().only(&["technology"]).to_toml(),
             db = self.dir.path().join("gateway.db").display(),
             keys = self.keys().display().to_string(),
         )
@@ -107,23 +102,18 @@ struct Stack {
     env: Env,
     files: Files,
     http: reqwest::Client,
-    _api: tokio::task::JoinHandle<()>,
+    _api: DemoApi,
 }
 
 async fn stack(poll: Option<u64>) -> Stack {
     let env = Env::start(Db::Sqlite)
         .await
         .expect("SQLite is always there");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let upstream = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = tollgate_gateway::demo::router(tollgate_gateway::demo::Demo::embedded());
-    let api = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("demo serves");
-    });
+    let api = start_demo().await;
     let files = Files {
         dir: tempfile::tempdir().expect("tempdir"),
         facilitator: env.url.clone(),
-        upstream,
+        upstream: api.url.clone(),
         assets: anvil_usdc_toml(&env.dev),
         poll,
     };

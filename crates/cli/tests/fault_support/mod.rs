@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
+use tollgate_demo_api::RouteTable;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
 use tollgate_e2e::gateway::anvil_usdc_toml;
 use tollgate_e2e::tcp_proxy::{Mode, TcpProxy};
@@ -26,7 +27,7 @@ use tollgate_proto::{FacilitatorRequest, Network, Networks};
 
 /// Payers making calls (each client uses one; several clients share a payer).
 const PAYERS: usize = 8;
-/// The priced path.
+/// The priced path: the demo's `signals` route, the only one these gateways sell.
 const PATH: &str = "/v2/trading-signals";
 /// Log filter of every process: debug for our crates, so the secrets grep sees the most text.
 const RUST_LOG: &str = "info,tollgate=debug,tollgate_facilitator=debug,tollgate_evm=debug,\
@@ -244,12 +245,7 @@ public_url = "http://gateway.test"
 url = "{facilitator}"
 token_env = "FAULT_FACILITATOR_TOKEN"
 {assets}
-[[routes]]
-name = "signals"
-method = "GET"
-path = "{PATH}"
-price = "0.017"
-
+{routes}
 [store]
 database_url = "{db}"
 
@@ -260,6 +256,7 @@ signing_key = "k1"
 "#,
             facilitator = self.facilitator_urls[i],
             assets = anvil_usdc_toml(&self.dev),
+            routes = RouteTable::demo().only(&["signals"]).to_toml(),
         );
         let path = self.dir.path().join(format!("gateway-{i}.toml"));
         std::fs::write(&path, text).unwrap();

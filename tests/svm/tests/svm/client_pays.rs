@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use tollgate_client::{AssetBook, PayingClient, SpendPolicy, Spending, SvmWallet};
+use tollgate_demo_api::RouteTable;
 use tollgate_e2e::Db;
 use tollgate_e2e::gateway::{serve, start_demo};
 use tollgate_e2e::process::official_fetch_pay;
@@ -29,15 +30,11 @@ address = "{mint}"
 decimals = 6
 usd_rate = "1"
 
-[[routes]]
-name = "signals"
-method = "GET"
-path = "/v2/trading-signals"
-price = "0.017"
-"#,
+{routes}"#,
         net = env.network,
         pay_to = env.accounts.pay_to.pubkey(),
         mint = env.accounts.mint,
+        routes = RouteTable::demo().only(&["signals"]).to_toml(),
     )
 }
 

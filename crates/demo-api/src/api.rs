@@ -1,9 +1,7 @@
-//! The demo metered data API (`tollgate demo-api`): crypto-analytics JSON built from the figures
-//! in `fixtures/analytics-facts.json` (trading signals, grades, price scenarios). Not advice.
+//! The demo API's HTTP routes: trading signals, grades and price scenarios built from the facts
+//! (not advice). They answer unpaid; a gateway in front prices them (see `routes.toml`).
 
-use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
@@ -13,54 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-/// The facts file shipped with the repository.
-const EMBEDDED: &str = include_str!("../../../fixtures/analytics-facts.json");
-/// Largest facts file read.
-const MAX_FACTS_BYTES: u64 = 4 * 1024 * 1024;
-
-/// The demo's data and a count of data calls served (lets tests see how often a handler ran).
-pub struct Demo {
-    facts: Value,
-    served: AtomicU64,
-}
-
-impl Demo {
-    /// The facts compiled into the binary.
-    pub fn embedded() -> Arc<Self> {
-        Self::from_json(EMBEDDED).expect("embedded fixture is valid JSON")
-    }
-
-    /// Facts from a file, size-capped.
-    pub fn load(path: &Path) -> std::io::Result<Arc<Self>> {
-        if std::fs::metadata(path)?.len() > MAX_FACTS_BYTES {
-            return Err(std::io::Error::other("facts file too large"));
-        }
-        Self::from_json(&std::fs::read_to_string(path)?).map_err(std::io::Error::other)
-    }
-
-    fn from_json(text: &str) -> Result<Arc<Self>, serde_json::Error> {
-        Ok(Arc::new(Self {
-            facts: serde_json::from_str(text)?,
-            served: AtomicU64::new(0),
-        }))
-    }
-
-    /// Data responses served so far.
-    pub fn served(&self) -> u64 {
-        self.served.load(Ordering::SeqCst)
-    }
-
-    fn symbols(&self) -> Vec<String> {
-        self.facts["grades"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    fn hit(&self) {
-        self.served.fetch_add(1, Ordering::SeqCst);
-    }
-}
+use crate::Demo;
 
 /// The demo API routes.
 pub fn router(demo: Arc<Demo>) -> Router {

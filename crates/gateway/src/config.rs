@@ -254,7 +254,8 @@ pub struct ReceiptsConfig {
     /// reloads the keys when either changed); 0 leaves reloading to SIGHUP alone.
     #[serde(default = "default_keys_poll")]
     pub keys_poll_seconds: u64,
-    /// Calls taken from the store per refill (1 = one atomic decrement per call).
+    /// Calls taken from the store per refill (1 = one atomic decrement per call); from 2 up, the
+    /// next lease is taken once half is spent, so an instance holds up to 1.5 leases.
     #[serde(default = "default_lease")]
     pub lease: u32,
     /// Receipts held in the hot cache.

@@ -195,6 +195,9 @@ impl Gateway {
             return next(req).await;
         }
         let route = &self.routes[i];
+        if let Some(token) = receipt.filter(|_| payment.is_none()) {
+            return self.with_receipt(route, &token, req, next).await;
+        }
         let resource = self.resource_url(&req);
         if let Some((carrier, value)) = payment {
             let gw = self.clone();
@@ -206,9 +209,6 @@ impl Gateway {
                 tracing::error!(error = %e, "paid call task failed");
                 json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
             });
-        }
-        if let Some(token) = receipt {
-            return self.with_receipt(route, resource, &token, req, next).await;
         }
         self.refuse(
             route,
@@ -283,21 +283,19 @@ impl Gateway {
         self.challenge_with(route, resource, h, StatusCode::PAYMENT_REQUIRED, e)
     }
 
-    async fn with_receipt(
-        &self,
-        route: &Route,
-        resource: String,
-        token: &str,
-        req: Request,
-        next: Next,
-    ) -> Response {
+    /// Serves a call on a receipt; the resource URL is only built for a refusal.
+    async fn with_receipt(&self, route: &Route, token: &str, req: Request, next: Next) -> Response {
         let Some(r) = &self.receipts else {
+            let resource = self.resource_url(&req);
             return self.refuse(route, resource, req.headers(), reason::RECEIPTS_DISABLED);
         };
         let now = unix_now();
         let claims = match r.keys.verify(token, &route.name, now) {
             Ok(c) => c,
-            Err(e) => return self.refuse(route, resource, req.headers(), &e.to_string()),
+            Err(e) => {
+                let resource = self.resource_url(&req);
+                return self.refuse(route, resource, req.headers(), &e.to_string());
+            }
         };
         match r.meter.consume(&claims, now).await {
             Ok(()) => {
@@ -318,7 +316,10 @@ impl Gateway {
                 tracing::error!(error = %e, "receipt store failed");
                 json_error(StatusCode::SERVICE_UNAVAILABLE, e.reason())
             }
-            Err(e) => self.refuse(route, resource, req.headers(), &e.to_string()),
+            Err(e) => {
+                let resource = self.resource_url(&req);
+                self.refuse(route, resource, req.headers(), &e.to_string())
+            }
         }
     }
 }

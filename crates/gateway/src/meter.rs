@@ -1,6 +1,8 @@
 //! Metering of receipts: a moka hot cache of receipts over the store. Calls come from the store
 //! by atomic takes of `lease` calls at a time; the cache spends a lease locally, remembers
-//! exhausted receipts, and never lets an instance serve a call the store did not grant. A
+//! exhausted receipts, and never lets an instance serve a call the store did not grant. With a
+//! lease of 2 or more, the next lease is taken in the background once half of the current one is
+//! spent, so a busy receipt's callers do not queue behind the store's committed write. A
 //! receipt revoked because its payment failed is refused at once by the instance that revoked it
 //! and, by every other instance, once its cached copy is older than [`RECHECK_SECS`].
 
@@ -61,8 +63,10 @@ struct Hot {
     revoked: AtomicBool,
     /// When the row was last read (unix seconds).
     checked_at: AtomicU64,
+    /// A background take came back empty: the next take waits for the store, and says why.
+    drained: AtomicBool,
     /// Serialises refills so concurrent callers take one lease, not many.
-    refill: tokio::sync::Mutex<()>,
+    refill: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The hot cache over the receipt store; clones share the cache and the store.
@@ -111,7 +115,8 @@ impl Meter {
                         exhausted: AtomicBool::new(r.calls_left == Some(0)),
                         revoked: AtomicBool::new(r.revoked_at.is_some()),
                         checked_at: AtomicU64::new(now),
-                        refill: tokio::sync::Mutex::new(()),
+                        drained: AtomicBool::new(false),
+                        refill: Arc::default(),
                     })
                 }))
             })
@@ -141,7 +146,10 @@ impl Meter {
             return Ok(());
         }
         loop {
-            if spend_one(&hot.local) {
+            if let Some(left) = spend_one(&hot.local) {
+                if left <= self.lease / 2 {
+                    self.prefetch(&c.rid, &hot, now);
+                }
                 return Ok(());
             }
             if hot.exhausted.load(Ordering::Acquire) {
@@ -168,6 +176,31 @@ impl Meter {
 }
 
 impl Meter {
+    /// Takes the next lease in a task of its own while calls are still held here, unless a
+    /// refill is under way. Lease 1 never prefetches: it is one committed write per call.
+    fn prefetch(&self, rid: &str, hot: &Arc<Hot>, now: u64) {
+        if self.lease < 2 || hot.drained.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(guard) = hot.refill.clone().try_lock_owned() else {
+            return;
+        };
+        let (meter, hot, rid) = (self.clone(), hot.clone(), rid.to_string());
+        tokio::spawn(async move {
+            let _guard = guard;
+            meter.store_reads.fetch_add(1, Ordering::Relaxed);
+            match meter.store.take(&rid, meter.lease, now).await {
+                Ok(0) => hot.drained.store(true, Ordering::Release),
+                Ok(granted) if !hot.revoked.load(Ordering::Acquire) => {
+                    hot.local.fetch_add(granted, Ordering::AcqRel);
+                }
+                Ok(_) => {}
+                // The next take that must wait for the store meets the failure and reports it.
+                Err(e) => tracing::warn!(error = %e, "receipt prefetch failed"),
+            }
+        });
+    }
+
     /// Reads the row again and marks the cached receipt revoked (dropping its local calls) when
     /// the row is revoked or gone.
     async fn recheck(&self, rid: &str, hot: &Hot, now: u64) -> Result<(), StoreError> {
@@ -211,10 +244,12 @@ fn mark_revoked(hot: &Hot) {
     hot.local.store(0, Ordering::Release);
 }
 
-fn spend_one(local: &AtomicU64) -> bool {
+/// Spends one held call; the calls still held after it, or `None` when none was held.
+fn spend_one(local: &AtomicU64) -> Option<u64> {
     local
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-        .is_ok()
+        .ok()
+        .map(|before| before - 1)
 }
 
 fn clone_err(e: &StoreError) -> StoreError {
@@ -273,6 +308,54 @@ mod tests {
         assert!(matches!(
             b.consume(&c, later + 1).await,
             Err(MeterError::Revoked)
+        ));
+    }
+
+    /// Half a lease spent takes the next one in the background, and the calls served still
+    /// equal the calls bought, not one more.
+    #[tokio::test]
+    async fn the_next_lease_is_taken_early_and_the_count_stays_exact() {
+        let shared = store("prefetch").await;
+        let meter = Meter::new(shared.clone(), 4, 100);
+        let now = 1_000_000;
+        meter
+            .create(&NewReceipt {
+                id: "r2".into(),
+                payer: "0xpayer".into(),
+                routes: vec!["prediction".into()],
+                calls_left: Some(10),
+                expires_at: now + 3600,
+                payment_tx: None,
+            })
+            .await
+            .unwrap();
+        let c = Claims {
+            rid: "r2".into(),
+            payer: "0xpayer".into(),
+            routes: vec!["prediction".into()],
+            exp: now + 3600,
+        };
+        for _ in 0..2 {
+            meter.consume(&c, now).await.unwrap();
+        }
+        // Two of four spent: the prefetch holds the refill lock until its take is recorded.
+        let hot = meter.cache.get("r2").await.flatten().expect("cached");
+        drop(hot.refill.lock().await);
+        let row = shared.get("r2").await.unwrap().expect("row");
+        assert_eq!(
+            row.calls_left,
+            Some(2),
+            "a second lease of 4 was taken early"
+        );
+        assert_eq!(hot.local.load(Ordering::Acquire), 6);
+        let mut served = 2;
+        while meter.consume(&c, now).await.is_ok() {
+            served += 1;
+        }
+        assert_eq!(served, 10);
+        assert!(matches!(
+            meter.consume(&c, now).await,
+            Err(MeterError::Exhausted)
         ));
     }
 }

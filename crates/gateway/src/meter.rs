@@ -271,6 +271,29 @@ mod tests {
             .unwrap()
     }
 
+    const NOW: u64 = 1_000_000;
+
+    /// Records receipt `id` with `calls` calls on `meter`; the claims of its token.
+    async fn bought(meter: &Meter, id: &str, calls: u64) -> Claims {
+        meter
+            .create(&NewReceipt {
+                id: id.into(),
+                payer: "0xpayer".into(),
+                routes: vec!["prediction".into()],
+                calls_left: Some(calls),
+                expires_at: NOW + 3600,
+                payment_tx: None,
+            })
+            .await
+            .unwrap();
+        Claims {
+            rid: id.into(),
+            payer: "0xpayer".into(),
+            routes: vec!["prediction".into()],
+            exp: NOW + 3600,
+        }
+    }
+
     /// A revocation made by one instance reaches another instance that holds leased calls of
     /// the same receipt within RECHECK_SECS, and its leased calls are dropped.
     #[tokio::test]
@@ -280,23 +303,8 @@ mod tests {
             Meter::new(shared.clone(), 5, 100),
             Meter::new(shared, 5, 100),
         );
-        let now = 1_000_000;
-        a.create(&NewReceipt {
-            id: "r1".into(),
-            payer: "0xpayer".into(),
-            routes: vec!["prediction".into()],
-            calls_left: Some(20),
-            expires_at: now + 3600,
-            payment_tx: None,
-        })
-        .await
-        .unwrap();
-        let c = Claims {
-            rid: "r1".into(),
-            payer: "0xpayer".into(),
-            routes: vec!["prediction".into()],
-            exp: now + 3600,
-        };
+        let now = NOW;
+        let c = bought(&a, "r1", 20).await;
         b.consume(&c, now).await.expect("b takes a lease of 5");
         assert!(a.revoke("r1", now).await.unwrap());
         assert!(matches!(a.consume(&c, now).await, Err(MeterError::Revoked)));
@@ -317,24 +325,8 @@ mod tests {
     async fn the_next_lease_is_taken_early_and_the_count_stays_exact() {
         let shared = store("prefetch").await;
         let meter = Meter::new(shared.clone(), 4, 100);
-        let now = 1_000_000;
-        meter
-            .create(&NewReceipt {
-                id: "r2".into(),
-                payer: "0xpayer".into(),
-                routes: vec!["prediction".into()],
-                calls_left: Some(10),
-                expires_at: now + 3600,
-                payment_tx: None,
-            })
-            .await
-            .unwrap();
-        let c = Claims {
-            rid: "r2".into(),
-            payer: "0xpayer".into(),
-            routes: vec!["prediction".into()],
-            exp: now + 3600,
-        };
+        let now = NOW;
+        let c = bought(&meter, "r2", 10).await;
         for _ in 0..2 {
             meter.consume(&c, now).await.unwrap();
         }

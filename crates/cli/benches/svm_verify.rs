@@ -5,7 +5,9 @@
 //!
 //! Run: `cargo bench -p tollgate --bench svm_verify` (add `-- --quick` for 2-second phases).
 
+// The facilitator bench's load generator; this bench does not abort a burst midway.
 #[path = "facilitator/load.rs"]
+#[allow(dead_code)]
 mod load;
 
 use std::path::Path;

@@ -2,12 +2,12 @@
 //! reloads settlement keys while it serves.
 
 mod reload;
+mod signers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, bail};
 use tollgate_evm::{ChainConfig, EvmChain};
 use tollgate_facilitator::{
@@ -17,6 +17,8 @@ use tollgate_facilitator::{
 use tollgate_proto::{Network, Networks};
 use tollgate_solana::{ClusterName, Limits, SolanaChain};
 use tollgate_store::Ledger;
+
+pub(crate) use signers::signers_of;
 
 use crate::config::{EvmChainConfig, FacilitatorConfig, SvmChainConfig};
 
@@ -111,25 +113,6 @@ async fn build_with_chains(
         reconcile,
     };
     Ok((Facilitator::new(schemes, ledger, opts), chains))
-}
-
-/// The chain's settlement keys as signers; an error names the key's origin, never its text.
-pub(crate) fn signers_of(
-    c: &EvmChainConfig,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> anyhow::Result<Vec<PrivateKeySigner>> {
-    c.keys(env)?
-        .iter()
-        .map(|k| {
-            k.secret().parse().map_err(|_| {
-                anyhow::anyhow!(
-                    "settlement key ({}) for {} is not a valid secp256k1 key",
-                    k.origin,
-                    c.network
-                )
-            })
-        })
-        .collect()
 }
 
 /// Each chain's well-known USDC and the assets and payees its config names.

@@ -4,7 +4,7 @@ use reqwest::header::HeaderMap;
 use tollgate_proto::codec::{CodecError, decode_header};
 use tollgate_proto::v1::PaymentRequiredV1;
 use tollgate_proto::v2::{Object, PaymentRequired, PaymentRequirements, ResourceInfo};
-use tollgate_proto::{Network, Networks, U256, parse_atomic};
+use tollgate_proto::{Network, Networks, RequirementsView, U256, parse_atomic};
 
 /// Largest 402 body read for a v1 challenge.
 pub const MAX_CHALLENGE_BODY: usize = 64 * 1024;
@@ -21,6 +21,22 @@ pub struct Offer {
     pub resource: Option<ResourceInfo>,
     /// Server extensions the client must echo (v2).
     pub extensions: Option<Object>,
+}
+
+impl Offer {
+    /// The requirement in the terms a chain crate signs against: network and amount parsed.
+    pub fn view(&self) -> RequirementsView<'_> {
+        let r = &self.requirements;
+        RequirementsView {
+            scheme: &r.scheme,
+            network: self.network.clone(),
+            amount: self.amount,
+            asset: &r.asset,
+            pay_to: &r.pay_to,
+            max_timeout_seconds: r.max_timeout_seconds,
+            extra: r.extra.as_ref(),
+        }
+    }
 }
 
 /// Why a 402 could not be read.

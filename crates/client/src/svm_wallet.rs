@@ -1,24 +1,18 @@
-//! The payer's Solana key and the signing of one `exact` SVM offer: the reference layout, with
-//! the mint's program and decimals read from the chain (once per mint) and a fresh blockhash,
-//! whose last valid block height bounds how long the payment can land (see `svm_check`).
+//! The payer's Solana key and the signing of one `exact` SVM offer through
+//! `tollgate_solana::sign_payment`: the reference layout over a fresh blockhash, whose last
+//! valid block height bounds how long the payment can land (see `svm_check`).
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_signer::Signer;
-use tollgate_solana::payer::{PaymentOrder, payload_of, payment_instructions, sign_partial};
-use tollgate_solana::programs::is_token_program;
-use tollgate_solana::{Keypair, Pubkey};
+use tollgate_solana::{Keypair, MintBook, Pubkey, SignError, sign_payment};
 
 use crate::challenge::Offer;
 use crate::outstanding::{Proof, Signed};
 use crate::wallet::WalletError;
 
-/// Byte offset of `decimals` in an SPL mint account.
-const MINT_DECIMALS_OFFSET: usize = 44;
 /// A local-clock guess of a blockhash's life (150 blocks); the chain's height decides.
 const BLOCKHASH_LIFE_SECS: u64 = 120;
 
@@ -26,8 +20,8 @@ const BLOCKHASH_LIFE_SECS: u64 = 120;
 pub struct SvmWallet {
     key: Keypair,
     pub(crate) rpc: RpcClient,
-    /// Mint → (token program, decimals): fixed for a mint's life.
-    mints: Mutex<HashMap<Pubkey, (Pubkey, u8)>>,
+    /// The mints already read (their program and decimals never change).
+    mints: MintBook,
 }
 
 impl std::fmt::Debug for SvmWallet {
@@ -43,7 +37,7 @@ impl SvmWallet {
         Ok(Self {
             key,
             rpc: RpcClient::new_with_commitment(rpc_url.to_string(), CommitmentConfig::confirmed()),
-            mints: Mutex::default(),
+            mints: MintBook::default(),
         })
     }
 
@@ -59,75 +53,25 @@ impl SvmWallet {
         self.key.pubkey()
     }
 
-    /// Signs the `{"transaction": ...}` payload answering `offer`.
+    /// Signs the `{"transaction": ...}` payload answering `offer` through the Solana crate.
     pub async fn sign(&self, offer: &Offer) -> Result<Signed, WalletError> {
-        let r = &offer.requirements;
-        let key = |s: &str, what: &str| {
-            s.parse::<Pubkey>()
-                .map_err(|_| WalletError::Offer(format!("{what} {s:?} is not a Solana address")))
-        };
-        let fee_payer = r
-            .extra_str("feePayer")
-            .ok_or_else(|| WalletError::Offer("Solana offer lacks extra.feePayer".into()))?;
-        let mint = key(&r.asset, "asset")?;
-        let (token_program, decimals) = self.mint_info(&mint).await?;
-        let order = PaymentOrder {
-            mint,
-            token_program,
-            decimals,
-            pay_to: key(&r.pay_to, "payTo")?,
-            amount: u64::try_from(offer.amount)
-                .map_err(|_| WalletError::Offer("amount is over an SPL token's u64".into()))?,
-            fee_payer: key(fee_payer, "extra.feePayer")?,
-            memo: r.extra_str("memo").map(str::to_string),
-        };
-        let latest = self
-            .rpc
-            .get_latest_blockhash_with_commitment_and_context(self.rpc.commitment())
+        let signed = sign_payment(&self.key, &offer.view(), &self.rpc, &self.mints)
             .await
-            .map_err(|e| WalletError::Sign(format!("blockhash: {e}")))?;
-        let (blockhash, last_valid_block_height) = latest.value;
-        let ixs = payment_instructions(&self.key.pubkey(), &order);
-        let tx = sign_partial(&self.key, &order.fee_payer, &ixs, blockhash);
-        let mine = tx
-            .signatures
-            .iter()
-            .find(|s| s.as_ref().iter().any(|b| *b != 0))
-            .ok_or_else(|| WalletError::Sign("the payer did not sign".into()))?;
+            .map_err(|e| match e {
+                SignError::Blockhash(_) | SignError::Unsigned => WalletError::Sign(e.to_string()),
+                other => WalletError::Offer(other.to_string()),
+            })?;
         let now = tollgate_proto::clock::unix_now();
         Ok(Signed {
-            payload: payload_of(&tx),
+            payload: signed.payload,
             proof: Proof::Solana {
                 network: offer.network.caip2().to_string(),
                 payer: self.key.pubkey().to_string(),
-                signature: mine.to_string(),
-                slot: latest.context.slot,
-                last_valid_block_height,
+                signature: signed.signature.to_string(),
+                slot: signed.slot,
+                last_valid_block_height: signed.last_valid_block_height,
             },
             expires: now.saturating_add(BLOCKHASH_LIFE_SECS),
         })
-    }
-
-    async fn mint_info(&self, mint: &Pubkey) -> Result<(Pubkey, u8), WalletError> {
-        if let Some(info) = self.mints.lock().expect("mints lock").get(mint) {
-            return Ok(*info);
-        }
-        let account = self
-            .rpc
-            .get_account(mint)
-            .await
-            .map_err(|e| WalletError::Offer(format!("mint {mint}: {e}")))?;
-        let decimals = *account
-            .data
-            .get(MINT_DECIMALS_OFFSET)
-            .ok_or_else(|| WalletError::Offer(format!("{mint} is not a mint")))?;
-        if !is_token_program(&account.owner) {
-            return Err(WalletError::Offer(format!(
-                "{mint} is not owned by a token program"
-            )));
-        }
-        let info = (account.owner, decimals);
-        self.mints.lock().expect("mints lock").insert(*mint, info);
-        Ok(info)
     }
 }

@@ -1,16 +1,15 @@
-//! The payer's EVM key and the signing of one offer: EIP-3009 for tokens that have it (USDC),
-//! Permit2 for plain ERC-20s (`extra.assetTransferMethod = "permit2"`). With an RPC URL the
-//! wallet can also ask the chain whether a payment it signed was used (see `evm_check`).
+//! The payer's EVM key and the signing of one offer through `tollgate_evm::sign_payment`
+//! (EIP-3009 for tokens that have it, Permit2 where `extra.assetTransferMethod` asks), within
+//! the validity this client allows. With an RPC URL the wallet can also ask the chain whether a
+//! payment it signed was used (see `evm_check`).
 
 use std::path::Path;
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::Address;
 use alloy::providers::RootProvider;
 use alloy::rpc::client::RpcClient;
 use alloy::signers::local::PrivateKeySigner;
-use tollgate_evm::eip3009::token_domain;
-use tollgate_evm::permit2::{EXACT_PERMIT2_PROXY, Permit2Authorization, sign_permit2};
-use tollgate_evm::{Eip3009Authorization, sign_eip3009};
+use tollgate_evm::{Authorization, SignError, Validity, sign_payment};
 
 use crate::challenge::Offer;
 use crate::outstanding::{Proof, Signed};
@@ -83,75 +82,37 @@ impl EvmWallet {
     }
 
     /// Signs the scheme payload answering `offer`, valid for the server's `maxTimeoutSeconds`
-    /// but at most `max_timeout` seconds.
+    /// but at most `max_timeout` seconds; the EVM crate picks the transfer method and signs.
     pub fn sign(&self, offer: &Offer, max_timeout: u64) -> Result<Signed, WalletError> {
-        let r = &offer.requirements;
-        let chain_id = offer
-            .network
-            .chain_id()
-            .ok_or_else(|| WalletError::Offer(format!("{} is not EVM", offer.network)))?;
-        let addr = |s: &str, what: &str| {
-            s.parse::<Address>()
-                .map_err(|_| WalletError::Offer(format!("{what} {s:?} is not an address")))
-        };
-        let token = addr(&r.asset, "asset")?;
-        let pay_to = addr(&r.pay_to, "payTo")?;
         let now = tollgate_proto::clock::unix_now();
-        let valid_after = U256::from(now.saturating_sub(CLOCK_SKEW_SECS));
-        let expires = valid_until(now, r.max_timeout_seconds, max_timeout)?;
-        let deadline = U256::from(expires);
-        if r.extra_str("assetTransferMethod") == Some("permit2") {
-            let auth = Permit2Authorization {
-                from: self.address(),
-                token,
-                amount: offer.amount,
-                spender: EXACT_PERMIT2_PROXY,
-                nonce: U256::from_be_bytes(B256::random().0),
-                deadline,
-                to: pay_to,
-                valid_after,
-            };
-            let sig = sign_permit2(&self.signer, chain_id, &auth)
-                .map_err(|e| WalletError::Sign(e.to_string()))?;
-            return Ok(Signed {
-                payload: auth.to_payload(&sig),
-                proof: Proof::Permit2 {
-                    chain_id,
-                    owner: auth.from,
-                    nonce: auth.nonce,
-                    deadline: expires,
-                },
-                expires,
-            });
-        }
-        let (Some(name), Some(version)) = (r.extra_str("name"), r.extra_str("version")) else {
-            return Err(WalletError::Offer(
-                "EIP-3009 offer lacks extra.name / extra.version".into(),
-            ));
+        let expires = valid_until(now, offer.requirements.max_timeout_seconds, max_timeout)?;
+        let validity = Validity {
+            valid_after: now.saturating_sub(CLOCK_SKEW_SECS),
+            valid_before: expires,
         };
-        let auth = Eip3009Authorization {
-            from: self.address(),
-            to: pay_to,
-            value: offer.amount,
-            valid_after,
-            valid_before: deadline,
-            nonce: B256::random(),
-        };
-        let sig = sign_eip3009(
-            &self.signer,
-            &token_domain(name, version, chain_id, token),
-            &auth,
-        )
-        .map_err(|e| WalletError::Sign(e.to_string()))?;
-        Ok(Signed {
-            payload: auth.to_payload(&sig),
-            proof: Proof::Eip3009 {
+        let signed = sign_payment(&self.signer, &offer.view(), validity).map_err(|e| match e {
+            SignError::Signer(e) => WalletError::Sign(e.to_string()),
+            other => WalletError::Offer(other.to_string()),
+        })?;
+        let chain_id = signed.chain_id;
+        let proof = match signed.authorization {
+            Authorization::Eip3009(auth) => Proof::Eip3009 {
                 chain_id,
-                token,
+                token: signed.token,
                 authorizer: auth.from,
                 nonce: auth.nonce,
                 valid_before: expires,
             },
+            Authorization::Permit2(auth) => Proof::Permit2 {
+                chain_id,
+                owner: auth.from,
+                nonce: auth.nonce,
+                deadline: expires,
+            },
+        };
+        Ok(Signed {
+            payload: signed.payload,
+            proof,
             expires,
         })
     }
@@ -168,6 +129,7 @@ pub(crate) fn valid_until(now: u64, requested: u64, cap: u64) -> Result<u64, Wal
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy::primitives::U256;
     use tollgate_proto::Network;
     use tollgate_proto::v2::PaymentRequirements;
 

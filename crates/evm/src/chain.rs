@@ -1,5 +1,6 @@
 //! One EVM chain as the facilitator sees it: an RPC client, the settlement signers with their
-//! nonces, a fee cache and the receipt watcher. Every EVM scheme settles through this.
+//! nonces and gas balances, a fee cache and the receipt watcher. Every EVM scheme settles
+//! through this; sending (`send`), fee bumps (`replace`) and key changes (`rotation`) build on it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,112 +11,29 @@ use alloy::eips::eip2718::Encodable2718;
 use alloy::network::TxSignerSync;
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy::providers::{Provider, RootProvider};
-use alloy::signers::local::PrivateKeySigner;
-use alloy::transports::RpcError;
 use tollgate_proto::rpc::EndpointHealth;
-use tollgate_proto::{Broadcast, Network, SignedTx};
+use tollgate_proto::{Network, SignedTx};
 
+use crate::config::ChainConfig;
+use crate::contracts::{EXACT_PERMIT2_PROXY, PERMIT2};
+use crate::error::{EvmError, error_text};
 use crate::landing::LandingWatcher;
-use crate::permit2::{EXACT_PERMIT2_PROXY, PERMIT2};
-use crate::rpc::{self, DEFAULT_RPC_TIMEOUT, Endpoints, error_text};
-use crate::signers::{SignerPool, SignerSlot};
-
-/// How the facilitator reaches and pays on one EVM chain.
-#[derive(Clone)]
-pub struct ChainConfig {
-    pub network: Network,
-    /// JSON-RPC endpoints in order of preference: reads race across them, a broadcast tries
-    /// one at a time. Never printed: they often carry an API key.
-    pub rpc_urls: Vec<String>,
-    /// Longest one RPC call may wait for one endpoint.
-    pub rpc_timeout: Duration,
-    /// Keys that sign settlements; they pay the gas. Never logged. Replaceable at runtime with
-    /// [`EvmChain::set_signers`].
-    pub signers: Vec<PrivateKeySigner>,
-    /// A signer whose gas balance (wei) is below this leaves the rotation until refilled;
-    /// zero (the default) keeps every signer in.
-    pub min_signer_balance_wei: U256,
-    /// How often signer balances are read (also at connect and after each key change).
-    pub signer_check_every: Duration,
-    /// Gas limit of one settlement call (an EIP-3009 transfer uses well under 100k, a Permit2
-    /// settlement with an EIP-2612 permit about 150k).
-    pub gas_limit: u64,
-    /// Highest fee per gas (wei) a stuck settlement is re-signed with when bumped.
-    pub max_fee_ceiling_wei: u128,
-    /// Tip offered per gas, in wei.
-    pub priority_fee_wei: u128,
-    /// How often the chain head is checked while settlements wait (receipts are fetched only
-    /// when it moves): the longest a landing goes unnoticed.
-    pub receipt_poll: Duration,
-    /// Whether to pay the gas of payers' EIP-2612 permits (`eip2612GasSponsoring`) when the
-    /// chain has Permit2 and the x402 proxy.
-    pub eip2612_gas_sponsoring: bool,
-}
-
-impl ChainConfig {
-    /// Defaults that suit Base and a local anvil, over one RPC endpoint.
-    pub fn new(
-        network: Network,
-        rpc_url: impl Into<String>,
-        signers: Vec<PrivateKeySigner>,
-    ) -> Self {
-        Self::with_rpc_urls(network, vec![rpc_url.into()], signers)
-    }
-
-    /// Defaults that suit Base and a local anvil, over several RPC endpoints.
-    pub fn with_rpc_urls(
-        network: Network,
-        rpc_urls: Vec<String>,
-        signers: Vec<PrivateKeySigner>,
-    ) -> Self {
-        Self {
-            network,
-            rpc_urls,
-            rpc_timeout: DEFAULT_RPC_TIMEOUT,
-            signers,
-            min_signer_balance_wei: U256::ZERO,
-            signer_check_every: Duration::from_secs(30),
-            gas_limit: 300_000,
-            max_fee_ceiling_wei: 200_000_000_000,
-            priority_fee_wei: 100_000_000,
-            receipt_poll: Duration::from_millis(25),
-            eip2612_gas_sponsoring: true,
-        }
-    }
-}
-
-impl std::fmt::Debug for ChainConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let addrs: Vec<Address> = self.signers.iter().map(|s| s.address()).collect();
-        f.debug_struct("ChainConfig")
-            .field("network", &self.network)
-            .field("rpc_endpoints", &self.rpc_urls.len())
-            .field("signers", &addrs)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A chain-level failure (RPC down, misconfiguration); never a verdict on a payment.
-#[derive(Debug, thiserror::Error)]
-pub enum EvmError {
-    #[error("rpc: {0}")]
-    Rpc(String),
-    #[error("config: {0}")]
-    Config(String),
-}
+use crate::rpc::{self, Endpoints};
+use crate::signers::{SignerPool, SignerSlot, distinct};
 
 /// Looks for code at the canonical Permit2 and the x402 exact proxy addresses.
 async fn permit2_deployed(provider: &RootProvider) -> Result<bool, EvmError> {
     for a in [PERMIT2, EXACT_PERMIT2_PROXY] {
-        if provider.get_code_at(a).await.map_err(rpc_err)?.is_empty() {
+        if provider
+            .get_code_at(a)
+            .await
+            .map_err(EvmError::rpc)?
+            .is_empty()
+        {
             return Ok(false);
         }
     }
     Ok(true)
-}
-
-fn rpc_err(e: impl std::fmt::Display) -> EvmError {
-    EvmError::Rpc(error_text(&e))
 }
 
 struct Fees {
@@ -142,7 +60,7 @@ pub struct EvmChain {
     /// Signed, not yet sent: the slot and nonce each transaction holds. The slot is held by
     /// `Arc`, so a transaction signed by a key retired meanwhile still finishes (or has its
     /// nonce filled) with that key. Never locked across an await.
-    in_flight: Mutex<HashMap<B256, (Arc<SignerSlot>, u64)>>,
+    pub(crate) in_flight: Mutex<HashMap<B256, (Arc<SignerSlot>, u64)>>,
     landings: Arc<LandingWatcher>,
     permit2_deployed: bool,
     pub(crate) cfg: ChainConfig,
@@ -160,19 +78,19 @@ impl EvmChain {
             return Err(EvmError::Config("no settlement signer configured".into()));
         }
         let (provider, endpoints) = rpc::connect(&cfg.rpc_urls, cfg.rpc_timeout)?;
-        let node_chain = provider.get_chain_id().await.map_err(rpc_err)?;
+        let node_chain = provider.get_chain_id().await.map_err(EvmError::rpc)?;
         if node_chain != chain_id {
             return Err(EvmError::Config(format!(
                 "node serves chain {node_chain}, config says {chain_id}"
             )));
         }
         let mut slots = Vec::new();
-        for signer in crate::rotation::distinct(cfg.signers.clone()) {
+        for signer in distinct(cfg.signers.clone()) {
             let next = provider
                 .get_transaction_count(signer.address())
                 .pending()
                 .await
-                .map_err(rpc_err)?;
+                .map_err(EvmError::rpc)?;
             slots.push(SignerSlot::new(signer, next));
         }
         let permit2_deployed = permit2_deployed(&provider).await?;
@@ -191,7 +109,7 @@ impl EvmChain {
             cfg,
         });
         chain.check_balances().await;
-        crate::rotation::spawn_balance_checks(&chain);
+        spawn_balance_checks(&chain);
         Ok(chain)
     }
 
@@ -246,7 +164,7 @@ impl EvmChain {
         {
             return Ok((f.max_fee, f.priority));
         }
-        let gas_price = self.provider.get_gas_price().await.map_err(rpc_err)?;
+        let gas_price = self.provider.get_gas_price().await.map_err(EvmError::rpc)?;
         let priority = self.cfg.priority_fee_wei;
         let max_fee = gas_price.saturating_mul(2).saturating_add(priority);
         *self.fees.lock().expect("fee cache lock") = Some(Fees {
@@ -271,7 +189,8 @@ impl EvmChain {
         signed
     }
 
-    fn sign_at(
+    /// Signs a call with `slot` at `nonce` and records it in flight.
+    pub(crate) fn sign_at(
         &self,
         slot: &Arc<SignerSlot>,
         nonce: u64,
@@ -307,104 +226,6 @@ impl EvmChain {
         })
     }
 
-    /// Retires a signed transaction that will never be sent. Its nonce may sit below
-    /// settlements already broadcast, so it is spent on a 0-value self-transfer: a gap would
-    /// stall every later settlement of that signer.
-    pub async fn abandon(&self, tx: &SignedTx) {
-        let Ok(hash) = tx.hash.parse::<B256>() else {
-            return;
-        };
-        let Some((slot, nonce)) = self.in_flight.lock().expect("in-flight lock").remove(&hash)
-        else {
-            return;
-        };
-        let me = slot.address();
-        let filler = match self.fees().await {
-            Ok(fees) => self.sign_at(&slot, nonce, fees, me, Bytes::new(), 21_000),
-            Err(e) => Err(e),
-        };
-        match filler {
-            Ok(filler) => {
-                if let Broadcast::Rejected(e) | Broadcast::Unknown(e) =
-                    self.broadcast(&filler).await
-                {
-                    tracing::warn!(nonce, error = %e, "nonce gap filler not accepted");
-                }
-            }
-            Err(e) => tracing::warn!(nonce, error = %e, "could not sign a nonce gap filler"),
-        }
-    }
-
-    /// Sends signed bytes; a refused fresh transaction gives its nonce back for reuse.
-    pub async fn broadcast(&self, tx: &SignedTx) -> Broadcast {
-        let hash: Option<B256> = tx.hash.parse().ok();
-        let local = match hash {
-            Some(h) => self.in_flight.lock().expect("in-flight lock").remove(&h),
-            None => None,
-        };
-        let outcome = match self.provider.send_raw_transaction(&tx.raw).await {
-            Ok(_) => Broadcast::Accepted,
-            Err(RpcError::ErrorResp(resp)) => {
-                let msg = resp.message.to_lowercase();
-                if node_has_it(&msg) {
-                    Broadcast::Accepted
-                } else {
-                    Broadcast::Rejected(resp.message.to_string())
-                }
-            }
-            Err(e) => Broadcast::Unknown(error_text(&e)),
-        };
-        if let (Broadcast::Rejected(msg), Some((slot, nonce))) = (&outcome, local) {
-            let msg = msg.to_lowercase();
-            if msg.contains("nonce too low") {
-                if let Ok(n) = self
-                    .provider
-                    .get_transaction_count(slot.address())
-                    .pending()
-                    .await
-                {
-                    slot.nonces.resync(n);
-                }
-            } else if !self.signers.is_configured(&slot) {
-                self.fill_retired_gap(&slot, nonce).await;
-            } else {
-                slot.nonces.give_back(nonce);
-                if msg.contains("insufficient funds") {
-                    // Out of gas money sooner than the last check saw: re-read it now.
-                    self.check_balance_of(&slot).await;
-                }
-            }
-        }
-        outcome
-    }
-
-    /// A retired key signs nothing new, so a nonce handed back to it would stay a gap that
-    /// stalls the transactions it signed after that nonce: it is spent at once on a 0-value
-    /// self-transfer, sent straight to the node.
-    async fn fill_retired_gap(&self, slot: &Arc<SignerSlot>, nonce: u64) {
-        let me = slot.address();
-        let filler = match self.fees().await {
-            Ok(fees) => self.sign_at(slot, nonce, fees, me, Bytes::new(), 21_000),
-            Err(e) => Err(e),
-        };
-        let sent = match filler {
-            Ok(filler) => {
-                if let Ok(h) = filler.hash.parse::<B256>() {
-                    self.in_flight.lock().expect("in-flight lock").remove(&h);
-                }
-                self.provider
-                    .send_raw_transaction(&filler.raw)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| error_text(&e))
-            }
-            Err(e) => Err(error_text(&e)),
-        };
-        if let Err(e) = sent {
-            tracing::warn!(signer = %me, nonce, error = %e, "retired signer's nonce gap not filled");
-        }
-    }
-
     /// Waits up to `timeout` for the receipt: `Some(status)` once mined, `None` if still pending.
     pub async fn wait_receipt(
         &self,
@@ -426,39 +247,57 @@ impl EvmChain {
     pub async fn health(&self) -> Vec<EndpointHealth> {
         self.endpoints.health().await
     }
-}
 
-/// Whether a node's refusal of a send only says it holds that very transaction already (geth
-/// "already known", anvil "transaction already imported", besu "known transaction", erigon
-/// "already exists"): the send did what it was for.
-fn node_has_it(refusal: &str) -> bool {
-    let m = refusal.to_lowercase();
-    [
-        "already known",
-        "already imported",
-        "known transaction",
-        "already exists",
-        "alreadyknown",
-    ]
-    .iter()
-    .any(|k| m.contains(k))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::node_has_it;
-
-    #[test]
-    fn a_node_that_holds_the_transaction_already_is_not_a_refusal() {
-        for m in [
-            "already known",
-            "transaction already imported",
-            "Known transaction: 0xab",
-            "ALREADY_EXISTS: already exists",
-        ] {
-            assert!(node_has_it(m), "{m}");
-        }
-        assert!(!node_has_it("nonce too low"));
-        assert!(!node_has_it("max fee per gas less than block base fee"));
+    /// Reads every signer's gas balance and updates the rotation: a signer below
+    /// `min_signer_balance_wei` leaves it, a refilled one comes back. A failed read keeps the
+    /// signer as it was.
+    pub async fn check_balances(&self) {
+        let slots = self.signers.configured();
+        futures::future::join_all(slots.iter().map(|s| self.read_balance(s))).await;
+        self.rerank(slots.len());
     }
+
+    /// Re-reads one signer's balance (after the node refused its transaction for want of gas).
+    pub(crate) async fn check_balance_of(&self, slot: &Arc<SignerSlot>) {
+        self.read_balance(slot).await;
+        self.rerank(self.signers.configured().len());
+    }
+
+    async fn read_balance(&self, slot: &SignerSlot) {
+        let address = slot.address();
+        let min = self.cfg.min_signer_balance_wei;
+        match self.provider.get_balance(address).await {
+            Ok(wei) => match slot.record_balance(wei, min) {
+                Some(true) => {
+                    tracing::warn!(network = %self.network(), signer = %address, balance_wei = %wei, min_wei = %min, "signer below the minimum gas balance: out of rotation")
+                }
+                Some(false) => {
+                    tracing::info!(network = %self.network(), signer = %address, balance_wei = %wei, "signer refilled: back in rotation")
+                }
+                None => {}
+            },
+            Err(e) => {
+                tracing::warn!(network = %self.network(), signer = %address, error = %error_text(&e), "could not read a signer's balance")
+            }
+        }
+    }
+
+    fn rerank(&self, configured: usize) {
+        if self.signers.rerank() == 0 && configured > 0 {
+            tracing::error!(network = %self.network(), "every settlement signer is below the minimum gas balance: settling with them anyway; refill them");
+        }
+    }
+}
+
+/// Re-reads signer balances every `signer_check_every` for as long as the chain lives.
+fn spawn_balance_checks(chain: &Arc<EvmChain>) {
+    let every = chain.cfg.signer_check_every;
+    let chain = Arc::downgrade(chain);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(chain) = chain.upgrade() else { return };
+            chain.check_balances().await;
+        }
+    });
 }

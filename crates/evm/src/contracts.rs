@@ -1,4 +1,13 @@
-//! ABI bindings for the contracts the facilitator calls.
+//! The contracts an `exact` payment goes through: their canonical addresses, the ABI bindings
+//! the facilitator calls, and the EIP-712 types a payer signs. Everything else builds on these.
+
+use alloy::primitives::{Address, address};
+
+/// The canonical Permit2 (same address on every chain).
+pub const PERMIT2: Address = address!("000000000022D473030F116dDEE9F6B43aC78BA3");
+
+/// The x402 exact Permit2 proxy: the only spender a payer's Permit2 signature may name.
+pub const EXACT_PERMIT2_PROXY: Address = address!("402085c248EeA27D92E8b30b2C58ed07f9E20001");
 
 alloy::sol! {
     /// A token with EIP-3009 (USDC): both signature forms, so ERC-1271 wallets can pay.
@@ -38,6 +47,11 @@ alloy::sol! {
     interface IErc20 {
         function balanceOf(address account) external view returns (uint256);
         function allowance(address owner, address spender) external view returns (uint256);
+    }
+
+    /// Permit2's unordered nonce bitmap, read when a simulation fails.
+    interface IPermit2Nonces {
+        function nonceBitmap(address owner, uint256 wordPos) external view returns (uint256);
     }
 }
 

@@ -11,11 +11,11 @@ use tollgate_proto::v2::Object;
 use tollgate_proto::{Rejection, parse_atomic, reason};
 
 use crate::contracts::IX402ExactPermit2Proxy::EIP2612Permit;
-use crate::contracts::typed;
-use crate::exact::{
-    EIP2612_GAS_SPONSORING, VALID_BEFORE_BUFFER_SECS, object, parse_address, parse_hex,
-};
-use crate::permit2::PERMIT2;
+use crate::contracts::{PERMIT2, typed};
+use crate::wire::{VALID_BEFORE_BUFFER_SECS, object, parse_address, parse_hex};
+
+/// Name of the extension that lets a payer's EIP-2612 permit stand in for a Permit2 approval.
+pub const EIP2612_GAS_SPONSORING: &str = "eip2612GasSponsoring";
 
 /// A signed EIP-2612 permit as the extension carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,8 @@ use alloy::network::TxSignerSync;
 use alloy::primitives::Address;
 use tollgate_proto::SignedTx;
 
-use crate::chain::{EvmChain, EvmError};
+use crate::chain::EvmChain;
+use crate::error::EvmError;
 
 /// A replacement's fees are this percentage of the old ones at least; nodes refuse a
 /// replacement that raises either fee by less than 10%.

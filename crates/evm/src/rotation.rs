@@ -1,16 +1,13 @@
 //! Keys that rotate without a restart: the signer set of a connected chain is replaced while
-//! settlements run, and signers short of gas money leave the rotation until refilled.
-
-use std::collections::HashSet;
-use std::sync::Arc;
+//! settlements run, and each signer's balance and place in the rotation is shown by address.
 
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 
-use crate::chain::{EvmChain, EvmError};
-use crate::rpc::error_text;
-use crate::signers::SignerSlot;
+use crate::chain::EvmChain;
+use crate::error::EvmError;
+use crate::signers::{SignerSlot, distinct};
 
 /// One settlement signer as `/health` and `/metrics` show it: its address, never its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,28 +32,6 @@ impl SignerChange {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.retired.is_empty()
     }
-}
-
-/// `signers` without repeats of an address, in order: one key, one nonce manager.
-pub(crate) fn distinct(signers: Vec<PrivateKeySigner>) -> Vec<PrivateKeySigner> {
-    let mut seen = HashSet::new();
-    signers
-        .into_iter()
-        .filter(|s| seen.insert(s.address()))
-        .collect()
-}
-
-/// Re-reads signer balances every `signer_check_every` for as long as the chain lives.
-pub(crate) fn spawn_balance_checks(chain: &Arc<EvmChain>) {
-    let every = chain.cfg.signer_check_every;
-    let chain = Arc::downgrade(chain);
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            let Some(chain) = chain.upgrade() else { return };
-            chain.check_balances().await;
-        }
-    });
 }
 
 impl EvmChain {
@@ -91,7 +66,7 @@ impl EvmChain {
                 .get_transaction_count(address)
                 .pending()
                 .await
-                .map_err(|e| EvmError::Rpc(error_text(&e)))?;
+                .map_err(EvmError::rpc)?;
             let slot = match self.signers.find(address) {
                 Some(held) => {
                     held.nonces.resync(pending);
@@ -114,46 +89,6 @@ impl EvmChain {
         };
         self.signers.replace(slots);
         Ok(change)
-    }
-
-    /// Reads every signer's gas balance and updates the rotation: a signer below
-    /// `min_signer_balance_wei` leaves it, a refilled one comes back. A failed read keeps the
-    /// signer as it was.
-    pub async fn check_balances(&self) {
-        let slots = self.signers.configured();
-        futures::future::join_all(slots.iter().map(|s| self.read_balance(s))).await;
-        self.rerank(slots.len());
-    }
-
-    /// Re-reads one signer's balance (after the node refused its transaction for want of gas).
-    pub(crate) async fn check_balance_of(&self, slot: &Arc<SignerSlot>) {
-        self.read_balance(slot).await;
-        self.rerank(self.signers.configured().len());
-    }
-
-    async fn read_balance(&self, slot: &SignerSlot) {
-        let address = slot.address();
-        let min = self.cfg.min_signer_balance_wei;
-        match self.provider.get_balance(address).await {
-            Ok(wei) => match slot.record_balance(wei, min) {
-                Some(true) => {
-                    tracing::warn!(network = %self.network(), signer = %address, balance_wei = %wei, min_wei = %min, "signer below the minimum gas balance: out of rotation")
-                }
-                Some(false) => {
-                    tracing::info!(network = %self.network(), signer = %address, balance_wei = %wei, "signer refilled: back in rotation")
-                }
-                None => {}
-            },
-            Err(e) => {
-                tracing::warn!(network = %self.network(), signer = %address, error = %error_text(&e), "could not read a signer's balance")
-            }
-        }
-    }
-
-    fn rerank(&self, configured: usize) {
-        if self.signers.rerank() == 0 && configured > 0 {
-            tracing::error!(network = %self.network(), "every settlement signer is below the minimum gas balance: settling with them anyway; refill them");
-        }
     }
 
     /// Every configured signer's address, last balance and whether it is in rotation.

@@ -2,7 +2,7 @@
 //! key with its own nonce manager and last known gas balance, and the rotation (the signers with
 //! enough gas money) that the next settlement is signed from.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
@@ -64,6 +64,15 @@ impl SignerSlot {
     pub(crate) fn in_rotation(&self) -> bool {
         !self.low.load(Ordering::SeqCst)
     }
+}
+
+/// `signers` without repeats of an address, in order: one key, one nonce manager.
+pub(crate) fn distinct(signers: Vec<PrivateKeySigner>) -> Vec<PrivateKeySigner> {
+    let mut seen = HashSet::new();
+    signers
+        .into_iter()
+        .filter(|s| seen.insert(s.address()))
+        .collect()
 }
 
 /// The configured signers and, of those, the ones in rotation; replaced as a whole.

@@ -6,6 +6,7 @@ mod doors;
 mod evm;
 mod failpoint;
 mod metrics;
+mod options;
 mod reconcile;
 mod reply;
 mod routes;
@@ -21,11 +22,10 @@ pub use doors::Doors;
 pub use evm::EvmExactScheme;
 pub use failpoint::{Failpoint, Step};
 pub use metrics::Metrics;
-pub use reconcile::{
-    RECONCILER_LEASE, ReconcileOptions, hold_recorded_nonces, reconcile_once, spawn_reconciler,
-};
+pub use options::{FacilitatorOptions, ReconcileOptions};
+pub use reconcile::{RECONCILER_LEASE, hold_recorded_nonces, reconcile_once, spawn_reconciler};
 pub use routes::{router, serve};
 pub use scheme::{PaymentScheme, payment_identity};
-pub use service::{Facilitator, FacilitatorOptions, Reply};
+pub use service::{Facilitator, Reply};
 pub use signers::{SignerHealth, SignerPoolHealth};
 pub use svm::SvmExactScheme;

@@ -13,32 +13,6 @@ use tollgate_store::{ReplacedTx, SettlementRecord};
 use crate::scheme::PaymentScheme;
 use crate::service::{Facilitator, Internal, internal};
 
-/// How the background reconciler paces itself.
-#[derive(Debug, Clone)]
-pub struct ReconcileOptions {
-    /// Pause between passes.
-    pub every: Duration,
-    /// Age a settlement must reach before a pass takes it over from the call that made it
-    /// (that call may still be waiting for its receipt).
-    pub min_age: Duration,
-    /// Longest one settlement's receipt is waited for within a pass.
-    pub wait: Duration,
-    /// How long a settlement's transaction may sit unmined before it is re-signed at a higher
-    /// fee (same nonce and call; up to the chain's fee ceiling).
-    pub bump_after: Duration,
-}
-
-impl Default for ReconcileOptions {
-    fn default() -> Self {
-        Self {
-            every: Duration::from_secs(10),
-            min_age: Duration::from_secs(30),
-            wait: Duration::from_secs(5),
-            bump_after: Duration::from_secs(60),
-        }
-    }
-}
-
 /// The ledger lease that lets one instance at a time run reconciler passes.
 pub const RECONCILER_LEASE: &str = "facilitator:reconciler";
 

@@ -4,50 +4,23 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tollgate_proto::v2::{SettleResponse, SupportedResponse, VerifyResponse};
 use tollgate_proto::{
-    Broadcast, FacilitatorRequest, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
+    Broadcast, FacilitatorRequest, PaymentView, Rejection, SignedTx, Verified, reason,
 };
 use tollgate_store::{Claim, Intent, Ledger, SettlementRecord};
 
 use crate::allow::Allowlist;
 use crate::failpoint::{Failpoint, Step};
 use crate::metrics::Metrics;
-use crate::reconcile::ReconcileOptions;
+use crate::options::{FacilitatorOptions, ReconcileOptions};
 pub use crate::reply::Reply;
 use crate::reply::{
     already_settled, duplicate, failed, invalid_verify, ok, pending, refuse_verify, status_of,
 };
 use crate::scheme::PaymentScheme;
-
-/// Tunables of the facilitator service.
-#[derive(Debug, Clone)]
-pub struct FacilitatorOptions {
-    /// Longest a `/settle` waits for the receipt before answering `settlement_pending`.
-    pub receipt_timeout: Duration,
-    /// Extra v1 names for networks (e.g. a local chain).
-    pub networks: Networks,
-    /// Crash-test hook; `None` in production.
-    pub failpoint: Option<Failpoint>,
-    /// Assets and payees settled; `None` settles the well-known USDC of each served network.
-    pub allow: Option<Allowlist>,
-    /// Pace of the background reconciler.
-    pub reconcile: ReconcileOptions,
-}
-
-impl Default for FacilitatorOptions {
-    fn default() -> Self {
-        Self {
-            receipt_timeout: Duration::from_secs(30),
-            networks: Networks::default(),
-            failpoint: None,
-            allow: None,
-            reconcile: ReconcileOptions::default(),
-        }
-    }
-}
 
 /// The facilitator: schemes per network over one ledger.
 pub struct Facilitator {

@@ -6,11 +6,11 @@ use axum::body::Body;
 use axum::http::response::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
+use tollgate_proto::clock::unix_now;
 use tollgate_store::{GatewayStore, MAX_ANSWER_BYTES, RecordedAnswer};
 
 use sha2::{Digest, Sha256};
 
-use crate::gate::unix_now;
 use crate::payment::Decoded;
 
 /// Refusal of a v2 payment without an id when the gateway requires one (400).

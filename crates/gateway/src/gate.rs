@@ -11,6 +11,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tollgate_proto::v2::SettleResponse;
 use tollgate_proto::{Networks, reason};
+use tollgate_store::StoreError;
 
 use crate::canon;
 use crate::challenge::Challenge;
@@ -22,7 +23,7 @@ use crate::leases::Leases;
 use crate::meter::Meter;
 use crate::metrics::{Metrics, Outcome};
 use crate::payment::Carrier;
-use crate::pending::{Checker, Pending};
+use crate::pending::{CheckSummary, Checker, Pending};
 use crate::routes::{Route, compile};
 
 /// The wrapped handler: called at most once per request.
@@ -125,6 +126,15 @@ impl Gateway {
     /// The receipt meter, when receipts are configured.
     pub fn meter(&self) -> Option<&Meter> {
         self.receipts.as_ref().map(|r| &r.meter)
+    }
+
+    /// Checks every bundle sold on a pending settlement at once, due or not (for tests and
+    /// operators; the background task checks them on their backoff schedule).
+    pub async fn check_pending_now(&self) -> Result<CheckSummary, StoreError> {
+        match &self.pending {
+            Some(p) => p.check_all().await,
+            None => Ok(CheckSummary::default()),
+        }
     }
 
     fn route_for(&self, method: &str, path: &str) -> Option<usize> {

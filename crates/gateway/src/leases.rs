@@ -4,10 +4,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tollgate_proto::clock::unix_now;
 use tollgate_store::{GatewayStore, StoreError};
 
 use crate::config::{ConfigError, GatewayConfig};
-use crate::gate::unix_now;
 
 /// The shared store and this instance's name in it.
 pub struct Leases {

@@ -21,6 +21,7 @@ pub mod pricing;
 pub mod proxy;
 pub mod receipt;
 pub mod reload;
+mod replies;
 pub mod routes;
 pub mod setup;
 mod unsettled;

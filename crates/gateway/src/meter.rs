@@ -231,7 +231,7 @@ impl Meter {
     /// Gives back a call that was taken but not served (the upstream failed or did not answer);
     /// it returns to this instance's grant, so the store's count stays exact.
     pub async fn refund(&self, c: &Claims) {
-        if let Ok(Some(hot)) = self.load(&c.rid, crate::gate::unix_now()).await
+        if let Ok(Some(hot)) = self.load(&c.rid, tollgate_proto::clock::unix_now()).await
             && !hot.unlimited
         {
             hot.local.fetch_add(1, Ordering::AcqRel);

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 use tollgate_proto::reason;
@@ -18,6 +18,7 @@ use crate::headers;
 use crate::metrics::Outcome;
 use crate::payment::{self, Accepts, Carrier, PaymentError};
 use crate::receipt::Claims;
+use crate::replies::{expose, store_down, unavailable};
 use crate::routes::{Bundle, Route};
 use crate::unsettled::Retry;
 
@@ -226,22 +227,4 @@ impl Gateway {
             exp,
         }))
     }
-}
-
-pub(crate) fn store_down(e: &tollgate_store::StoreError) -> Response {
-    tracing::error!(error = %e, "gateway store failed");
-    json_error(StatusCode::SERVICE_UNAVAILABLE, "gateway_store_unavailable")
-}
-
-pub(crate) fn unavailable(e: &str) -> Response {
-    tracing::error!(error = %e, "facilitator unavailable");
-    json_error(StatusCode::BAD_GATEWAY, "facilitator_unavailable")
-}
-
-/// Lets browser clients read the payment headers.
-pub(crate) fn expose(h: &mut HeaderMap) {
-    h.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("PAYMENT-RESPONSE, X-PAYMENT-RESPONSE, TOLLGATE-RECEIPT"),
-    );
 }

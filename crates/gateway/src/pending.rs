@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tollgate_proto::clock::unix_now;
 use tollgate_proto::v2::SettleResponse;
 use tollgate_proto::{SettlementState, reason};
 use tollgate_store::{GatewayStore, PendingBundle, StoreError};
 
 use crate::facilitator::FacilitatorClient;
-use crate::gate::{Gateway, unix_now};
 use crate::meter::Meter;
 use crate::metrics::Metrics;
 
@@ -26,7 +26,7 @@ const CLAIM_SECS: u64 = 180;
 const TICK: Duration = Duration::from_secs(2);
 /// Rows claimed per pass of the background task.
 const BATCH: u32 = 32;
-/// Rows one [`Gateway::check_pending_now`] claims at most.
+/// Rows one check of every pending bundle (`Gateway::check_pending_now`) claims at most.
 const NOW_LIMIT: u32 = 10_000;
 
 /// What one pass over pending bundles did.
@@ -121,14 +121,10 @@ impl Drop for Pending {
     }
 }
 
-impl Gateway {
-    /// Checks every bundle sold on a pending settlement at once, due or not (for tests and
-    /// operators; the background task checks them on their backoff schedule).
-    pub async fn check_pending_now(&self) -> Result<CheckSummary, StoreError> {
-        let Some(p) = &self.pending else {
-            return Ok(CheckSummary::default());
-        };
-        p.checker.pass(u64::MAX, NOW_LIMIT).await.map(|(_, s)| s)
+impl Pending {
+    /// Checks every bundle sold on a pending settlement at once, due or not.
+    pub(crate) async fn check_all(&self) -> Result<CheckSummary, StoreError> {
+        self.checker.pass(u64::MAX, NOW_LIMIT).await.map(|(_, s)| s)
     }
 }
 

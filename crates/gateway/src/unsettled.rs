@@ -14,8 +14,8 @@ use tollgate_store::RecordedAnswer;
 use crate::answers;
 use crate::gate::{Gateway, settle_header, unix_now};
 use crate::metrics::Outcome;
-use crate::paid::{expose, store_down, unavailable};
 use crate::payment::Carrier;
+use crate::replies::{expose, store_down, unavailable};
 use crate::routes::Route;
 
 /// Where the kept answer of payment `identity` lives in the answers table.

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use tollgate_devnet::DevEvm;
 use tollgate_e2e::Payment;
 
-use crate::{CONNS, PRICE, bodies, chain, facilitator, load, payments, peak_rss_mb, sdk};
+use crate::fixture::{CONNS, PRICE, bodies, chain, facilitator, payments, peak_rss_mb};
+use crate::{load, sdk};
 
 pub const SETTLE_CONNS: usize = 16;
 /// A round stops starting settles after this long, so a stalled facilitator ends the run.

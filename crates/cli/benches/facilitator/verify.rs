@@ -10,7 +10,8 @@ use tollgate_devnet::DevEvm;
 use tollgate_e2e::{Payment, Permit2Payment};
 use tollgate_proto::Network;
 
-use crate::{CONNS, bodies, facilitator, load, payments, peak_rss_mb, rpc_tap};
+use crate::fixture::{CONNS, bodies, facilitator, payments, peak_rss_mb};
+use crate::{load, rpc_tap};
 
 /// What the summary needs from the verify half.
 pub struct Figures {

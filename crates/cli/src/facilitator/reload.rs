@@ -90,7 +90,7 @@ impl Watched {
     }
 
     async fn apply(&self, env: Env) -> anyhow::Result<SignerChange> {
-        let signers = super::signers_of(&self.cfg, &env)?;
+        let signers = super::signers::signers_of(&self.cfg, &env)?;
         Ok(self.chain.set_signers(signers).await?)
     }
 }

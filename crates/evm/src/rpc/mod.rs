@@ -5,7 +5,6 @@
 
 mod endpoint;
 
-use std::fmt::Display;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +14,10 @@ use alloy::rpc::client::RpcClient;
 use alloy::transports::http::reqwest::Url;
 use alloy::transports::layers::FallbackLayer;
 use futures::future::join_all;
-use tollgate_proto::rpc::{EndpointHealth, endpoint_name, scrub_urls};
+use tollgate_proto::rpc::{EndpointHealth, endpoint_name};
 use tower::Layer;
 
-use crate::chain::EvmError;
+use crate::error::EvmError;
 use endpoint::{Endpoint, Record};
 
 /// How long one RPC call may take unless configured otherwise.
@@ -27,11 +26,6 @@ pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(5);
 /// The method that sends a settlement: sequential, so each endpoint's answer is about the one
 /// send it was given, and a hung endpoint is left for the next only after its timeout.
 const BROADCAST_METHOD: &str = "eth_sendRawTransaction";
-
-/// Any RPC error as text fit for an answer, a log line or a metric: without a URL.
-pub fn error_text(e: &dyn Display) -> String {
-    scrub_urls(&e.to_string())
-}
 
 /// Each endpoint on its own, for health probes that must reach every one of them.
 pub(crate) struct Endpoints {

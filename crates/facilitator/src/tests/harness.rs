@@ -11,8 +11,9 @@ use tollgate_store::{Ledger, SettlementRecord};
 
 use super::fake_scheme::FakeChain;
 use crate::allow::Allowlist;
+use crate::options::FacilitatorOptions;
 use crate::scheme::PaymentScheme;
-use crate::service::{Facilitator, FacilitatorOptions};
+use crate::service::Facilitator;
 
 /// The chain the fake settles on.
 pub(crate) const CHAIN_ID: u64 = 31_337;

@@ -7,6 +7,8 @@
 //! §5.2.4 says (never above the root), a segment whose part before `;` is `.` or `..` counting as
 //! one; `;` parameters otherwise kept as part of their segment.
 
+use std::borrow::Cow;
+
 /// Longest path accepted, in bytes.
 pub const MAX_PATH_BYTES: usize = 8 * 1024;
 
@@ -87,9 +89,9 @@ fn dot(seg: &str) -> Option<bool> {
 
 /// A canonical segment with every escape decoded: what an upstream that decodes before routing
 /// compares (`gpt%3Agenerate` is `gpt:generate`). Bytes that are not UTF-8 become U+FFFD.
-pub fn decoded(segment: &str) -> std::borrow::Cow<'_, str> {
+pub fn decoded(segment: &str) -> Cow<'_, str> {
     if !segment.contains('%') {
-        return std::borrow::Cow::Borrowed(segment);
+        return Cow::Borrowed(segment);
     }
     let b = segment.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -109,17 +111,42 @@ pub fn decoded(segment: &str) -> std::borrow::Cow<'_, str> {
             }
         }
     }
-    std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// The canonical form of `raw` (the path of a request target, without its query).
-pub fn canonical(raw: &str) -> Result<String, PathError> {
+/// The canonical form of `raw` (the path of a request target, without its query); a path
+/// already in that form, as nearly every request's is, comes back borrowed.
+pub fn canonical(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if raw.len() > MAX_PATH_BYTES {
         return Err(PathError::TooLong);
     }
     if !raw.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
+    if already_canonical(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    rebuilt(raw).map(Cow::Owned)
+}
+
+/// Whether an absolute path is canonical as it stands: no escape, no backslash, no empty
+/// segment but a trailing one, no dot segment.
+fn already_canonical(raw: &str) -> bool {
+    if raw.contains(['%', '\\']) {
+        return false;
+    }
+    let mut segments = raw[1..].split('/').peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        if (seg.is_empty() && !last) || dot(seg).is_some() {
+            return false;
+        }
+    }
+    true
+}
+
+/// The canonical form built afresh: escapes normalised, dot and empty segments resolved.
+fn rebuilt(raw: &str) -> Result<String, PathError> {
     let text = normalise_escapes(raw)?;
     let mut kept: Vec<&str> = Vec::new();
     let mut trailing = false;
@@ -203,6 +230,32 @@ mod tests {
             canonical(&format!("/{}", "a".repeat(MAX_PATH_BYTES))),
             Err(PathError::TooLong)
         );
+    }
+
+    #[test]
+    fn a_path_taken_as_it_stands_is_the_one_rebuilding_gives() {
+        for raw in [
+            "/",
+            "/a",
+            "/a/",
+            "/a/b",
+            "/a//b",
+            "//",
+            "/./a",
+            "/a/.",
+            "/a/..",
+            "/a/..;x/b",
+            "/a;.",
+            "/.a/b.",
+            "/a/.../b",
+            "/v2/trading-signals",
+            "/é/ü",
+            "/a;v=1/b/",
+        ] {
+            let c = canonical(raw).unwrap();
+            assert_eq!(c, rebuilt(raw).unwrap(), "{raw}");
+            assert_eq!(matches!(c, Cow::Borrowed(_)), c == raw, "{raw}");
+        }
     }
 
     #[test]

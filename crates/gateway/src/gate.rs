@@ -1,6 +1,7 @@
 //! The gateway's decision for one request: pass through, challenge, take a payment, or spend a
 //! receipt. The Layer and the reverse proxy both run every request through [`Gateway::handle`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
@@ -21,7 +22,7 @@ use crate::headers;
 use crate::keys::ReceiptKeys;
 use crate::leases::Leases;
 use crate::meter::Meter;
-use crate::metrics::{Metrics, Outcome};
+use crate::metrics::{Metrics, RouteCounters};
 use crate::payment::Carrier;
 use crate::pending::{CheckSummary, Checker, Pending};
 use crate::routes::{Route, compile};
@@ -49,6 +50,8 @@ pub struct Gateway {
     pub(crate) require_payment_id: bool,
     pub(crate) answer_ttl: u64,
     pub(crate) metrics: Arc<Metrics>,
+    /// Each route's hot-path counters, by its index in `routes`.
+    counters: Vec<RouteCounters>,
     /// Checks bundles sold on pending settlements; its task stops when the gateway is dropped.
     pub(crate) pending: Option<Pending>,
 }
@@ -97,7 +100,9 @@ impl Gateway {
                 max_age: cfg.store.pending_max_age_seconds,
             })
         });
+        let counters = routes.iter().map(|r| metrics.route(&r.name)).collect();
         Ok(Self {
+            counters,
             routes,
             facilitator,
             leases,
@@ -164,7 +169,9 @@ impl Gateway {
             Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
         };
         let priced = self.priced(&req, &canonical);
-        if canonical != req.uri().path() {
+        if let Cow::Owned(canonical) = canonical
+            && canonical != req.uri().path()
+        {
             // A router that already dispatched on the raw spelling cannot be told otherwise.
             if req.extensions().get::<MatchedPath>().is_some() {
                 return json_error(
@@ -201,12 +208,12 @@ impl Gateway {
             return next(req).await;
         };
         if self.exempt(req.headers()) {
-            self.metrics.outcome(&self.routes[i].name, Outcome::Exempt);
+            self.counters[i].exempt();
             return next(req).await;
         }
         let route = &self.routes[i];
         if let Some(token) = receipt.filter(|_| payment.is_none()) {
-            return self.with_receipt(route, &token, req, next).await;
+            return self.with_receipt(i, &token, req, next).await;
         }
         let resource = self.resource_url(&req);
         if let Some((carrier, value)) = payment {
@@ -294,7 +301,8 @@ impl Gateway {
     }
 
     /// Serves a call on a receipt; the resource URL is only built for a refusal.
-    async fn with_receipt(&self, route: &Route, token: &str, req: Request, next: Next) -> Response {
+    async fn with_receipt(&self, i: usize, token: &str, req: Request, next: Next) -> Response {
+        let (route, counters) = (&self.routes[i], &self.counters[i]);
         let Some(r) = &self.receipts else {
             let resource = self.resource_url(&req);
             return self.refuse(route, resource, req.headers(), reason::RECEIPTS_DISABLED);
@@ -309,16 +317,16 @@ impl Gateway {
         };
         match r.meter.consume(&claims, now).await {
             Ok(()) => {
-                self.metrics.handler_ran(&route.name);
                 let mut resp = next(req).await;
                 not_for_shared_caches(resp.headers_mut());
                 if resp.status().is_server_error() {
                     // The call was not served: the receipt keeps it.
                     r.meter.refund(&claims).await;
-                    self.metrics.receipt_call("refunded");
+                    counters.ran_unserved();
+                    self.metrics.receipt_refunded();
                 } else {
-                    self.metrics.receipt_call("spent");
-                    self.metrics.outcome(&route.name, Outcome::Receipt);
+                    counters.served_on_receipt();
+                    self.metrics.receipt_spent();
                 }
                 resp
             }

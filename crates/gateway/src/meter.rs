@@ -100,6 +100,10 @@ impl Meter {
     }
 
     async fn load(&self, rid: &str, now: u64) -> Result<Option<Arc<Hot>>, MeterError> {
+        // A cached receipt costs no key copy and no loader.
+        if let Some(hot) = self.cache.get(rid).await {
+            return Ok(hot);
+        }
         let store = &self.store;
         let reads = &self.store_reads;
         let got = self

@@ -52,7 +52,36 @@ pub struct Metrics {
     settle: HistogramVec,
     receipts_issued: IntCounter,
     receipts_revoked: IntCounter,
-    receipt_calls: IntCounterVec,
+    /// The hot path's counters, resolved once: a served call touches no label map.
+    passthrough: IntCounter,
+    receipt_spent: IntCounter,
+    receipt_refunded: IntCounter,
+}
+
+/// One route's counters for calls served without a payment round trip (on a receipt, or
+/// exempt), resolved once so such a call touches no label map.
+pub struct RouteCounters {
+    handler_runs: IntCounter,
+    receipt: IntCounter,
+    exempt: IntCounter,
+}
+
+impl RouteCounters {
+    /// Counts a call served on a receipt (the handler ran, and the receipt paid).
+    pub fn served_on_receipt(&self) {
+        self.handler_runs.inc();
+        self.receipt.inc();
+    }
+
+    /// Counts a receipt call whose handler ran but failed (the receipt keeps the call).
+    pub fn ran_unserved(&self) {
+        self.handler_runs.inc();
+    }
+
+    /// Counts a call passed through unpaid by an access rule.
+    pub fn exempt(&self) {
+        self.exempt.inc();
+    }
 }
 
 impl Default for Metrics {
@@ -121,19 +150,34 @@ impl Metrics {
         }
         Self {
             registry,
+            passthrough: requests.with_label_values(&["", "passthrough"]),
+            receipt_spent: receipt_calls.with_label_values(&["spent"]),
+            receipt_refunded: receipt_calls.with_label_values(&["refunded"]),
             requests,
             refusals,
             handler_runs,
             settle,
             receipts_issued,
             receipts_revoked,
-            receipt_calls,
+        }
+    }
+
+    /// The counters of the route named `route`, for its hot path.
+    pub fn route(&self, route: &str) -> RouteCounters {
+        RouteCounters {
+            handler_runs: self.handler_runs.with_label_values(&[route]),
+            receipt: self
+                .requests
+                .with_label_values(&[route, Outcome::Receipt.label()]),
+            exempt: self
+                .requests
+                .with_label_values(&[route, Outcome::Exempt.label()]),
         }
     }
 
     /// Counts a request that matched no priced route.
     pub fn passthrough(&self) {
-        self.requests.with_label_values(&["", "passthrough"]).inc();
+        self.passthrough.inc();
     }
 
     /// Counts how a request to `route` ended.
@@ -179,9 +223,14 @@ impl Metrics {
         self.receipts_revoked.inc();
     }
 
-    /// Counts a receipt call spent (`spent`) or given back (`refunded`).
-    pub fn receipt_call(&self, result: &str) {
-        self.receipt_calls.with_label_values(&[result]).inc();
+    /// Counts a receipt call spent on a served call.
+    pub fn receipt_spent(&self) {
+        self.receipt_spent.inc();
+    }
+
+    /// Counts a receipt call given back because the upstream failed.
+    pub fn receipt_refunded(&self) {
+        self.receipt_refunded.inc();
     }
 
     /// The Prometheus text exposition.

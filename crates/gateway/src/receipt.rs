@@ -82,8 +82,15 @@ pub enum KeyError {
 /// Active receipt keys: one signs, all verify; dropping a key retires its tokens.
 #[derive(Clone)]
 pub struct KeyRing {
-    keys: BTreeMap<String, Vec<u8>>,
+    keys: BTreeMap<String, Key>,
     signing: String,
+}
+
+/// One key: its secret, and the MAC keyed with it once, so each token costs only its own bytes.
+#[derive(Clone)]
+struct Key {
+    secret: Vec<u8>,
+    mac: HmacSha256,
 }
 
 impl fmt::Debug for KeyRing {
@@ -113,7 +120,8 @@ impl KeyRing {
             if secret.len() < MIN_SECRET_BYTES {
                 return Err(KeyError::Short(kid));
             }
-            if map.insert(kid.clone(), secret).is_some() {
+            let mac = HmacSha256::new_from_slice(&secret).expect("HMAC takes any key length");
+            if map.insert(kid.clone(), Key { secret, mac }).is_some() {
                 return Err(KeyError::Duplicate(kid));
             }
         }
@@ -159,12 +167,14 @@ impl KeyRing {
 
     /// Whether `kid` is in both rings with different secrets (its old receipts stop verifying).
     pub(crate) fn secret_differs(&self, other: &KeyRing, kid: &str) -> bool {
-        matches!((self.keys.get(kid), other.keys.get(kid)), (Some(a), Some(b)) if a != b)
+        match (self.keys.get(kid), other.keys.get(kid)) {
+            (Some(a), Some(b)) => a.secret != b.secret,
+            _ => false,
+        }
     }
 
     fn mac(&self, kid: &str, signed_part: &str) -> Option<HmacSha256> {
-        let key = self.keys.get(kid)?;
-        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        let mut mac = self.keys.get(kid)?.mac.clone();
         mac.update(signed_part.as_bytes());
         Some(mac)
     }

@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tollgate_demo_api::{Demo, PricedRoute, RouteTable};
 use tollgate_devnet::DevEvm;
-use tollgate_gateway::{Gateway, GatewayConfig, InProcess, KeyRing, Upstream, setup};
+use tollgate_gateway::{
+    FacilitatorClient, Gateway, GatewayConfig, InProcess, KeyRing, Upstream, setup,
+};
 use tollgate_proto::codec::{decode_header, encode_header};
 
 /// The `[pay_to]` table and the USDC `[[assets]]` entry of a gateway that takes USDC on the
@@ -169,6 +171,17 @@ impl Drop for Proxy {
 
 /// Builds a gateway from TOML with the in-process facilitator and the given key ring.
 pub async fn gateway(env: &Env, toml: &str, kids: &[&str], signing: &str) -> Arc<Gateway> {
+    let f = Arc::new(InProcess(env.facilitator.clone()));
+    gateway_with(f, toml, kids, signing).await
+}
+
+/// Builds a gateway from TOML with `facilitator` and the given key ring.
+pub async fn gateway_with(
+    facilitator: Arc<dyn FacilitatorClient>,
+    toml: &str,
+    kids: &[&str],
+    signing: &str,
+) -> Arc<Gateway> {
     let cfg = GatewayConfig::parse(toml).expect("gateway TOML parses");
     let mut rc = cfg.receipts.clone().expect("receipts configured");
     rc.signing_key = signing.into();
@@ -180,9 +193,8 @@ pub async fn gateway(env: &Env, toml: &str, kids: &[&str], signing: &str) -> Arc
     })
     .await
     .expect("receipts open");
-    let f = Arc::new(InProcess(env.facilitator.clone()));
     Arc::new(
-        Gateway::new(&cfg, f, Some(receipts))
+        Gateway::new(&cfg, facilitator, Some(receipts))
             .await
             .expect("gateway builds"),
     )

@@ -1,10 +1,11 @@
 //! A TCP proxy a test controls, standing for an RPC provider that fails: it forwards to a
-//! target, holds connections open without answering (a hung provider), or closes them at once
-//! (a refusing one). A switch applies to open keep-alive connections too, since HTTP clients
+//! target, holds connections open without answering (a hung provider), closes them at once
+//! (a refusing one), or passes a request on and cuts its answer (a link lost mid-call). A switch applies to open keep-alive connections too, since HTTP clients
 //! reuse them.
 
 use std::net::SocketAddr;
 
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -18,6 +19,9 @@ pub enum Mode {
     Hang,
     /// Close every connection as soon as it is accepted.
     Close,
+    /// Pass requests on, and close the connection as soon as the target starts to answer: the
+    /// target acts on the request, and the client never learns how.
+    CutReplies,
 }
 
 /// A running proxy on 127.0.0.1; it and its connections stop when dropped.
@@ -86,6 +90,24 @@ async fn serve(mut client: TcpStream, target: SocketAddr, mut mode: watch::Recei
                 held = true;
                 if mode.wait_for(|m| *m != Mode::Hang).await.is_err() {
                     return;
+                }
+            }
+            Mode::CutReplies => {
+                held = true;
+                let Ok(mut upstream) = TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut from_client, _) = client.split();
+                let (mut answers, mut to_target) = upstream.split();
+                let mut first = [0u8; 1];
+                tokio::select! {
+                    _ = tokio::io::copy(&mut from_client, &mut to_target) => return,
+                    _ = answers.read(&mut first) => return,
+                    changed = mode.wait_for(|m| *m != Mode::CutReplies) => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
                 }
             }
             Mode::Forward => {

@@ -12,14 +12,12 @@ use tokio::task::JoinHandle;
 use tollgate_demo_api::{Demo, RouteTable};
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm, anvil_binary};
 use tollgate_facilitator::Doors;
+use tollgate_facilitator::setup::{EvmChainConfig, FacilitatorConfig, RpcUrl, SvmChainConfig};
 use tollgate_gateway::{Gateway, GatewayConfig, InProcess, Upstream, setup};
 use tollgate_proto::Network;
 use tollgate_solana::network_of_genesis;
 use tollgate_solana::{Keypair, Signer};
 use tollgate_solana_devnet::{LAMPORTS_EACH, SolanaDevnet, UsdcAccounts};
-
-use crate::config::{EvmChainConfig, FacilitatorConfig, RpcUrl, SvmChainConfig};
-use crate::facilitator;
 
 /// Chain id of the local chain.
 pub const CHAIN_ID: u64 = 31337;
@@ -242,7 +240,7 @@ pub async fn start() -> anyhow::Result<Stack> {
         "DEV_FEE_PAYER_KEY" => Some(fee_payer_key.clone()),
         _ => None,
     };
-    let f = Arc::new(facilitator::build(&fcfg, &fenv, None).await?);
+    let f = Arc::new(tollgate_facilitator::setup::build(&fcfg, &fenv, None).await?);
     let mut tasks = Vec::new();
     let (fl, facilitator_url) = bind().await?;
     let served = f.clone();

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use tollgate_facilitator::setup::{FacilitatorConfig, build};
 use tollgate_facilitator::{Facilitator, hold_recorded_nonces, spawn_reconciler};
 use tollgate_gateway::config::ReceiptsConfig;
 use tollgate_gateway::{
     FacilitatorClient, Gateway, GatewayConfig, InProcess, KeyWatch, Upstream, setup,
 };
-
-use crate::config::FacilitatorConfig;
 
 /// Options of `tollgate gateway`.
 #[derive(clap::Args)]
@@ -113,5 +112,5 @@ impl Drop for AbortOnDrop {
 /// Builds a facilitator from its own TOML, as `tollgate facilitator` would, without serving it.
 async fn in_process(path: &Path) -> anyhow::Result<Facilitator> {
     let cfg = FacilitatorConfig::load(Some(path), &env)?;
-    crate::facilitator::build(&cfg, &env, None).await
+    build(&cfg, &env, None).await
 }

@@ -1,6 +1,5 @@
 //! `tollgate`: the command-line entry to every Tollgate service.
 
-mod config;
 #[cfg(feature = "local-stack")]
 mod demo;
 mod demo_api;

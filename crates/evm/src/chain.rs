@@ -17,6 +17,7 @@ use tollgate_proto::{Network, SignedTx};
 use crate::config::ChainConfig;
 use crate::contracts::{EXACT_PERMIT2_PROXY, PERMIT2};
 use crate::error::{EvmError, error_text};
+use crate::fillers::Fillers;
 use crate::landing::LandingWatcher;
 use crate::rpc::{self, Endpoints};
 use crate::signers::{SignerPool, SignerSlot, distinct};
@@ -61,6 +62,8 @@ pub struct EvmChain {
     /// `Arc`, so a transaction signed by a key retired meanwhile still finishes (or has its
     /// nonce filled) with that key. Never locked across an await.
     pub(crate) in_flight: Mutex<HashMap<B256, (Arc<SignerSlot>, u64)>>,
+    /// Gap fillers sent and not yet seen mined.
+    pub(crate) fillers: Fillers,
     landings: Arc<LandingWatcher>,
     permit2_deployed: bool,
     pub(crate) cfg: ChainConfig,
@@ -104,6 +107,7 @@ impl EvmChain {
             reload: tokio::sync::Mutex::new(()),
             fees: Mutex::new(None),
             in_flight: Mutex::new(HashMap::new()),
+            fillers: Fillers::default(),
             landings,
             permit2_deployed,
             cfg,

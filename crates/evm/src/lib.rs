@@ -16,6 +16,8 @@ pub mod eip2612;
 pub mod eip3009;
 mod error;
 pub mod exact;
+mod fillers;
+mod gaps;
 mod landing;
 mod nonce;
 pub mod permit2;

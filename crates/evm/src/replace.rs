@@ -55,11 +55,14 @@ impl EvmChain {
         }
     }
 
-    /// The transaction in `raw` signed again at a higher fee: the larger of today's fee and
+    /// The transaction in `raw` signed again at a higher fee (after sending again any gap filler
+    /// not yet mined): the larger of today's fee and
     /// 1.25x the old one, capped at the chain's `max_fee_ceiling_wei`. `None` when no raise a
     /// node would accept fits under the ceiling, or the key that signed it is no longer
     /// configured.
     pub async fn replacement(&self, raw: &[u8]) -> Result<Option<SignedTx>, EvmError> {
+        // A dropped gap filler below it would keep even the raised transaction unmined.
+        self.resend_fillers().await;
         let ceiling = self.cfg.max_fee_ceiling_wei;
         let (signed, from) = decode(raw)?;
         let Some(slot) = self.signers.find(from) else {

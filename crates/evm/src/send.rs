@@ -1,6 +1,7 @@
 //! Sending settlements: a broadcast that gives a refused transaction's nonce back (or spends it
 //! when its key was retired), and the retirement of a signed transaction never sent, whose nonce
-//! must still be used so later settlements of its signer are not stalled behind a gap.
+//! must still be used so later settlements of its signer are not stalled behind a gap: each
+//! such filler is kept until it is seen mined, and sent again while a settlement sits unmined.
 
 use std::sync::Arc;
 
@@ -31,13 +32,18 @@ impl EvmChain {
             Err(e) => Err(e),
         };
         match filler {
-            Ok(filler) => {
-                if let Broadcast::Rejected(e) | Broadcast::Unknown(e) =
-                    self.broadcast(&filler).await
-                {
-                    tracing::warn!(nonce, error = %e, "nonce gap filler not accepted");
+            Ok(filler) => match self.broadcast(&filler).await {
+                Broadcast::Accepted => self.fillers.keep(&slot, nonce, &filler),
+                Broadcast::Unknown(e) => {
+                    self.fillers.keep(&slot, nonce, &filler);
+                    tracing::warn!(nonce, error = %e, "nonce gap filler outcome unknown");
                 }
-            }
+                // The refusal handed the nonce back to the signer (or found it used): a later
+                // settlement takes it, so the filler must never be sent again.
+                Broadcast::Rejected(e) => {
+                    tracing::warn!(nonce, error = %e, "nonce gap filler not accepted")
+                }
+            },
             Err(e) => tracing::warn!(nonce, error = %e, "could not sign a nonce gap filler"),
         }
     }
@@ -99,6 +105,7 @@ impl EvmChain {
                 if let Ok(h) = filler.hash.parse::<B256>() {
                     self.in_flight.lock().expect("in-flight lock").remove(&h);
                 }
+                self.fillers.keep(slot, nonce, &filler);
                 self.provider
                     .send_raw_transaction(&filler.raw)
                     .await
@@ -116,7 +123,7 @@ impl EvmChain {
 /// Whether a node's refusal of a send only says it holds that very transaction already (geth
 /// "already known", anvil "transaction already imported", besu "known transaction", erigon
 /// "already exists"): the send did what it was for.
-fn node_has_it(refusal: &str) -> bool {
+pub(crate) fn node_has_it(refusal: &str) -> bool {
     let m = refusal.to_lowercase();
     [
         "already known",

@@ -12,7 +12,7 @@ use tollgate_proto::{
     Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
 };
 
-use crate::scheme::{PaymentScheme, boxed_text, exact_kind, exact_kinds};
+use crate::scheme::{PaymentScheme, SchemeError, boxed, exact_kind, exact_kinds};
 use crate::signers::{SignerHealth, SignerPoolHealth};
 
 /// `exact` payments on one EVM chain: EIP-3009 always, Permit2 where its contracts exist.
@@ -78,16 +78,13 @@ impl PaymentScheme for EvmExactScheme {
         self.exact.verify(view).boxed()
     }
 
-    fn sign<'a>(&'a self, v: &'a Verified) -> BoxFuture<'a, Result<SignedTx, String>> {
+    fn sign<'a>(&'a self, v: &'a Verified) -> BoxFuture<'a, Result<SignedTx, SchemeError>> {
         async move {
             let to = v
                 .target
                 .parse()
-                .map_err(|_| format!("bad target {}", v.target))?;
-            self.chain()
-                .sign_call(to, v.data.clone().into())
-                .await
-                .map_err(|e| tollgate_evm::error_text(&e))
+                .map_err(|_| SchemeError::Config(format!("bad target {}", v.target)))?;
+            Ok(self.chain().sign_call(to, v.data.clone().into()).await?)
         }
         .boxed()
     }
@@ -96,8 +93,11 @@ impl PaymentScheme for EvmExactScheme {
         self.chain().broadcast(tx).boxed()
     }
 
-    fn replace<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Result<Option<SignedTx>, String>> {
-        boxed_text(self.chain().replacement(&tx.raw))
+    fn replace<'a>(
+        &'a self,
+        tx: &'a SignedTx,
+    ) -> BoxFuture<'a, Result<Option<SignedTx>, SchemeError>> {
+        boxed(self.chain().replacement(&tx.raw))
     }
 
     fn hold_nonce(&self, tx: &SignedTx) {
@@ -116,8 +116,8 @@ impl PaymentScheme for EvmExactScheme {
         &'a self,
         hash: &'a str,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<Option<bool>, String>> {
-        boxed_text(self.chain().wait_receipt(hash, timeout))
+    ) -> BoxFuture<'a, Result<Option<bool>, SchemeError>> {
+        boxed(self.chain().wait_receipt(hash, timeout))
     }
 
     fn failed_reason(&self) -> &'static str {

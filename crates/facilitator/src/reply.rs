@@ -61,8 +61,17 @@ pub(crate) fn failed(r: Rejection, network: String, tx: Option<String>) -> Settl
 }
 
 /// A repeat of a payment the ledger already holds: refused (never to be served as paid), but
-/// naming the original transaction and, in `extra.settlementState`, where it stands.
-pub(crate) fn duplicate(rec: &SettlementRecord, network: String) -> SettleResponse {
+/// naming the original transaction and, in `extra.settlementState`, where it stands. Another
+/// payment under the same identity (its `digest` differs from the row's) can never settle,
+/// whatever became of the recorded one: it is answered as failed, so no caller takes the
+/// recorded payment's fate for its own.
+pub(crate) fn duplicate(rec: &SettlementRecord, network: String, digest: &str) -> SettleResponse {
+    if rec.payment_digest.as_deref().is_some_and(|d| d != digest) {
+        let r = Rejection::new(reason::DUPLICATE_SETTLEMENT)
+            .with_message("another payment under this identity is in the ledger")
+            .with_payer(rec.payer.clone());
+        return failed(r, network, None).with_settlement_state(Wire::Failed);
+    }
     let (state, wire) = match rec.state {
         SettlementState::Signed => ("in flight", Wire::Pending),
         SettlementState::Settled => ("settled", Wire::Settled),

@@ -1,7 +1,6 @@
 //! The one seam between the facilitator and a chain: every scheme verifies, signs, broadcasts
 //! and confirms through this trait, so the ledger logic is written once for all chains.
 
-use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
@@ -37,12 +36,15 @@ pub trait PaymentScheme: Send + Sync {
         view: &'a PaymentView<'a>,
     ) -> BoxFuture<'a, Result<Verified, Rejection>>;
     /// Signs the settlement transaction without sending it.
-    fn sign<'a>(&'a self, verified: &'a Verified) -> BoxFuture<'a, Result<SignedTx, String>>;
+    fn sign<'a>(&'a self, verified: &'a Verified) -> BoxFuture<'a, Result<SignedTx, SchemeError>>;
     /// Sends signed bytes.
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Broadcast>;
     /// The same settlement re-signed at a higher fee, for a transaction that sat unmined;
     /// `None` where the chain has no such thing or the fee ceiling is reached.
-    fn replace<'a>(&'a self, _tx: &'a SignedTx) -> BoxFuture<'a, Result<Option<SignedTx>, String>> {
+    fn replace<'a>(
+        &'a self,
+        _tx: &'a SignedTx,
+    ) -> BoxFuture<'a, Result<Option<SignedTx>, SchemeError>> {
         Box::pin(async { Ok(None) })
     }
     /// Keeps a recorded transaction's nonce (or the like) from being used again by a new
@@ -60,7 +62,7 @@ pub trait PaymentScheme: Send + Sync {
         &'a self,
         hash: &'a str,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<Option<bool>, String>>;
+    ) -> BoxFuture<'a, Result<Option<bool>, SchemeError>>;
     /// The reason string for a settlement that landed but failed on chain.
     fn failed_reason(&self) -> &'static str;
     /// Asks each of the chain's RPC endpoints whether it answers; named by index, never URL.
@@ -103,11 +105,46 @@ pub(crate) fn exact_kinds(
     ]
 }
 
-/// Boxes a chain call for the trait, its error as text (the trait's errors are messages only),
-/// scrubbed of any URL: RPC URLs carry API keys, and these messages reach HTTP answers.
-pub(crate) fn boxed_text<'a, T, E: Display>(
+/// Why a chain call of a scheme gave no result: never a verdict on a payment. Texts carry no URL
+/// (RPC URLs carry API keys, and these texts reach answers and logs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemeError {
+    /// The chain's RPC did not answer, or not in time: the same call may work later.
+    #[error("rpc: {0}")]
+    Rpc(String),
+    /// The chain cannot tell (a node that keeps no history): nothing may be concluded.
+    #[error("undecided: {0}")]
+    Undecided(String),
+    /// A setting or a verified payment the scheme cannot work with: retrying will not help.
+    #[error("config: {0}")]
+    Config(String),
+}
+
+impl From<tollgate_evm::EvmError> for SchemeError {
+    fn from(e: tollgate_evm::EvmError) -> Self {
+        use tollgate_evm::EvmError;
+        match e {
+            EvmError::Rpc(m) => Self::Rpc(scrub_urls(&m)),
+            EvmError::Config(m) => Self::Config(scrub_urls(&m)),
+        }
+    }
+}
+
+impl From<tollgate_solana::ChainError> for SchemeError {
+    fn from(e: tollgate_solana::ChainError) -> Self {
+        use tollgate_solana::ChainError;
+        let text = scrub_urls(&e.to_string());
+        match e {
+            ChainError::Rpc(inner) => Self::Rpc(scrub_urls(&inner.to_string())),
+            ChainError::NoHistory(_) => Self::Undecided(text),
+            ChainError::Config(_) => Self::Config(text),
+        }
+    }
+}
+
+/// Boxes a chain call for the trait, its error typed as a [`SchemeError`].
+pub(crate) fn boxed<'a, T, E: Into<SchemeError>>(
     call: impl Future<Output = Result<T, E>> + Send + 'a,
-) -> BoxFuture<'a, Result<T, String>> {
-    call.map(|r| r.map_err(|e| scrub_urls(&e.to_string())))
-        .boxed()
+) -> BoxFuture<'a, Result<T, SchemeError>> {
+    call.map(|r| r.map_err(Into::into)).boxed()
 }

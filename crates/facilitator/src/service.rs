@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use sha2::{Digest, Sha256};
+
 use tollgate_proto::v2::{SettleResponse, SupportedResponse, VerifyResponse};
 use tollgate_proto::{
     Broadcast, FacilitatorRequest, PaymentView, Rejection, SignedTx, Verified, reason,
@@ -226,8 +228,9 @@ impl Facilitator {
                 });
             }
         };
+        let digest = payment_digest(&view);
         if let Some(rec) = self.ledger.get(&identity).await.map_err(internal)? {
-            return Ok(ok(duplicate(&rec, net)));
+            return Ok(ok(duplicate(&rec, net, &digest)));
         }
         let Some(_settling) = Settling::begin(&self.settling, &identity) else {
             let r = Rejection::new(reason::DUPLICATE_SETTLEMENT)
@@ -238,7 +241,7 @@ impl Facilitator {
             Ok(v) => v,
             Err(r) => {
                 return Ok(ok(match self.settled_meanwhile(&identity).await? {
-                    Some(rec) => duplicate(&rec, net),
+                    Some(rec) => duplicate(&rec, net, &digest),
                     None => failed(r, net, None),
                 }));
             }
@@ -246,7 +249,7 @@ impl Facilitator {
         let signed = match scheme.sign(&verified).await {
             Ok(s) => s,
             Err(e) => {
-                let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR).with_message(e);
+                let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR).with_message(e.to_string());
                 return Ok(ok(failed(r.with_payer(verified.payer.clone()), net, None)));
             }
         };
@@ -257,6 +260,7 @@ impl Facilitator {
             scheme: view.requirements.scheme.to_string(),
             payer: verified.payer.clone(),
             amount: verified.amount.to_string(),
+            payment_digest: Some(digest.clone()),
         };
         // One write before broadcast: the claim and the exact bytes to send, or nothing.
         match self
@@ -267,7 +271,7 @@ impl Facilitator {
             Ok(Claim::Won) => Failpoint::at(&self.opts.failpoint, Step::Claimed).await,
             Ok(Claim::Exists(rec)) => {
                 scheme.abandon(&signed).await;
-                return Ok(ok(duplicate(&rec, net)));
+                return Ok(ok(duplicate(&rec, net, &digest)));
             }
             Err(e) => {
                 scheme.abandon(&signed).await;
@@ -408,4 +412,12 @@ impl Drop for Settling<'_> {
 /// A store or chain fault as an internal error, the one way this crate wraps them.
 pub(crate) fn internal(e: impl std::fmt::Display) -> Internal {
     Internal(e.to_string())
+}
+
+/// What a payment is, as the ledger tells repeats from other payments under one identity: a
+/// digest of its payload, the payer's signed terms (the same payer and nonce signed over other
+/// terms make another payload).
+fn payment_digest(view: &PaymentView<'_>) -> String {
+    let bytes = serde_json::to_vec(view.payload).expect("JSON values serialize");
+    format!("{:x}", Sha256::digest(bytes))
 }

@@ -12,7 +12,7 @@ use tollgate_proto::{
 };
 use tollgate_solana::{ExactSvm, Limits, SolanaChain};
 
-use crate::scheme::{PaymentScheme, boxed_text, exact_kinds};
+use crate::scheme::{PaymentScheme, SchemeError, boxed, exact_kinds};
 
 /// `exact` SPL payments on one Solana cluster, the facilitator paying the fees.
 pub struct SvmExactScheme {
@@ -65,8 +65,8 @@ impl PaymentScheme for SvmExactScheme {
         self.exact.verify(view).boxed()
     }
 
-    fn sign<'a>(&'a self, v: &'a Verified) -> BoxFuture<'a, Result<SignedTx, String>> {
-        futures::future::ready(self.exact.sign(v)).boxed()
+    fn sign<'a>(&'a self, v: &'a Verified) -> BoxFuture<'a, Result<SignedTx, SchemeError>> {
+        futures::future::ready(self.exact.sign(v).map_err(SchemeError::Config)).boxed()
     }
 
     fn broadcast<'a>(&'a self, tx: &'a SignedTx) -> BoxFuture<'a, Broadcast> {
@@ -83,8 +83,8 @@ impl PaymentScheme for SvmExactScheme {
         &'a self,
         hash: &'a str,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<Option<bool>, String>> {
-        boxed_text(self.exact.confirm(hash, timeout))
+    ) -> BoxFuture<'a, Result<Option<bool>, SchemeError>> {
+        boxed(self.exact.confirm(hash, timeout))
     }
 
     fn failed_reason(&self) -> &'static str {

@@ -119,12 +119,16 @@ fn default_timeout() -> u64 {
     60
 }
 
+fn default_facilitator_timeout() -> u64 {
+    120
+}
+
 fn default_body_limit() -> usize {
     8 * 1024 * 1024
 }
 
 /// The facilitator: a remote `/verify` `/settle` URL, or one built in this process.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FacilitatorConfig {
     /// Base URL of a remote facilitator, e.g. `http://127.0.0.1:4022`.
@@ -136,6 +140,21 @@ pub struct FacilitatorConfig {
     /// Name of the env variable holding the bearer token the remote facilitator requires.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// Longest wait for a remote facilitator's answer; a settle that takes longer is answered
+    /// 504 `facilitator_timeout`, and the payer's retry learns whether it landed.
+    #[serde(default = "default_facilitator_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl Default for FacilitatorConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            in_process: None,
+            token_env: None,
+            timeout_seconds: default_facilitator_timeout(),
+        }
+    }
 }
 
 /// Which requests x402 applies to.
@@ -298,6 +317,42 @@ impl GatewayConfig {
         if text.len() as u64 > MAX_CONFIG_BYTES {
             return Err(ConfigError::Invalid("config text is too large".into()));
         }
-        Ok(toml::from_str(text)?)
+        let cfg: Self = toml::from_str(text)?;
+        cfg.check_waits()?;
+        Ok(cfg)
+    }
+
+    /// A paid call holds its payment while it waits for verify and then settle; a hold that
+    /// lapsed sooner would let a copy of the payment run the handler again.
+    fn check_waits(&self) -> Result<(), ConfigError> {
+        let waits = self.facilitator.timeout_seconds.saturating_mul(2);
+        if waits >= self.store.inflight_seconds {
+            return Err(ConfigError::Invalid(format!(
+                "store.inflight_seconds ({}) must exceed twice facilitator.timeout_seconds ({}): \
+                 a paid call holds its payment through verify and settle",
+                self.store.inflight_seconds, self.facilitator.timeout_seconds
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(extra: &str) -> Result<GatewayConfig, ConfigError> {
+        GatewayConfig::parse(&format!("pay_to = {{}}\nassets = []\nroutes = []\n{extra}"))
+    }
+
+    #[test]
+    fn a_hold_shorter_than_the_facilitator_waits_is_refused() {
+        assert!(with("").is_ok(), "the defaults fit");
+        let e = with("[facilitator]\ntimeout_seconds = 150").unwrap_err();
+        assert!(e.to_string().contains("inflight_seconds (300)"), "{e}");
+        assert!(with("[facilitator]\ntimeout_seconds = 149").is_ok());
+        assert!(
+            with("[facilitator]\ntimeout_seconds = 150\n[store]\ninflight_seconds = 301").is_ok()
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::Request;
+use axum::http::response::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use sha2::{Digest, Sha256};
@@ -18,7 +19,7 @@ use crate::headers;
 use crate::metrics::Outcome;
 use crate::payment::{self, Accepts, Carrier, PaymentError};
 use crate::receipt::Claims;
-use crate::replies::{expose, store_down, unavailable};
+use crate::replies::{IN_FLIGHT, expose, store_down, unavailable};
 use crate::routes::{Bundle, Route};
 use crate::unsettled::Retry;
 
@@ -69,8 +70,7 @@ impl Gateway {
         let _held = match self.leases.hold(&id).await {
             Ok(Some(held)) => held,
             Ok(None) => {
-                let e = "payment_in_flight: this payment is already being processed";
-                return self.refuse(route, resource, &h, e);
+                return self.refuse(route, resource, &h, IN_FLIGHT);
             }
             Err(e) => return store_down(&e),
         };
@@ -105,7 +105,7 @@ impl Gateway {
         }
         let verdict = match self.facilitator.verify(body.clone()).await {
             Ok(v) => v,
-            Err(e) => return unavailable(&e.to_string()),
+            Err(e) => return unavailable(&e),
         };
         if !verdict.is_valid {
             let why = verdict
@@ -134,12 +134,11 @@ impl Gateway {
             Ok(s) => s,
             Err(e) => {
                 self.metrics.settled("error", started.elapsed());
-                if route.bundle.is_none() {
-                    // Whether it settled is unknown: the payer's retry gets this answer.
-                    self.keep(&id, answers::unsent(&fingerprint, &parts, &bytes))
-                        .await;
-                }
-                return unavailable(&e.to_string());
+                // Whether it settled is unknown: the payer's retry gets this answer (and, on a
+                // bundle route, the bundle it paid for).
+                self.keep(&id, answers::unsent(&fingerprint, &parts, &bytes))
+                    .await;
+                return unavailable(&e);
             }
         };
         let pending = settled.error_reason.as_deref() == Some(reason::SETTLEMENT_PENDING);
@@ -165,15 +164,7 @@ impl Gateway {
             let payer = settled.payer.clone().or(verdict.payer).unwrap_or_default();
             let recheck = kept.as_deref().filter(|_| pending);
             if let Some(token) = self.issue(b, &payer, &id, &settled, recheck).await {
-                if b.receipt_in_body
-                    && let Some(with) = with_body_receipt(&out, &token)
-                {
-                    out = with;
-                    parts.headers.remove(header::CONTENT_LENGTH);
-                }
-                if let Ok(v) = HeaderValue::from_str(&token) {
-                    parts.headers.insert(headers::RECEIPT, v);
-                }
+                attach_receipt(b, &token, &mut parts, &mut out);
             }
         }
         expose(&mut parts.headers);
@@ -190,7 +181,7 @@ impl Gateway {
     /// the first of its calls. The row id derives from the payment, so a retry cannot mint two.
     /// On a pending settlement (`recheck` holds its `/settle` body) the bundle is also recorded
     /// for the checker, which revokes it if the payment fails; untracked, it is not issued.
-    async fn issue(
+    pub(crate) async fn issue(
         &self,
         b: &Bundle,
         payer: &str,
@@ -226,5 +217,19 @@ impl Gateway {
             routes: b.covers.clone(),
             exp,
         }))
+    }
+}
+
+/// Hands a sold bundle's token to its buyer: in the receipt header and, where the route says
+/// so, inside a JSON body.
+pub(crate) fn attach_receipt(b: &Bundle, token: &str, parts: &mut Parts, out: &mut Vec<u8>) {
+    if b.receipt_in_body
+        && let Some(with) = with_body_receipt(out, token)
+    {
+        *out = with;
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    if let Ok(v) = HeaderValue::from_str(token) {
+        parts.headers.insert(headers::RECEIPT, v);
     }
 }

@@ -5,7 +5,11 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
+use crate::facilitator::FacilitatorError;
 use crate::gate::json_error;
+
+/// Refusal of a payment another attempt is processing right now; the payer may retry.
+pub(crate) const IN_FLIGHT: &str = "payment_in_flight: this payment is already being processed";
 
 /// 503: the gateway's store failed, so nothing about the payment can be recorded.
 pub(crate) fn store_down(e: &tollgate_store::StoreError) -> Response {
@@ -13,10 +17,14 @@ pub(crate) fn store_down(e: &tollgate_store::StoreError) -> Response {
     json_error(StatusCode::SERVICE_UNAVAILABLE, "gateway_store_unavailable")
 }
 
-/// 502: the facilitator failed to answer.
-pub(crate) fn unavailable(e: &str) -> Response {
+/// 504 when the facilitator did not answer in time (a settle may still land: the payer's retry
+/// finds out), 502 for every other failure to get a verdict.
+pub(crate) fn unavailable(e: &FacilitatorError) -> Response {
     tracing::error!(error = %e, "facilitator unavailable");
-    json_error(StatusCode::BAD_GATEWAY, "facilitator_unavailable")
+    match e {
+        FacilitatorError::Timeout => json_error(StatusCode::GATEWAY_TIMEOUT, "facilitator_timeout"),
+        _ => json_error(StatusCode::BAD_GATEWAY, "facilitator_unavailable"),
+    }
 }
 
 /// Lets browser clients read the payment headers.

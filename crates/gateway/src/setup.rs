@@ -27,7 +27,8 @@ pub fn remote_facilitator(
         .as_deref()
         .ok_or_else(|| ConfigError::Invalid("facilitator.url is not set".into()))?;
     let invalid = |e: crate::FacilitatorError| ConfigError::Invalid(e.to_string());
-    let mut remote = Remote::new(url).map_err(invalid)?;
+    let timeout = std::time::Duration::from_secs(f.timeout_seconds.max(1));
+    let mut remote = Remote::new(url).map_err(invalid)?.with_timeout(timeout);
     if let Some(var) = &f.token_env {
         let token = env(var).ok_or_else(|| {
             ConfigError::Invalid(format!(

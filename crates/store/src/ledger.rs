@@ -57,6 +57,9 @@ pub struct Intent {
     pub scheme: String,
     pub payer: String,
     pub amount: String,
+    /// A digest of the whole payment (payload and requirements), so another payment reusing
+    /// this identity is told apart from a retry of this one; `None` where it is not known.
+    pub payment_digest: Option<String>,
 }
 
 /// A ledger row.
@@ -72,6 +75,9 @@ pub struct SettlementRecord {
     /// The signed transaction, kept so a crash after signing can rebroadcast the very same bytes.
     pub raw_tx: Option<Vec<u8>>,
     pub error_reason: Option<String>,
+    /// What the claim recorded of the payment it settles (see [`Intent::payment_digest`]);
+    /// `None` in rows written before it was recorded.
+    pub payment_digest: Option<String>,
     pub created_at: i64,
     /// When the row last changed, e.g. when its transaction was last replaced.
     pub updated_at: i64,
@@ -97,8 +103,8 @@ pub(crate) use tollgate_proto::clock::unix_now_i64 as now;
 /// The columns every read returns, in `decode`'s terms.
 macro_rules! columns {
     () => {
-        "id, network, scheme, payer, amount, state, tx_hash, raw_tx, error_reason, created_at, \
-         updated_at"
+        "id, network, scheme, payer, amount, state, tx_hash, raw_tx, error_reason, \
+         payment_digest, created_at, updated_at"
     };
 }
 
@@ -121,8 +127,9 @@ impl Ledger {
         let t = now();
         let inserted = sqlx::query(
             "INSERT INTO settlements \
-             (id, network, scheme, payer, amount, state, tx_hash, raw_tx, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'signed', $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING",
+             (id, network, scheme, payer, amount, state, tx_hash, raw_tx, payment_digest, \
+              created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'signed', $6, $7, $9, $8, $8) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&intent.id)
         .bind(&intent.network)
@@ -132,6 +139,7 @@ impl Ledger {
         .bind(tx_hash)
         .bind(raw_tx.to_vec())
         .bind(t)
+        .bind(&intent.payment_digest)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -257,6 +265,7 @@ fn decode(r: &sqlx::any::AnyRow) -> Result<SettlementRecord, StoreError> {
         tx_hash: r.try_get("tx_hash")?,
         raw_tx: r.try_get("raw_tx")?,
         error_reason: r.try_get("error_reason")?,
+        payment_digest: r.try_get("payment_digest")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         id,

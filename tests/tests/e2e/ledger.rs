@@ -82,6 +82,7 @@ both_stores!(claims_race_to_exactly_one_winner, |db: Db| async move {
         scheme: "exact".into(),
         payer: "0xpayer".into(),
         amount: "200000000000000000000".into(),
+        payment_digest: None,
     };
     let claims = futures::future::join_all((0..20).map(|i| {
         let (l, intent) = (if i % 2 == 0 { &a } else { &b }, intent.clone());
@@ -127,6 +128,7 @@ both_stores!(a_fee_bump_keeps_every_candidate, |db: Db| async move {
         scheme: "exact".into(),
         payer: "0xpayer".into(),
         amount: "17000".into(),
+        payment_digest: None,
     };
     assert!(matches!(
         a.claim_signed(&intent, "0xh1", b"raw1").await.unwrap(),

@@ -12,7 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 use tollgate_evm::{EvmChain, SignerChange};
 
-use crate::config::{EvmChainConfig, Fingerprint};
+use tollgate_facilitator::setup::{EvmChainConfig, Fingerprint, signers_of};
 
 type Env = fn(&str) -> Option<String>;
 
@@ -90,7 +90,7 @@ impl Watched {
     }
 
     async fn apply(&self, env: Env) -> anyhow::Result<SignerChange> {
-        let signers = super::signers::signers_of(&self.cfg, &env)?;
+        let signers = signers_of(&self.cfg, &env)?;
         Ok(self.chain.set_signers(signers).await?)
     }
 }

@@ -13,7 +13,7 @@ fn root() -> &'static Path {
 
 /// Variables the facilitator, gateway and logging read, as named in their sources.
 const SOURCES: &[&str] = &[
-    include_str!("../../src/config.rs"),
+    include_str!("../../../facilitator/src/setup/config.rs"),
     include_str!("../../src/facilitator.rs"),
     include_str!("../../src/gateway.rs"),
     include_str!("../../src/main.rs"),

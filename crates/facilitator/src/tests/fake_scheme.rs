@@ -16,13 +16,13 @@ use tollgate_proto::{
     Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
 };
 
-use crate::scheme::{PaymentScheme, exact_kinds};
+use crate::scheme::{PaymentScheme, SchemeError, exact_kinds};
 
 /// The reason the fake gives for a transaction that landed but failed on chain.
 pub(crate) const FAILED_REASON: &str = "fake_transaction_failed";
 
 /// What a receipt lookup answers: `Ok(Some(success))` once mined, `Ok(None)` while pending.
-pub(crate) type Receipt = Result<Option<bool>, String>;
+pub(crate) type Receipt = Result<Option<bool>, SchemeError>;
 
 /// Holds `sign` calls until the test lets them go, and tells the test when one arrives.
 #[derive(Default)]
@@ -189,7 +189,7 @@ impl PaymentScheme for FakeChain {
     }
 
     /// Each signature is a new transaction: `0xfake0001`, `0xfake0002`, ...
-    fn sign<'a>(&'a self, verified: &'a Verified) -> BoxFuture<'a, Result<SignedTx, String>> {
+    fn sign<'a>(&'a self, verified: &'a Verified) -> BoxFuture<'a, Result<SignedTx, SchemeError>> {
         Box::pin(async move {
             let gate = self.gate.lock().expect("fake lock").clone();
             gate.pass().await;
@@ -217,7 +217,7 @@ impl PaymentScheme for FakeChain {
         &'a self,
         _hash: &'a str,
         _timeout: Duration,
-    ) -> BoxFuture<'a, Result<Option<bool>, String>> {
+    ) -> BoxFuture<'a, Result<Option<bool>, SchemeError>> {
         self.confirms.fetch_add(1, Ordering::SeqCst);
         let receipt = self.receipt.lock().expect("fake lock").clone();
         Box::pin(std::future::ready(receipt))

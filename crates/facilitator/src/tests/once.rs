@@ -36,6 +36,31 @@ async fn a_repeat_settle_is_a_duplicate_naming_the_original_transaction() {
     assert_eq!(rig.chain.signs(), 1, "a repeat signs nothing");
 }
 
+/// The same payer and nonce signed over other terms: a second payment under one identity. It
+/// can never settle, so it must not be told the first one's fate (a gateway would serve it as
+/// paid on "duplicate, settled").
+#[tokio::test]
+async fn another_payment_under_a_used_identity_is_failed_not_a_duplicate() {
+    let rig = Rig::new().await;
+    let first = rig.settle(&payment("reused")).await;
+    assert!(first.success, "{first:?}");
+
+    let mut other: serde_json::Value = serde_json::from_slice(&payment("reused")).unwrap();
+    other["paymentPayload"]["payload"]["to"] = "0xelsewhere".into();
+    let other = rig.settle(&serde_json::to_vec(&other).unwrap()).await;
+    assert!(!other.success, "{other:?}");
+    assert_eq!(
+        other.settlement_state(),
+        Some(Wire::Failed),
+        "not the recorded payment's state: {other:?}"
+    );
+    assert_eq!(other.transaction, "", "names no transaction of its own");
+
+    let repeat = rig.settle(&payment("reused")).await;
+    assert_eq!(repeat.settlement_state(), Some(Wire::Settled), "{repeat:?}");
+    assert_eq!(rig.chain.broadcasts(), 1);
+}
+
 #[tokio::test]
 async fn concurrent_settles_on_one_instance_broadcast_once() {
     let rig = Rig::new().await;

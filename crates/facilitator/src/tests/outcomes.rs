@@ -11,6 +11,7 @@ use tollgate_store::SettlementState;
 use super::fake_scheme::FAILED_REASON;
 use super::harness::{PAYER, Rig, payment};
 use crate::reconcile::reconcile_once;
+use crate::scheme::SchemeError;
 
 /// A reconciler pass over every unfinished settlement, however young.
 async fn reconcile(rig: &Rig) -> usize {
@@ -175,7 +176,8 @@ async fn the_reconciler_concludes_nothing_when_receipt_lookups_fail() {
 
     rig.chain
         .answer_broadcasts(Broadcast::Rejected("nonce too low".into()));
-    rig.chain.answer_receipts(Err("rpc down".into()));
+    rig.chain
+        .answer_receipts(Err(SchemeError::Rpc("rpc down".into())));
     assert_eq!(reconcile(&rig).await, 0);
     let row = rig.row("blind").await.expect("row kept");
     assert_eq!(

@@ -256,6 +256,7 @@ async fn reconciler_records_only_what_the_node_can_prove() {
             scheme: "exact".into(),
             payer: payer.pubkey().to_string(),
             amount: "1000".into(),
+            payment_digest: None,
         };
         let claim = f
             .ledger()

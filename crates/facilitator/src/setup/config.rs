@@ -627,7 +627,7 @@ mod tests {
         };
         let keys = cfg.keys(&|_| None).unwrap();
         assert_eq!(keys.len(), 1);
-        let err = crate::facilitator::signers_of(&cfg, &|_| None).unwrap_err();
+        let err = super::super::signers_of(&cfg, &|_| None).unwrap_err();
         let err = format!("{err:#}");
         assert!(err.contains("settler") && !err.contains("SECRET"), "{err}");
         let empty = tempfile::tempdir().unwrap();

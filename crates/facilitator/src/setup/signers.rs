@@ -3,10 +3,10 @@
 
 use alloy::signers::local::PrivateKeySigner;
 
-use crate::config::EvmChainConfig;
+use super::EvmChainConfig;
 
 /// The chain's settlement keys as signers; an error names the key's origin, never its text.
-pub(crate) fn signers_of(
+pub fn signers_of(
     c: &EvmChainConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<Vec<PrivateKeySigner>> {

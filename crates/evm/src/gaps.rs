@@ -1,7 +1,7 @@
 //! Nonce gaps mended: the fillers a node dropped are sent again (re-signed at today's fee when
 //! their own fee has fallen below the base fee), so a signer's later settlements can land.
 
-use alloy::primitives::{B256, Bytes};
+use alloy::primitives::B256;
 use alloy::providers::Provider;
 
 use crate::chain::EvmChain;
@@ -59,11 +59,7 @@ impl EvmChain {
     /// The filler signed again at today's fee and sent.
     async fn resign(&self, f: &Filler) {
         let me = f.from();
-        let signed = match self.fees().await {
-            Ok(fees) => self.sign_at(&f.slot, f.nonce, fees, me, Bytes::new(), 21_000),
-            Err(e) => Err(e),
-        };
-        let tx = match signed {
+        let tx = match self.sign_filler(&f.slot, f.nonce).await {
             Ok(tx) => tx,
             Err(e) => {
                 tracing::warn!(signer = %me, nonce = f.nonce, error = %e, "could not sign a nonce gap filler again");

@@ -11,7 +11,7 @@ use alloy::transports::RpcError;
 use tollgate_proto::{Broadcast, SignedTx};
 
 use crate::chain::EvmChain;
-use crate::error::error_text;
+use crate::error::{EvmError, error_text};
 use crate::signers::SignerSlot;
 
 impl EvmChain {
@@ -26,11 +26,7 @@ impl EvmChain {
         else {
             return;
         };
-        let me = slot.address();
-        let filler = match self.fees().await {
-            Ok(fees) => self.sign_at(&slot, nonce, fees, me, Bytes::new(), 21_000),
-            Err(e) => Err(e),
-        };
+        let filler = self.sign_filler(&slot, nonce).await;
         match filler {
             Ok(filler) => match self.broadcast(&filler).await {
                 Broadcast::Accepted => self.fillers.keep(&slot, nonce, &filler),
@@ -91,15 +87,23 @@ impl EvmChain {
         outcome
     }
 
+    /// A 0-value self-transfer at `nonce` and today's fee: what spends a nonce no settlement
+    /// will use.
+    pub(crate) async fn sign_filler(
+        &self,
+        slot: &Arc<SignerSlot>,
+        nonce: u64,
+    ) -> Result<SignedTx, EvmError> {
+        let fees = self.fees().await?;
+        self.sign_at(slot, nonce, fees, slot.address(), Bytes::new(), 21_000)
+    }
+
     /// A retired key signs nothing new, so a nonce handed back to it would stay a gap that
     /// stalls the transactions it signed after that nonce: it is spent at once on a 0-value
     /// self-transfer, sent straight to the node.
     async fn fill_retired_gap(&self, slot: &Arc<SignerSlot>, nonce: u64) {
         let me = slot.address();
-        let filler = match self.fees().await {
-            Ok(fees) => self.sign_at(slot, nonce, fees, me, Bytes::new(), 21_000),
-            Err(e) => Err(e),
-        };
+        let filler = self.sign_filler(slot, nonce).await;
         let sent = match filler {
             Ok(filler) => {
                 if let Ok(h) = filler.hash.parse::<B256>() {

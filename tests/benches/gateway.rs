@@ -1,14 +1,15 @@
 //! Gateway benchmark: requests/s and p99 for (a) the bare upstream, (b) the gateway answering
 //! 402, (c) calls unlocked by a receipt, through the reverse proxy and through the Layer, with
-//! receipts taken one call per store write (lease 1) or in leased blocks, on SQLite and (when
-//! TOLLGATE_TEST_DATABASE_URL is set) PostgreSQL, (d) the same path unpriced through the same
-//! proxy (the baseline for proxied receipt calls), and (e) the latency of paid calls (verify,
-//! handler, settle) one after another. Real anvil, facilitator and stores.
+//! the default receipt settings, on SQLite and (when TOLLGATE_TEST_DATABASE_URL is set)
+//! PostgreSQL, (d) the same path unpriced through the same Layer and proxy (the baselines for
+//! receipt calls), and (e) the latency of paid calls (verify, handler, settle) one after
+//! another. Real anvil, facilitator and stores.
 //!
 //! Every case is measured once per round, in turn, and the median of the rounds is reported.
 //!
 //! Run: `cargo bench -p tollgate-e2e --bench gateway` (BENCH_SECS, BENCH_ROUNDS,
-//! BENCH_CONCURRENCY and BENCH_LEASE, the larger lease, tune it; BENCH_ONLY picks cases).
+//! BENCH_CONCURRENCY tune it; BENCH_LEASE adds receipt cases with that lease; BENCH_ONLY picks
+//! cases).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -183,7 +184,7 @@ fn report(cases: &[Case]) {
             format!(
                 "   {:>5.1}% of {}",
                 100.0 * rps / other.median().0,
-                &other.name[..3]
+                other.name.split(',').next().unwrap_or("")
             )
         });
         println!(
@@ -194,38 +195,59 @@ fn report(cases: &[Case]) {
     }
 }
 
-/// The receipt cases on one store: Layer and proxy, lease 1 and 100; `unpriced` is the index
-/// of the unpriced proxy case the proxied ones are compared with.
+/// The unpriced cases receipt-served calls are compared with: (Layer, proxy) indexes.
+#[derive(Clone, Copy)]
+struct Unpriced {
+    layer: usize,
+    proxy: usize,
+}
+
+/// The receipt cases on one store, Layer and proxy, with the receipts section as an operator
+/// leaves it (no `lease` set): the defaults are what the figures are about. BENCH_LEASE adds
+/// the same cases with that lease.
 async fn store_cases(
     env: &Env,
     db_url: &str,
     demo: &Arc<Demo>,
     label: &str,
-    unpriced: usize,
+    unpriced: Unpriced,
     proxies: &mut Vec<Proxy>,
 ) -> Vec<Case> {
     let mut cases = Vec::new();
-    for lease in [1u32, knob("BENCH_LEASE", 100) as u32] {
-        let toml = config_toml(env, "http://unused.invalid", lease, BUNDLE_CALLS)
-            .replace(&env.db.url, db_url);
+    let leases = std::env::var("BENCH_LEASE")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    for lease in std::iter::once(None).chain(leases.map(Some)) {
+        let toml = config_toml(
+            env,
+            "http://unused.invalid",
+            lease.unwrap_or(1),
+            BUNDLE_CALLS,
+        )
+        .replace(&env.db.url, db_url);
+        let (toml, what) = match lease {
+            None => (toml.replace("lease = 1\n", ""), "defaults".to_string()),
+            Some(n) => (toml, format!("lease {n}")),
+        };
         let gw = gateway(env, &toml, &["k1"], "k1").await;
-        let token = receipt(db_url, &format!("bench-{label}-{lease}")).await;
+        let token = receipt(db_url, &format!("bench-{label}-{what}")).await;
         let layer = serve_app(demo.clone(), Some(gw.clone())).await;
         let mut c = Case::new(
-            format!("(c) layer, receipt, {label}, lease {lease}"),
+            format!("(c) layer, receipt, {label}, {what}"),
             format!("{layer}{PATH}"),
             200,
         );
         c.headers = vec![("tollgate-receipt", token.clone())];
+        c.versus = Some(unpriced.layer);
         cases.push(c);
         let proxy = serve(gw, &serve_app(demo.clone(), None).await).await;
         let mut c = Case::new(
-            format!("(c) proxy, receipt, {label}, lease {lease}"),
+            format!("(c) proxy, receipt, {label}, {what}"),
             format!("{}{PATH}", proxy.url),
             200,
         );
         c.headers = vec![("tollgate-receipt", token)];
-        c.versus = Some(unpriced);
+        c.versus = Some(unpriced.proxy);
         cases.push(c);
         proxies.push(proxy);
     }
@@ -246,18 +268,28 @@ async fn main() {
     let layer = serve_app(demo.clone(), Some(gw.clone())).await;
     let proxy = serve(gw.clone(), &bare).await;
     let unpriced = toml.replace("/v2/price-prediction/{symbol}", "/v2/not-priced/{symbol}");
-    let free = serve(gateway(&env, &unpriced, &["k1"], "k1").await, &bare).await;
+    let free_gw = gateway(&env, &unpriced, &["k1"], "k1").await;
+    let free_layer = serve_app(demo.clone(), Some(free_gw.clone())).await;
+    let free = serve(free_gw, &bare).await;
     let mut cases = vec![
         Case::new("(a) bare upstream", format!("{bare}{PATH}"), 200),
         Case::new("(b) layer, 402", format!("{layer}{PATH}"), 402),
         Case::new("(b) proxy, 402", format!("{}{PATH}", proxy.url), 402),
+        Case::new(
+            "(d) layer, same path unpriced",
+            format!("{free_layer}{PATH}"),
+            200,
+        ),
         Case::new(
             "(d) proxy, same path unpriced",
             format!("{}{PATH}", free.url),
             200,
         ),
     ];
-    let unpriced = cases.len() - 1;
+    let unpriced = Unpriced {
+        layer: cases.len() - 2,
+        proxy: cases.len() - 1,
+    };
     let mut proxies = Vec::new();
     cases.extend(store_cases(&env, &env.db.url, &demo, "sqlite", unpriced, &mut proxies).await);
     let pg = tollgate_e2e::TestDb::create(Db::Postgres).await;

@@ -27,7 +27,7 @@ fn env(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.is_empty())
 }
 
-/// Runs the proxy until ctrl-c.
+/// Runs the proxy until SIGTERM or ctrl-c, then drains and gives back held receipt calls.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let cfg = GatewayConfig::from_file(&args.config)?;
     // An in-process facilitator finishes its unfinished settlements as a standalone one does.
@@ -70,11 +70,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         });
     }
-    tokio::select! {
-        r = tollgate_gateway::serve_proxy(gw, upstream, listener) => r?,
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    tollgate_gateway::serve_proxy_until(gw, upstream, listener, stop_signal()?, DRAIN).await?;
     Ok(())
+}
+
+/// How long a stopping gateway lets the calls under way finish.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Completes on SIGTERM or ctrl-c.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    })
 }
 
 /// Reloads the receipt keys, as the config file describes them then, on SIGHUP and (every

@@ -18,7 +18,7 @@ use crate::receipts::ReceiptBook;
 use crate::spending::{Spending, SpendingError};
 use crate::svm_wallet::SvmWallet;
 use crate::wallet::{EvmWallet, WalletError};
-use tollgate_proto::headers::RECEIPT as RECEIPT_HEADER;
+use tollgate_proto::headers::{RECEIPT as RECEIPT_HEADER, RECEIPT_CALLS_LEFT};
 
 /// Times the same signed payment is resent after a transport error.
 const RESENDS: usize = 2;
@@ -137,6 +137,9 @@ impl PayingClient {
         }
         let first = self.http.execute(req).await?;
         if first.status() != StatusCode::PAYMENT_REQUIRED {
+            if let Some(token) = &presented {
+                self.forget_if_spent(&url, token, &first);
+            }
             self.keep_receipt(&url, &first);
             return Ok(PaidResponse {
                 receipt_used: presented.is_some(),
@@ -221,6 +224,22 @@ impl PayingClient {
             payment: Some(payment),
             receipt_used: false,
         })
+    }
+
+    /// Stops presenting a receipt whose answer says it has no call left.
+    fn forget_if_spent(&self, url: &reqwest::Url, token: &str, resp: &Response) {
+        let left = resp
+            .headers()
+            .get(RECEIPT_CALLS_LEFT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if left == Some(0) {
+            self.receipts.lock().expect("receipts lock").refused(
+                url,
+                token,
+                reason::RECEIPT_EXHAUSTED,
+            );
+        }
     }
 
     fn keep_receipt(&self, url: &reqwest::Url, resp: &Response) {

@@ -273,10 +273,16 @@ pub struct ReceiptsConfig {
     /// reloads the keys when either changed); 0 leaves reloading to SIGHUP alone.
     #[serde(default = "default_keys_poll")]
     pub keys_poll_seconds: u64,
-    /// Calls taken from the store per refill (1 = one atomic decrement per call); from 2 up, the
-    /// next lease is taken once half is spent, so an instance holds up to 1.5 leases.
+    /// Most calls one take moves from the store into this instance's hold. Takes start at one
+    /// call and double while a receipt's calls keep coming within a second, up to this; a take
+    /// never holds more than a quarter of what is left. Served calls are recorded before their
+    /// answer leaves, so the count is exact whatever this is.
     #[serde(default = "default_lease")]
     pub lease: u32,
+    /// Seconds an instance's held calls stay its own without use. A stopping instance gives its
+    /// holds back at once; the holds of one that died return to the receipt after this long.
+    #[serde(default = "default_hold")]
+    pub hold_seconds: u64,
     /// Receipts held in the hot cache.
     #[serde(default = "default_cache")]
     pub cache_capacity: u64,
@@ -290,7 +296,11 @@ fn default_keys_poll() -> u64 {
 }
 
 fn default_lease() -> u32 {
-    1
+    1000
+}
+
+fn default_hold() -> u64 {
+    30
 }
 
 fn default_cache() -> u64 {

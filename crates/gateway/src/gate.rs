@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
+use tollgate_proto::Networks;
 use tollgate_proto::v2::SettleResponse;
-use tollgate_proto::{Networks, reason};
 use tollgate_store::StoreError;
 
 use crate::canon;
@@ -51,7 +51,7 @@ pub struct Gateway {
     pub(crate) answer_ttl: u64,
     pub(crate) metrics: Arc<Metrics>,
     /// Each route's hot-path counters, by its index in `routes`.
-    counters: Vec<RouteCounters>,
+    pub(crate) counters: Vec<RouteCounters>,
     /// Checks bundles sold on pending settlements; its task stops when the gateway is dropped.
     pub(crate) pending: Option<Pending>,
 }
@@ -250,20 +250,16 @@ impl Gateway {
         keyed || (self.access.mode == PayMode::OptIn && !opted_in)
     }
 
-    fn resource_url(&self, req: &Request) -> String {
-        let path = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+    pub(crate) fn resource_url(&self, req: &Request) -> String {
+        self.resource_of(req.uri(), req.headers().get(header::HOST))
+    }
+
+    pub(crate) fn resource_of(&self, uri: &axum::http::Uri, host: Option<&HeaderValue>) -> String {
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         match &self.public_url {
             Some(base) => format!("{}{path}", base.trim_end_matches('/')),
             None => {
-                let host = req
-                    .headers()
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or("localhost");
+                let host = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
                 format!("http://{host}{path}")
             }
         }
@@ -298,47 +294,6 @@ impl Gateway {
         e: &str,
     ) -> Response {
         self.challenge_with(route, resource, h, StatusCode::PAYMENT_REQUIRED, e)
-    }
-
-    /// Serves a call on a receipt; the resource URL is only built for a refusal.
-    async fn with_receipt(&self, i: usize, token: &str, req: Request, next: Next) -> Response {
-        let (route, counters) = (&self.routes[i], &self.counters[i]);
-        let Some(r) = &self.receipts else {
-            let resource = self.resource_url(&req);
-            return self.refuse(route, resource, req.headers(), reason::RECEIPTS_DISABLED);
-        };
-        let now = unix_now();
-        let claims = match r.keys.verify(token, &route.name, now) {
-            Ok(c) => c,
-            Err(e) => {
-                let resource = self.resource_url(&req);
-                return self.refuse(route, resource, req.headers(), &e.to_string());
-            }
-        };
-        match r.meter.consume(&claims, now).await {
-            Ok(()) => {
-                let mut resp = next(req).await;
-                not_for_shared_caches(resp.headers_mut());
-                if resp.status().is_server_error() {
-                    // The call was not served: the receipt keeps it.
-                    r.meter.refund(&claims).await;
-                    counters.ran_unserved();
-                    self.metrics.receipt_refunded();
-                } else {
-                    counters.served_on_receipt();
-                    self.metrics.receipt_spent();
-                }
-                resp
-            }
-            Err(e @ crate::meter::MeterError::Store(_)) => {
-                tracing::error!(error = %e, "receipt store failed");
-                json_error(StatusCode::SERVICE_UNAVAILABLE, e.reason())
-            }
-            Err(e) => {
-                let resource = self.resource_url(&req);
-                self.refuse(route, resource, req.headers(), &e.to_string())
-            }
-        }
     }
 }
 

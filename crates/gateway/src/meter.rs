@@ -1,23 +1,43 @@
-//! Metering of receipts: a moka hot cache of receipts over the store. Calls come from the store
-//! by atomic takes of `lease` calls at a time; the cache spends a lease locally, remembers
-//! exhausted receipts, and never lets an instance serve a call the store did not grant. With a
-//! lease of 2 or more, the next lease is taken in the background once half of the current one is
-//! spent, so a busy receipt's callers do not queue behind the store's committed write. A
-//! receipt revoked because its payment failed is refused at once by the instance that revoked it
-//! and, by every other instance, once its cached copy is older than [`RECHECK_SECS`].
+//! Metering of receipts, exact across instances and crashes and fast by default.
+//!
+//! - A moka hot cache keeps what this instance knows of each receipt.
+//! - Calls move from the store into this instance's **hold** by atomic takes. The size of a take
+//!   follows how fast the receipt is used: one call for a receipt used now and then, doubling
+//!   while calls keep coming within a second, up to `lease`; the next take starts in the
+//!   background once half of the last one is spent.
+//! - A call is reserved here before the upstream runs ([`Meter::consume`]) and recorded on the
+//!   store before its answer leaves ([`Meter::record`]), in group commits (`journal`). So what
+//!   an instance holds but has not served is known to the store: it goes back on SIGTERM
+//!   ([`Meter::release`]), and when an instance dies, after `hold_seconds`.
+//! - Revocations of other instances arrive through a list read every [`RECHECK_SECS`];
+//!   time-window receipts are checked from the token and that list, with no per-call write.
 
-use std::sync::Arc;
+mod journal;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use moka::future::Cache;
+use tollgate_proto::clock::unix_now;
 use tollgate_proto::reason;
-use tollgate_store::{NewReceipt, ReceiptStore, StoreError};
+use tollgate_store::{Grant, NewReceipt, ReceiptStore, Spent, StoreError};
 
 use crate::receipt::Claims;
+use journal::{Journal, Recorded};
 
-/// Seconds a cached receipt is trusted before its row is read again, bounding how long another
-/// instance's revocation takes to reach this one (one store read per receipt per period).
+/// Seconds between reads of the revocation list (and sweeps of expired holds), bounding how
+/// long another instance's revocation takes to reach this one.
 pub const RECHECK_SECS: u64 = 5;
+
+/// A take's size doubles while the last one was used up within this many milliseconds.
+const RAMP_MS: u64 = 1000;
+
+/// After a take found every call left held, milliseconds before this instance asks the store
+/// again.
+const HELD_RETRY_MS: u64 = 200;
+
+/// Seconds each read of the revocation list reaches back before the last one.
+const REVOKED_OVERLAP_SECS: u64 = 60;
 
 /// Why a valid token still did not unlock a call.
 #[derive(Debug, thiserror::Error)]
@@ -33,59 +53,196 @@ pub enum MeterError {
         reason::RECEIPT_REVOKED
     )]
     Revoked,
+    #[error(
+        "{code}: the calls left are held by calls under way or by another gateway instance (for up to {0} s)",
+        code = reason::RECEIPT_CALLS_HELD
+    )]
+    HeldElsewhere(u64),
     #[error("receipt store unavailable: {0}")]
     Store(#[from] StoreError),
+    #[error("receipt store unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl MeterError {
-    /// The reason string for the 402 answer.
+    /// The reason string for the answer.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Unknown => reason::RECEIPT_UNKNOWN,
             Self::Mismatch => reason::RECEIPT_MISMATCH,
             Self::Exhausted => reason::RECEIPT_EXHAUSTED,
             Self::Revoked => reason::RECEIPT_REVOKED,
-            Self::Store(_) => reason::RECEIPT_STORE_UNAVAILABLE,
+            Self::HeldElsewhere(_) => reason::RECEIPT_CALLS_HELD,
+            Self::Store(_) | Self::Unavailable(_) => reason::RECEIPT_STORE_UNAVAILABLE,
         }
     }
 }
 
+/// Calls held here: `local` not yet reserved, `inflight` reserved by requests and not yet
+/// recorded or given back. The hold in the store holds `local + inflight`; the writer sets
+/// `local` from the hold after each of its writes.
+#[derive(Default)]
+pub(crate) struct Counts {
+    local: u64,
+    inflight: u64,
+}
+
+impl Counts {
+    /// Gives back `n` reserved calls that were not recorded.
+    pub(crate) fn refund(&mut self, n: u64) {
+        self.local += n;
+        self.inflight = self.inflight.saturating_sub(n);
+    }
+}
+
 /// One receipt as this instance knows it.
-struct Hot {
+pub(crate) struct Hot {
+    rid: Arc<str>,
     payer: String,
     /// Unlimited calls until expiry (a time-window bundle).
     unlimited: bool,
-    /// Calls granted to this instance and not yet served.
-    local: AtomicU64,
-    /// The store has nothing more to grant.
+    counts: Mutex<Counts>,
+    /// Calls left anywhere, as last read and counted down since (for the client).
+    left: AtomicU64,
+    /// Nothing is left anywhere.
     exhausted: AtomicBool,
     /// The payment behind the receipt failed; nothing is served.
     revoked: AtomicBool,
-    /// When the row was last read (unix seconds).
-    checked_at: AtomicU64,
-    /// A background take came back empty: the next take waits for the store, and says why.
-    drained: AtomicBool,
-    /// Serialises refills so concurrent callers take one lease, not many.
-    refill: Arc<tokio::sync::Mutex<()>>,
+    /// When the hold was last renewed (unix seconds): an older one may have expired and gone.
+    renewed_at: AtomicU64,
+    /// Size of the last take, when it was made (`mono_ms`), and calls reserved since.
+    last_grant: AtomicU64,
+    took_at_ms: AtomicU64,
+    since_take: AtomicU64,
+    /// Until when (`mono_ms`) a take that found every call held is not tried again, and that
+    /// answer's seconds, so refused callers do not hammer the store.
+    held_retry_at: AtomicU64,
+    held_secs: AtomicU64,
+    /// A background take is queued.
+    taking: AtomicBool,
+    /// Serialises waiting takes so concurrent callers take once, not many times.
+    refill: tokio::sync::Mutex<()>,
 }
 
-/// The hot cache over the receipt store; clones share the cache and the store.
+impl Hot {
+    fn new(rid: &str, r: tollgate_store::ReceiptRow) -> Self {
+        Self {
+            rid: rid.into(),
+            payer: r.payer,
+            unlimited: r.calls_left.is_none(),
+            counts: Mutex::default(),
+            left: AtomicU64::new(r.calls_left.unwrap_or(0)),
+            exhausted: AtomicBool::new(false),
+            revoked: AtomicBool::new(r.revoked_at.is_some()),
+            renewed_at: AtomicU64::new(0),
+            last_grant: AtomicU64::new(0),
+            took_at_ms: AtomicU64::new(0),
+            since_take: AtomicU64::new(0),
+            held_retry_at: AtomicU64::new(0),
+            held_secs: AtomicU64::new(0),
+            taking: AtomicBool::new(false),
+            refill: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After a take: the hold as the store has it now.
+    pub(crate) fn took(&self, g: &Grant, now: u64) {
+        let mut c = self.counts();
+        c.local = g.own.saturating_sub(c.inflight);
+        drop(c);
+        self.renewed_at.store(now, Ordering::Release);
+        self.last_grant.store(g.granted, Ordering::Relaxed);
+        self.left.store(g.left, Ordering::Relaxed);
+        if g.left == 0 {
+            self.exhausted.store(true, Ordering::Release);
+        }
+    }
+
+    /// After `n` reserved calls were sent to the store: the hold as it has it now.
+    pub(crate) fn spent(&self, n: u64, s: Spent, now: u64) {
+        let mut c = self.counts();
+        c.inflight = c.inflight.saturating_sub(n);
+        c.local = s.own.saturating_sub(c.inflight);
+        drop(c);
+        if s.recorded == n {
+            self.renewed_at.store(now, Ordering::Release);
+        }
+    }
+
+    /// Whether the hold may have lapsed (and been taken back by another instance): its calls
+    /// are then not trusted until a take renews it.
+    fn stale(&self, now: u64, hold_secs: u64) -> bool {
+        now >= self.renewed_at.load(Ordering::Acquire) + hold_secs / 2
+    }
+
+    /// Whether a call can be reserved without a take.
+    fn usable(&self, now: u64, hold_secs: u64) -> bool {
+        !self.stale(now, hold_secs) && self.counts().local > 0
+    }
+
+    /// Reserves a held call unless the hold may have lapsed; the calls still held after it.
+    fn reserve(&self, now: u64, hold_secs: u64) -> Option<u64> {
+        if self.stale(now, hold_secs) {
+            return None;
+        }
+        let mut c = self.counts();
+        if c.local == 0 {
+            return None;
+        }
+        c.local -= 1;
+        c.inflight += 1;
+        Some(c.local)
+    }
+}
+
+/// A call reserved before the upstream runs. Given back if dropped before [`Meter::record`]:
+/// an upstream that failed, or a caller that hung up, costs the payer nothing.
+pub struct Reserved {
+    hot: Arc<Hot>,
+    sent: bool,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if !self.sent && !self.hot.unlimited {
+            self.hot.counts().refund(1);
+        }
+    }
+}
+
+/// The hot cache over the receipt store; clones share the cache, the store and the holds.
 #[derive(Clone)]
 pub struct Meter {
     store: ReceiptStore,
     cache: Cache<String, Option<Arc<Hot>>>,
     lease: u64,
+    hold_secs: u64,
+    journal: Arc<Journal>,
     store_reads: Arc<AtomicU64>,
+    /// Unix seconds of the last revocation-list read, and whether one is under way.
+    polled_at: Arc<AtomicU64>,
+    polling: Arc<AtomicBool>,
 }
 
 impl Meter {
-    /// A meter over `store`, taking `lease` calls per refill and caching `capacity` receipts.
-    pub fn new(store: ReceiptStore, lease: u32, capacity: u64) -> Self {
+    /// A meter over `store` that takes at most `lease` calls at a time, caches `capacity`
+    /// receipts, and holds calls for `hold_secs` without use before others may take them back.
+    pub fn new(store: ReceiptStore, lease: u32, capacity: u64, hold_secs: u64) -> Self {
+        let holder: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
+        let hold_secs = hold_secs.max(2);
         Self {
+            journal: Arc::new(Journal::new(store.clone(), holder, hold_secs)),
             store,
             cache: Cache::new(capacity),
             lease: u64::from(lease.max(1)),
-            store_reads: Arc::new(AtomicU64::new(0)),
+            hold_secs,
+            store_reads: Arc::default(),
+            polled_at: Arc::new(AtomicU64::new(unix_now())),
+            polling: Arc::default(),
         }
     }
 
@@ -99,130 +256,122 @@ impl Meter {
         self.store.create(r).await.map(|_| ())
     }
 
-    async fn load(&self, rid: &str, now: u64) -> Result<Option<Arc<Hot>>, MeterError> {
+    async fn load(&self, rid: &str) -> Result<Option<Arc<Hot>>, MeterError> {
         // A cached receipt costs no key copy and no loader.
         if let Some(hot) = self.cache.get(rid).await {
             return Ok(hot);
         }
-        let store = &self.store;
-        let reads = &self.store_reads;
-        let got = self
-            .cache
+        let (store, reads) = (&self.store, &self.store_reads);
+        self.cache
             .try_get_with(rid.to_string(), async move {
                 reads.fetch_add(1, Ordering::Relaxed);
                 let row = store.get(rid).await?;
-                Ok::<_, StoreError>(row.map(|r| {
-                    Arc::new(Hot {
-                        payer: r.payer,
-                        unlimited: r.calls_left.is_none(),
-                        local: AtomicU64::new(0),
-                        exhausted: AtomicBool::new(r.calls_left == Some(0)),
-                        revoked: AtomicBool::new(r.revoked_at.is_some()),
-                        checked_at: AtomicU64::new(now),
-                        drained: AtomicBool::new(false),
-                        refill: Arc::default(),
-                    })
-                }))
+                Ok::<_, StoreError>(row.map(|r| Arc::new(Hot::new(rid, r))))
             })
             .await
-            .map_err(|e| MeterError::Store(clone_err(&e)))?;
-        Ok(got)
+            .map_err(|e| MeterError::Unavailable(e.to_string()))
     }
 
-    /// Spends one call of a verified token's receipt (expiry and route were checked already).
-    pub async fn consume(&self, c: &Claims, now: u64) -> Result<(), MeterError> {
-        let hot = self.load(&c.rid, now).await?.ok_or(MeterError::Unknown)?;
+    /// Reserves one call of a verified token's receipt (expiry and route were checked already)
+    /// before the upstream runs; [`Meter::record`] makes it count.
+    pub async fn consume(&self, c: &Claims, now: u64) -> Result<Reserved, MeterError> {
+        self.poll_revocations(now);
+        let hot = self.load(&c.rid).await?.ok_or(MeterError::Unknown)?;
         if hot.payer != c.payer {
             return Err(MeterError::Mismatch);
-        }
-        if now
-            >= hot
-                .checked_at
-                .load(Ordering::Acquire)
-                .saturating_add(RECHECK_SECS)
-        {
-            self.recheck(&c.rid, &hot, now).await?;
         }
         if hot.revoked.load(Ordering::Acquire) {
             return Err(MeterError::Revoked);
         }
         if hot.unlimited {
-            return Ok(());
+            return Ok(Reserved { hot, sent: false });
         }
         loop {
-            if let Some(left) = spend_one(&hot.local) {
-                if left <= self.lease / 2 {
-                    self.prefetch(&c.rid, &hot, now);
+            if let Some(held) = hot.reserve(now, self.hold_secs) {
+                hot.since_take.fetch_add(1, Ordering::Relaxed);
+                let last = hot.last_grant.load(Ordering::Relaxed);
+                if last >= 2 && held <= last / 2 {
+                    self.prefetch(&hot);
                 }
-                return Ok(());
+                return Ok(Reserved { hot, sent: false });
             }
             if hot.exhausted.load(Ordering::Acquire) {
                 return Err(MeterError::Exhausted);
             }
+            if mono_ms() < hot.held_retry_at.load(Ordering::Acquire) {
+                return Err(MeterError::HeldElsewhere(
+                    hot.held_secs.load(Ordering::Relaxed),
+                ));
+            }
             let _g = hot.refill.lock().await;
-            if hot.local.load(Ordering::Acquire) > 0 || hot.exhausted.load(Ordering::Acquire) {
+            if hot.usable(now, self.hold_secs) {
                 continue;
             }
             self.store_reads.fetch_add(1, Ordering::Relaxed);
-            let granted = self.store.take(&c.rid, self.lease, now).await?;
-            if granted == 0 {
+            let want = self.next_size(&hot, mono_ms());
+            let grant = self
+                .journal
+                .take(hot.clone(), want)
+                .await
+                .map_err(MeterError::Unavailable)?;
+            if hot.counts().local > 0 {
+                continue;
+            }
+            if grant.left == 0 {
                 // Used up, or revoked by another instance: the row tells which.
-                self.recheck(&c.rid, &hot, now).await?;
-                if hot.revoked.load(Ordering::Acquire) {
+                if self.revoked_row(&hot).await? {
                     return Err(MeterError::Revoked);
                 }
-                hot.exhausted.store(true, Ordering::Release);
-            } else {
-                hot.local.fetch_add(granted, Ordering::AcqRel);
+                return Err(MeterError::Exhausted);
             }
+            // Every call left is held: by another instance, or by calls under way here.
+            let secs = grant
+                .held_elsewhere_until
+                .map_or(1, |until| until.saturating_sub(now).max(1));
+            hot.held_secs.store(secs, Ordering::Relaxed);
+            hot.held_retry_at
+                .store(mono_ms() + HELD_RETRY_MS, Ordering::Release);
+            return Err(MeterError::HeldElsewhere(secs));
         }
     }
-}
 
-impl Meter {
-    /// Takes the next lease in a task of its own while calls are still held here, unless a
-    /// refill is under way. Lease 1 never prefetches: it is one committed write per call.
-    fn prefetch(&self, rid: &str, hot: &Arc<Hot>, now: u64) {
-        if self.lease < 2 || hot.drained.load(Ordering::Acquire) {
-            return;
+    /// Records a reserved call on the store before its answer is sent; the calls left after it
+    /// (`None` for a time-window receipt). An error means the answer must not be sent.
+    pub async fn record(&self, mut r: Reserved) -> Result<Option<u64>, MeterError> {
+        if r.hot.unlimited {
+            return Ok(None);
         }
-        let Ok(guard) = hot.refill.clone().try_lock_owned() else {
-            return;
-        };
-        let (meter, hot, rid) = (self.clone(), hot.clone(), rid.to_string());
-        tokio::spawn(async move {
-            let _guard = guard;
-            meter.store_reads.fetch_add(1, Ordering::Relaxed);
-            match meter.store.take(&rid, meter.lease, now).await {
-                Ok(0) => hot.drained.store(true, Ordering::Release),
-                Ok(granted) if !hot.revoked.load(Ordering::Acquire) => {
-                    hot.local.fetch_add(granted, Ordering::AcqRel);
+        // From here the writer accounts for the call, whatever becomes of this future.
+        r.sent = true;
+        match self.journal.record(r.hot.clone()).await {
+            Recorded::Yes => Ok(Some(self.calls_left(&r.hot).await)),
+            Recorded::Refused => {
+                // What this instance held is gone (revoked, or its hold lapsed and was used).
+                if self.revoked_row(&r.hot).await? {
+                    return Err(MeterError::Revoked);
                 }
-                Ok(_) => {}
-                // The next take that must wait for the store meets the failure and reports it.
-                Err(e) => tracing::warn!(error = %e, "receipt prefetch failed"),
+                Err(MeterError::Exhausted)
             }
-        });
+            Recorded::Failed(why) => Err(MeterError::Unavailable(why)),
+        }
     }
 
-    /// Reads the row again and marks the cached receipt revoked (dropping its local calls) when
-    /// the row is revoked or gone.
-    async fn recheck(&self, rid: &str, hot: &Hot, now: u64) -> Result<(), StoreError> {
-        hot.checked_at.store(now, Ordering::Release);
-        self.store_reads.fetch_add(1, Ordering::Relaxed);
-        let live = self
-            .store
-            .get(rid)
-            .await?
-            .is_some_and(|r| r.revoked_at.is_none());
-        if !live {
-            mark_revoked(hot);
+    /// Gives every call this instance holds back to the store, for a gateway that stops in good
+    /// order (after its last answer); returns how many went back.
+    pub async fn release(&self) -> Result<u64, MeterError> {
+        for (_, hot) in self.cache.iter() {
+            if let Some(hot) = hot {
+                hot.counts().local = 0;
+            }
         }
-        Ok(())
+        self.journal
+            .release()
+            .await
+            .map_err(MeterError::Unavailable)
     }
 
     /// Revokes a receipt whose payment failed, in the store and in this instance's cache (calls
-    /// already granted here included); `false` when there is no such receipt.
+    /// held here included); `false` when there is no such receipt.
     pub async fn revoke(&self, rid: &str, now: u64) -> Result<bool, StoreError> {
         let found = self.store.revoke(rid, now).await?;
         if let Some(Some(hot)) = self.cache.get(rid).await {
@@ -231,127 +380,129 @@ impl Meter {
         self.cache.invalidate(rid).await;
         Ok(found)
     }
+}
 
-    /// Gives back a call that was taken but not served (the upstream failed or did not answer);
-    /// it returns to this instance's grant, so the store's count stays exact.
-    pub async fn refund(&self, c: &Claims) {
-        if let Ok(Some(hot)) = self.load(&c.rid, tollgate_proto::clock::unix_now()).await
-            && !hot.unlimited
+impl Meter {
+    /// Twice the calls reserved since the last take when it was used up within [`RAMP_MS`],
+    /// else the calls a [`RAMP_MS`] at the rate seen; between 1 and `lease`.
+    fn next_size(&self, hot: &Hot, now_ms: u64) -> u64 {
+        let spent = hot.since_take.swap(0, Ordering::Relaxed);
+        let elapsed = now_ms.saturating_sub(hot.took_at_ms.swap(now_ms, Ordering::Relaxed));
+        let size = if elapsed <= RAMP_MS {
+            spent.saturating_mul(2)
+        } else {
+            spent.saturating_mul(RAMP_MS) / elapsed
+        };
+        size.clamp(1, self.lease)
+    }
+
+    /// Queues the next take while calls are still held here, unless one is queued already.
+    fn prefetch(&self, hot: &Arc<Hot>) {
+        if hot.taking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.store_reads.fetch_add(1, Ordering::Relaxed);
+        let want = self.next_size(hot, mono_ms());
+        if !self.journal.take_later(hot.clone(), want) {
+            hot.taking.store(false, Ordering::Release);
+        }
+    }
+
+    /// Calls left after a served one, counted down here; a count that reaches 0 is read from the
+    /// store first (other instances' takes and this one's overlap), since 0 makes a client drop
+    /// the receipt.
+    async fn calls_left(&self, hot: &Hot) -> u64 {
+        let left = count_down(&hot.left);
+        if left > 0 {
+            return left;
+        }
+        self.store_reads.fetch_add(1, Ordering::Relaxed);
+        match self.store.unserved(&hot.rid).await {
+            Ok(n) => {
+                hot.left.store(n, Ordering::Relaxed);
+                n
+            }
+            // Unknown: say one, so no client drops a receipt that may still serve.
+            Err(_) => 1,
+        }
+    }
+
+    /// Reads the row again; marks the cached receipt revoked when the row is revoked or gone.
+    async fn revoked_row(&self, hot: &Hot) -> Result<bool, StoreError> {
+        self.store_reads.fetch_add(1, Ordering::Relaxed);
+        let live = self
+            .store
+            .get(&hot.rid)
+            .await?
+            .is_some_and(|r| r.revoked_at.is_none());
+        if !live {
+            mark_revoked(hot);
+        }
+        Ok(!live)
+    }
+
+    /// Every [`RECHECK_SECS`], in the background: marks cached receipts that another instance
+    /// revoked, and puts back the calls of holds that expired (of instances that died).
+    fn poll_revocations(&self, now: u64) {
+        let since = self.polled_at.load(Ordering::Acquire);
+        if now < since.saturating_add(RECHECK_SECS) || self.polling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let meter = self.clone();
+        tokio::spawn(async move {
+            meter.poll_once(since, now).await;
+            meter.polling.store(false, Ordering::Release);
+        });
+    }
+
+    async fn poll_once(&self, since: u64, now: u64) {
+        self.store_reads.fetch_add(1, Ordering::Relaxed);
+        // Overlap: a revocation stamped by a slow clock, or committed late, is not missed.
+        match self
+            .store
+            .revoked_since(since.saturating_sub(REVOKED_OVERLAP_SECS))
+            .await
         {
-            hot.local.fetch_add(1, Ordering::AcqRel);
+            Ok(ids) => {
+                for id in ids {
+                    if let Some(Some(hot)) = self.cache.get(&id).await {
+                        mark_revoked(&hot);
+                    }
+                }
+                self.polled_at.store(now, Ordering::Release);
+            }
+            Err(e) => tracing::warn!(error = %e, "revocation list not read"),
+        }
+        if let Err(e) = self.store.sweep_holds(now).await {
+            tracing::warn!(error = %e, "expired receipt holds not swept");
         }
     }
 }
 
 fn mark_revoked(hot: &Hot) {
     hot.revoked.store(true, Ordering::Release);
-    hot.local.store(0, Ordering::Release);
+    hot.counts().local = 0;
 }
 
-/// Spends one held call; the calls still held after it, or `None` when none was held.
-fn spend_one(local: &AtomicU64) -> Option<u64> {
-    local
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-        .ok()
-        .map(|before| before - 1)
+/// Counts one served call off the estimate of calls left; the estimate after it.
+fn count_down(left: &AtomicU64) -> u64 {
+    let before = left
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            Some(n.saturating_sub(1))
+        })
+        .unwrap_or(0);
+    before.saturating_sub(1)
 }
 
-fn clone_err(e: &StoreError) -> StoreError {
-    StoreError::Corrupt("receipt".into(), e.to_string())
+/// Milliseconds on a monotonic clock (since this process first asked), for take rates.
+fn mono_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let ms = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis();
+    u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn store(name: &str) -> ReceiptStore {
-        let file = std::env::temp_dir().join(format!(
-            "tollgate-meter-{}-{name}-{}.db",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        ReceiptStore::connect(&format!("sqlite://{}", file.display()))
-            .await
-            .unwrap()
-    }
-
-    const NOW: u64 = 1_000_000;
-
-    /// Records receipt `id` with `calls` calls on `meter`; the claims of its token.
-    async fn bought(meter: &Meter, id: &str, calls: u64) -> Claims {
-        meter
-            .create(&NewReceipt {
-                id: id.into(),
-                payer: "0xpayer".into(),
-                routes: vec!["prediction".into()],
-                calls_left: Some(calls),
-                expires_at: NOW + 3600,
-                payment_tx: None,
-            })
-            .await
-            .unwrap();
-        Claims {
-            rid: id.into(),
-            payer: "0xpayer".into(),
-            routes: vec!["prediction".into()],
-            exp: NOW + 3600,
-        }
-    }
-
-    /// A revocation made by one instance reaches another instance that holds leased calls of
-    /// the same receipt within RECHECK_SECS, and its leased calls are dropped.
-    #[tokio::test]
-    async fn revocation_reaches_another_instance_within_the_recheck_period() {
-        let shared = store("revoke").await;
-        let (a, b) = (
-            Meter::new(shared.clone(), 5, 100),
-            Meter::new(shared, 5, 100),
-        );
-        let now = NOW;
-        let c = bought(&a, "r1", 20).await;
-        b.consume(&c, now).await.expect("b takes a lease of 5");
-        assert!(a.revoke("r1", now).await.unwrap());
-        assert!(matches!(a.consume(&c, now).await, Err(MeterError::Revoked)));
-        let later = now + RECHECK_SECS;
-        assert!(
-            matches!(b.consume(&c, later).await, Err(MeterError::Revoked)),
-            "b's leased calls die with the receipt"
-        );
-        assert!(matches!(
-            b.consume(&c, later + 1).await,
-            Err(MeterError::Revoked)
-        ));
-    }
-
-    /// Half a lease spent takes the next one in the background, and the calls served still
-    /// equal the calls bought, not one more.
-    #[tokio::test]
-    async fn the_next_lease_is_taken_early_and_the_count_stays_exact() {
-        let shared = store("prefetch").await;
-        let meter = Meter::new(shared.clone(), 4, 100);
-        let now = NOW;
-        let c = bought(&meter, "r2", 10).await;
-        for _ in 0..2 {
-            meter.consume(&c, now).await.unwrap();
-        }
-        // Two of four spent: the prefetch holds the refill lock until its take is recorded.
-        let hot = meter.cache.get("r2").await.flatten().expect("cached");
-        drop(hot.refill.lock().await);
-        let row = shared.get("r2").await.unwrap().expect("row");
-        assert_eq!(
-            row.calls_left,
-            Some(2),
-            "a second lease of 4 was taken early"
-        );
-        assert_eq!(hot.local.load(Ordering::Acquire), 6);
-        let mut served = 2;
-        while meter.consume(&c, now).await.is_ok() {
-            served += 1;
-        }
-        assert_eq!(served, 10);
-        assert!(matches!(
-            meter.consume(&c, now).await,
-            Err(MeterError::Exhausted)
-        ));
-    }
-}
+mod tests;

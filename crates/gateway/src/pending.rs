@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tollgate_proto::Standing;
 use tollgate_proto::clock::unix_now;
-use tollgate_proto::v2::SettleResponse;
-use tollgate_proto::{SettlementState, reason};
 use tollgate_store::{GatewayStore, PendingBundle, StoreError};
 
 use crate::facilitator::FacilitatorClient;
@@ -40,36 +39,6 @@ pub struct CheckSummary {
     pub pending: u32,
     /// Still not final after the configured max age: logged, no longer checked, receipt kept.
     pub given_up: u32,
-}
-
-/// Where a re-asked settlement stands, as far as the gateway acts on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Paid,
-    Failed,
-    Unknown,
-}
-
-/// Reads the facilitator's answer to a repeated `/settle`: the named state when there is one;
-/// otherwise a pending, duplicate (from a facilitator that names no state) or internal error
-/// says nothing yet, and any other refusal means the payment will not be paid.
-fn verdict(r: &SettleResponse) -> Verdict {
-    if r.success {
-        return Verdict::Paid;
-    }
-    match r.settlement_state() {
-        Some(SettlementState::Settled) => Verdict::Paid,
-        Some(SettlementState::Failed) => Verdict::Failed,
-        Some(SettlementState::Pending) => Verdict::Unknown,
-        None => match r.error_reason.as_deref() {
-            Some(
-                reason::SETTLEMENT_PENDING
-                | reason::DUPLICATE_SETTLEMENT
-                | reason::UNEXPECTED_SETTLE_ERROR,
-            ) => Verdict::Unknown,
-            _ => Verdict::Failed,
-        },
-    }
 }
 
 /// Seconds to wait after the `attempts`-th check: 5, 10, 20, … capped at five minutes.
@@ -168,20 +137,20 @@ impl Checker {
     async fn check(&self, row: &PendingBundle) -> Result<Step, StoreError> {
         let rid = row.receipt_id.as_str();
         let answer = self.facilitator.settle(row.settle_body.clone()).await;
-        let v = match &answer {
-            Ok(r) => verdict(r),
+        let standing = match &answer {
+            Ok(r) => r.standing(),
             Err(e) => {
                 tracing::warn!(receipt = %rid, error = %e, "pending bundle: facilitator unreachable; checking later");
-                Verdict::Unknown
+                Standing::Open
             }
         };
         let now = unix_now();
-        match v {
-            Verdict::Paid => {
+        match standing {
+            Standing::Settled => {
                 self.store.drop_pending(rid).await?;
                 Ok(Step::Settled)
             }
-            Verdict::Failed => {
+            Standing::Refused => {
                 let why = answer.ok().and_then(|r| r.error_reason).unwrap_or_default();
                 self.meter.revoke(rid, now).await?;
                 self.metrics.receipt_revoked();
@@ -189,12 +158,14 @@ impl Checker {
                 self.store.drop_pending(rid).await?;
                 Ok(Step::Revoked)
             }
-            Verdict::Unknown if now >= row.created_at.saturating_add(self.max_age) => {
+            Standing::OnItsWay | Standing::Open
+                if now >= row.created_at.saturating_add(self.max_age) =>
+            {
                 tracing::error!(receipt = %rid, attempts = row.attempts, "settlement behind a bundle still not final after pending_max_age_seconds: no longer checked, receipt left valid");
                 self.store.drop_pending(rid).await?;
                 Ok(Step::GivenUp)
             }
-            Verdict::Unknown => {
+            Standing::OnItsWay | Standing::Open => {
                 let at = now.saturating_add(backoff(row.attempts));
                 self.store.reschedule_pending(rid, at).await?;
                 Ok(Step::Pending)
@@ -232,40 +203,6 @@ fn add(total: &mut CheckSummary, s: CheckSummary) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn answer(v: serde_json::Value) -> SettleResponse {
-        let mut base = json!({"transaction": "0x1", "network": "eip155:1", "success": false});
-        base.as_object_mut()
-            .unwrap()
-            .extend(v.as_object().unwrap().clone());
-        serde_json::from_value(base).unwrap()
-    }
-
-    #[test]
-    fn answers_map_to_what_the_gateway_does() {
-        let dup = |state: &str| {
-            answer(json!({"errorReason": "duplicate_settlement",
-                "extra": {"settlementState": state}}))
-        };
-        assert_eq!(verdict(&answer(json!({"success": true}))), Verdict::Paid);
-        assert_eq!(verdict(&dup("settled")), Verdict::Paid);
-        assert_eq!(verdict(&dup("failed")), Verdict::Failed);
-        assert_eq!(verdict(&dup("pending")), Verdict::Unknown);
-        for unknown in [
-            "duplicate_settlement",
-            "settlement_pending",
-            "unexpected_settle_error",
-        ] {
-            let r = answer(json!({ "errorReason": unknown }));
-            assert_eq!(verdict(&r), Verdict::Unknown, "{unknown}");
-        }
-        for failed in ["invalid_exact_evm_insufficient_balance", "invalid_payload"] {
-            let r = answer(json!({ "errorReason": failed }));
-            assert_eq!(verdict(&r), Verdict::Failed, "{failed}");
-        }
-        assert_eq!(verdict(&answer(json!({}))), Verdict::Failed);
-    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -179,6 +179,43 @@ pub async fn serve_proxy(
     axum::serve(listener, proxy_app(gw, upstream)).await
 }
 
+/// Serves the proxy until `stop` completes, then stops taking connections, lets the calls under
+/// way finish (at most `drain`), and gives the receipt calls this instance holds back to the
+/// store, so no paid call waits for a hold to expire.
+pub async fn serve_proxy_until(
+    gw: Arc<Gateway>,
+    upstream: Upstream,
+    listener: TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+    drain: std::time::Duration,
+) -> std::io::Result<()> {
+    let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        stop.await;
+        let _ = stopping_tx.send(());
+    };
+    let serve =
+        axum::serve(listener, proxy_app(gw.clone(), upstream)).with_graceful_shutdown(signal);
+    let mut serve = std::pin::pin!(std::future::IntoFuture::into_future(serve));
+    tokio::select! {
+        r = &mut serve => r?,
+        _ = stopping => {
+            if tokio::time::timeout(drain, &mut serve).await.is_err() {
+                tracing::warn!(seconds = drain.as_secs(), "calls still under way after the drain bound; stopping anyway");
+            }
+        }
+    }
+    if let Some(meter) = gw.meter() {
+        match meter.release().await {
+            Ok(calls) => tracing::info!(calls, "receipt calls held here given back"),
+            Err(e) => {
+                tracing::warn!(error = %e, "receipt holds not given back; they return when they expire")
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,6 +88,6 @@ pub async fn receipts(
         .map_err(|e| ConfigError::Invalid(format!("receipt store: {e}")))?;
     Ok(Receipts {
         keys: ReceiptKeys::new(keys),
-        meter: Meter::new(store, c.lease, c.cache_capacity),
+        meter: Meter::new(store, c.lease, c.cache_capacity, c.hold_seconds),
     })
 }

@@ -7,9 +7,7 @@
 
 use axum::http::HeaderMap;
 use axum::response::Response;
-use tollgate_proto::reason;
-use tollgate_proto::settlement::SettlementState;
-use tollgate_proto::v2::SettleResponse;
+use tollgate_proto::{Standing, reason};
 use tollgate_store::RecordedAnswer;
 
 use crate::answers;
@@ -23,32 +21,6 @@ use crate::routes::Route;
 /// Where the kept answer of payment `identity` lives in the answers table.
 pub(crate) fn key(identity: &str) -> String {
     format!("unsettled:{identity}")
-}
-
-/// Whether a settle answer says this payment is paid or on its way: a fresh success or pending
-/// settlement, or a duplicate of one the lost attempt made.
-fn paid(s: &SettleResponse) -> bool {
-    let why = s.error_reason.as_deref();
-    s.success
-        || why == Some(reason::SETTLEMENT_PENDING)
-        || (why == Some(reason::DUPLICATE_SETTLEMENT)
-            && matches!(
-                s.settlement_state(),
-                Some(SettlementState::Settled | SettlementState::Pending)
-            ))
-}
-
-/// Whether a settle answer leaves the payment's fate open: a duplicate that names no state (an
-/// attempt holds it, not yet claimed in the ledger), or an unexpected facilitator failure.
-fn undecided(s: &SettleResponse) -> bool {
-    let why = s.error_reason.as_deref();
-    (why == Some(reason::DUPLICATE_SETTLEMENT) && s.settlement_state().is_none())
-        || why == Some(reason::UNEXPECTED_SETTLE_ERROR)
-}
-
-/// Whether a settle answer says the payment is on chain for good, not still on its way.
-fn settled_for_sure(s: &SettleResponse) -> bool {
-    s.success || s.settlement_state() == Some(SettlementState::Settled)
 }
 
 /// A payment's retry, told apart from a first attempt.
@@ -101,13 +73,14 @@ impl Gateway {
             }
         };
         let (name, value) = settle_header(r.carrier, &settled);
-        if undecided(&settled) {
+        let standing = settled.standing();
+        if standing == Standing::Open {
             // Another attempt holds the payment right now, or the facilitator stumbled: its
             // fate is open, so the answer stays kept for the next retry.
             self.keep(r.identity, kept).await;
             return self.refuse(r.route, r.resource, r.headers, IN_FLIGHT);
         }
-        if !paid(&settled) {
+        if standing == Standing::Refused {
             let why = settled
                 .error_reason
                 .as_deref()
@@ -121,7 +94,7 @@ impl Gateway {
         parts.headers.insert(name, value);
         if let Some(b) = &r.route.bundle {
             let payer = settled.payer.clone().unwrap_or_default();
-            let recheck = recheck.as_deref().filter(|_| !settled_for_sure(&settled));
+            let recheck = recheck.as_deref().filter(|_| standing != Standing::Settled);
             if let Some(token) = self.issue(b, &payer, r.identity, &settled, recheck).await {
                 attach_receipt(b, &token, &mut parts, &mut bytes);
             }
@@ -146,50 +119,5 @@ impl Gateway {
         {
             tracing::error!(error = %e, "answer of a payment with a lost settle result not kept");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use tollgate_proto::reason;
-    use tollgate_proto::settlement::SettlementState;
-    use tollgate_proto::v2::SettleResponse;
-
-    use super::{paid, undecided};
-
-    fn answer(why: &str, state: Option<SettlementState>) -> SettleResponse {
-        let r = SettleResponse {
-            success: false,
-            error_reason: Some(why.into()),
-            error_message: None,
-            payer: Some("0xpayer".into()),
-            transaction: String::new(),
-            network: "eip155:8453".into(),
-            amount: None,
-            extra: None,
-        };
-        match state {
-            Some(s) => r.with_settlement_state(s),
-            None => r,
-        }
-    }
-
-    #[test]
-    fn only_a_final_answer_ends_a_kept_answer() {
-        let dup = reason::DUPLICATE_SETTLEMENT;
-        // Held by another attempt, not yet claimed: still open.
-        assert!(undecided(&answer(dup, None)));
-        assert!(undecided(&answer(reason::UNEXPECTED_SETTLE_ERROR, None)));
-        for state in [SettlementState::Settled, SettlementState::Pending] {
-            assert!(!undecided(&answer(dup, Some(state))));
-            assert!(paid(&answer(dup, Some(state))));
-        }
-        // Failed on chain, or another payment under the identity: final, and unpaid.
-        assert!(!undecided(&answer(dup, Some(SettlementState::Failed))));
-        assert!(!paid(&answer(dup, Some(SettlementState::Failed))));
-        assert!(!undecided(&answer(
-            "invalid_exact_evm_payload_signature",
-            None
-        )));
     }
 }

@@ -17,3 +17,7 @@ pub const COINBASE_402: &str = "x-coinbase-402";
 pub const PAYMENT_TOKEN: &str = "x-payment-token";
 /// Receipt token: returned after a bundle is paid, sent back to spend its calls.
 pub const RECEIPT: &str = "tollgate-receipt";
+/// Calls a receipt has left after the call it answers. Approximate while several gateway
+/// instances serve the receipt (each counts down from what it last read), exact with one; `0`
+/// tells the client to stop presenting the receipt.
+pub const RECEIPT_CALLS_LEFT: &str = "tollgate-receipt-calls-left";

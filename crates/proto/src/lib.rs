@@ -24,4 +24,4 @@ pub use amount::{AmountError, TokenAmount, parse_atomic};
 pub use network::{Network, NetworkFamily, Networks};
 pub use outcome::{Broadcast, Rejection, SignedTx, Verified};
 pub use request::{FacilitatorRequest, PaymentView, RequestError, RequirementsView};
-pub use settlement::{SETTLEMENT_STATE, SettlementState};
+pub use settlement::{SETTLEMENT_STATE, SettlementState, Standing};

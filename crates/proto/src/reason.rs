@@ -108,6 +108,9 @@ pub const RECEIPT_UNKNOWN: &str = "receipt_unknown";
 pub const RECEIPT_MISMATCH: &str = "receipt_mismatch";
 pub const RECEIPT_EXHAUSTED: &str = "receipt_exhausted";
 pub const RECEIPT_REVOKED: &str = "receipt_revoked";
+/// The calls left are held by another gateway instance until it uses or gives them back (503
+/// with `Retry-After`), not used up.
+pub const RECEIPT_CALLS_HELD: &str = "receipt_calls_held";
 pub const RECEIPT_STORE_UNAVAILABLE: &str = "receipt_store_unavailable";
 pub const RECEIPTS_DISABLED: &str = "receipts_disabled";
 

@@ -5,6 +5,7 @@
 //! facilitator instances. Both run the same SQL through sqlx's `Any` driver.
 
 mod gateway;
+mod holds;
 mod lease;
 mod ledger;
 mod pending;
@@ -12,6 +13,7 @@ mod pool;
 mod replaced;
 
 pub use gateway::{GatewayStore, MAX_ANSWER_BYTES, RecordedAnswer};
+pub use holds::{Grant, Spent};
 pub use ledger::{Claim, Intent, Ledger, SettlementRecord, SettlementState, StoreError};
 pub use pending::{MAX_SETTLE_BODY_BYTES, PendingBundle};
 pub use replaced::ReplacedTx;

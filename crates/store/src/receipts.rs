@@ -1,6 +1,6 @@
-//! Receipt rows for metered bundles: the truth about how many paid calls remain. Calls are taken
-//! by one atomic conditional UPDATE, so instances sharing PostgreSQL never hand out more calls
-//! than were paid for, whether they take one call at a time or lease blocks.
+//! Receipt rows for metered bundles: the truth about how many paid calls remain. Calls move
+//! from `calls_left` into instances' holds by atomic conditional UPDATEs (see `holds`), so
+//! instances sharing PostgreSQL never hand out more calls than were paid for.
 
 use sqlx::{AnyPool, Row};
 
@@ -43,7 +43,7 @@ pub struct ReceiptRow {
 /// The receipt table over SQLite or PostgreSQL.
 #[derive(Clone)]
 pub struct ReceiptStore {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
 }
 
 use crate::ledger::now;
@@ -96,31 +96,10 @@ impl ReceiptStore {
         row.map(|r| decode(&r)).transpose()
     }
 
-    /// Takes up to `want` calls from a counted receipt in one atomic UPDATE, returning how many
-    /// were granted: 0 when it is exhausted, expired, unlimited or missing.
-    pub async fn take(&self, id: &str, want: u64, now: u64) -> Result<u64, StoreError> {
-        let want = to_i64(want.max(1));
-        let row = sqlx::query(
-            "UPDATE receipts SET \
-               last_grant = CASE WHEN calls_left < $2 THEN calls_left ELSE $2 END, \
-               calls_left = calls_left - CASE WHEN calls_left < $2 THEN calls_left ELSE $2 END \
-             WHERE id = $1 AND calls_left > 0 AND expires_at > $3 \
-             RETURNING last_grant",
-        )
-        .bind(id)
-        .bind(want)
-        .bind(to_i64(now))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(match row {
-            Some(r) => u64::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
-            None => 0,
-        })
-    }
-
     /// Revokes a receipt whose payment failed: no call is left and it expires at `now`, so every
     /// later `take` refuses; `revoked_at` says why. `false` when there is no such receipt.
     pub async fn revoke(&self, id: &str, now: u64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE receipts SET \
                calls_left = CASE WHEN calls_left IS NULL THEN NULL ELSE 0 END, \
@@ -130,8 +109,15 @@ impl ReceiptStore {
         )
         .bind(id)
         .bind(to_i64(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        // Holds go with the receipt (its row is locked first, as every holds writer does): no
+        // instance may serve the calls it held.
+        sqlx::query("DELETE FROM receipt_holds WHERE receipt_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 }
@@ -175,6 +161,11 @@ mod tests {
         (ReceiptStore::connect(&url).await.unwrap(), path)
     }
 
+    /// Calls granted to one holder by a take.
+    async fn take(s: &ReceiptStore, id: &str, want: u64, now: u64) -> u64 {
+        s.take_held(id, "h", want, now, 30).await.unwrap().granted
+    }
+
     fn receipt(id: &str, calls: Option<u64>) -> NewReceipt {
         NewReceipt {
             id: id.into(),
@@ -194,22 +185,29 @@ mod tests {
             !s.create(&receipt("r1", Some(5))).await.unwrap(),
             "idempotent"
         );
-        assert_eq!(s.take("r1", 2, 1).await.unwrap(), 2);
-        assert_eq!(s.take("r1", 10, 1).await.unwrap(), 3);
-        assert_eq!(s.take("r1", 1, 1).await.unwrap(), 0);
+        assert_eq!(take(&s, "r1", 2, 1).await, 2);
+        let mut rest = 0;
+        while let n @ 1.. = take(&s, "r1", 10, 1).await {
+            assert!(
+                n <= 1,
+                "never more than a quarter of what is left, rounded up"
+            );
+            rest += n;
+        }
+        assert_eq!(rest, 3);
         let row = s.get("r1").await.unwrap().unwrap();
         assert_eq!((row.calls_total, row.calls_left), (Some(5), Some(0)));
         assert_eq!(row.routes, vec!["signals", "grades"]);
-        assert_eq!(s.take("missing", 1, 1).await.unwrap(), 0);
+        assert_eq!(take(&s, "missing", 1, 1).await, 0);
     }
 
     #[tokio::test]
     async fn expired_and_unlimited_receipts_grant_nothing_from_take() {
         let (s, _d) = store("expired").await;
         s.create(&receipt("r2", Some(5))).await.unwrap();
-        assert_eq!(s.take("r2", 1, 2_000_000_000).await.unwrap(), 0);
+        assert_eq!(take(&s, "r2", 1, 2_000_000_000).await, 0);
         s.create(&receipt("w", None)).await.unwrap();
-        assert_eq!(s.take("w", 1, 1).await.unwrap(), 0);
+        assert_eq!(take(&s, "w", 1, 1).await, 0);
         assert_eq!(s.get("w").await.unwrap().unwrap().calls_left, None);
     }
 
@@ -218,11 +216,11 @@ mod tests {
         let (s, _d) = store("revoke").await;
         s.create(&receipt("r3", Some(5))).await.unwrap();
         s.create(&receipt("w3", None)).await.unwrap();
-        assert_eq!(s.take("r3", 1, 1).await.unwrap(), 1);
+        assert_eq!(take(&s, "r3", 1, 1).await, 1);
         assert!(s.revoke("r3", 50).await.unwrap());
         assert!(s.revoke("w3", 50).await.unwrap());
         assert!(!s.revoke("missing", 50).await.unwrap());
-        assert_eq!(s.take("r3", 1, 10).await.unwrap(), 0, "even before `now`");
+        assert_eq!(take(&s, "r3", 1, 10).await, 0, "even before `now`");
         let row = s.get("r3").await.unwrap().unwrap();
         assert_eq!(
             (row.calls_left, row.expires_at, row.revoked_at),

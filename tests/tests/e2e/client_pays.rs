@@ -225,3 +225,34 @@ async fn permit2_without_approval_is_a_412_and_costs_nothing() {
         U256::ZERO
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_whose_answer_says_none_left_is_not_presented_again() {
+    let (env, _api, proxy) = gateway_world("0.02").await;
+    let c = client(&env, &["1 USDC"], &[]);
+    let url = format!("{}/v2/price-prediction/aave", proxy.url);
+    let first = call(&c, &url, "usdc").await.unwrap();
+    assert!(
+        first.payment.is_some(),
+        "the first call buys the bundle of 10"
+    );
+    for i in 1..10 {
+        let r = call(&c, &url, "usdc").await.unwrap();
+        assert!(
+            r.receipt_used && r.payment.is_none(),
+            "call {i} on the receipt"
+        );
+        let left = r.response.headers()["tollgate-receipt-calls-left"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(left, (9 - i).to_string());
+    }
+    let next = call(&c, &url, "usdc").await.unwrap();
+    assert!(next.payment.is_some() && !next.receipt_used, "a new bundle");
+    let metrics = proxy.gateway.metrics().render();
+    assert!(
+        !metrics.contains("receipt_exhausted"),
+        "the spent receipt was presented again:\n{metrics}"
+    );
+}

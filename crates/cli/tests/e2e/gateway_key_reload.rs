@@ -4,21 +4,19 @@
 //! refused, and a bad key file keeps the keys in force and is logged without its secret.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alloy::primitives::U256;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tollgate_demo_api::RouteTable;
 use tollgate_e2e::gateway::{DemoApi, anvil_usdc_toml, start_demo};
 use tollgate_e2e::{Db, Env};
 use tollgate_gateway::{Claims, KeyRing};
 use tollgate_proto::codec::{decode_header, encode_header};
+
+use crate::gateway_process::Gateway;
 
 const WINDOW: &str = "/v2/technology-grade/aave";
 
@@ -125,75 +123,9 @@ async fn stack(poll: Option<u64>) -> Stack {
     }
 }
 
-/// A running `tollgate gateway` with its stderr collected.
-struct Gateway {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Gateway {
-    async fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .arg("gateway")
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn tollgate");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let sink = log.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = err.next_line().await {
-                eprintln!("gateway: {line}");
-                sink.lock().expect("log").push(line);
-            }
-        });
-        let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = out.next_line().await.expect("read stdout") {
-                if let Some(rest) = line.split("Gateway listening on ").nth(1) {
-                    return rest.trim().to_string();
-                }
-            }
-            panic!("gateway exited before listening");
-        })
-        .await
-        .expect("gateway starts within 60 s");
-        tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-        Self { child, url, log }
-    }
-
-    /// Sends SIGHUP, as `kill -HUP <pid>` does.
-    fn hangup(&self) {
-        let pid = self.child.id().expect("running");
-        let ok = std::process::Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "SIGHUP sent");
-    }
-
-    fn logged(&self, needle: &str) -> bool {
-        self.log
-            .lock()
-            .expect("log")
-            .iter()
-            .any(|l| l.contains(needle))
-    }
-
-    fn url(&self) -> String {
-        format!("{}{WINDOW}", self.url)
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().expect("wait").is_none()
-    }
+/// Where a receipt for the hour-long window is spent on `gw`.
+fn window(gw: &Gateway) -> String {
+    format!("{}{WINDOW}", gw.url)
 }
 
 /// Status and the 402's error reason (if any) of one GET with a receipt.
@@ -271,25 +203,25 @@ async fn sighup_rotates_receipt_keys_in_the_running_gateway() {
     let s = stack(Some(0)).await;
     s.files.write(&["k1"], "k1");
     let mut gw = Gateway::start(&s.files.config()).await;
-    let t1 = buy(&s, &gw.url(), 0).await;
+    let t1 = buy(&s, &window(&gw), 0).await;
     assert!(t1.starts_with("tg1.k1."), "{t1}");
     let t1_under_k2 = resign(&t1, "k2");
-    let (_, e) = spend(&s.http, &gw.url(), &t1_under_k2).await;
+    let (_, e) = spend(&s.http, &window(&gw), &t1_under_k2).await;
     assert!(e.starts_with("receipt_unknown_key"), "{e}");
 
     // Add k2 and make it sign; k1 stays for verification.
     s.files.write(&["k1", "k2"], "k2");
-    gw.hangup();
+    gw.signal("HUP");
     until("k2 verifies after SIGHUP", async || {
-        spend(&s.http, &gw.url(), &t1_under_k2).await.0 == 200
+        spend(&s.http, &window(&gw), &t1_under_k2).await.0 == 200
     })
     .await;
     assert_eq!(
-        spend(&s.http, &gw.url(), &t1).await.0,
+        spend(&s.http, &window(&gw), &t1).await.0,
         200,
         "k1 receipts still work"
     );
-    let t2 = buy(&s, &gw.url(), 1).await;
+    let t2 = buy(&s, &window(&gw), 1).await;
     assert!(
         t2.starts_with("tg1.k2."),
         "new receipts are signed with k2: {t2}"
@@ -299,26 +231,26 @@ async fn sighup_rotates_receipt_keys_in_the_running_gateway() {
     // nothing.
     let secret = "44".repeat(32);
     write_file(&s.files.keys(), &format!("{secret}:k4"));
-    gw.hangup();
+    gw.signal("HUP");
     until("the failed reload is logged", async || {
         gw.logged("receipt keys not reloaded")
     })
     .await;
     assert!(!gw.logged(&secret), "a secret reached the log");
-    assert_eq!(spend(&s.http, &gw.url(), &t1).await.0, 200);
-    assert_eq!(spend(&s.http, &gw.url(), &t2).await.0, 200);
+    assert_eq!(spend(&s.http, &window(&gw), &t1).await.0, 200);
+    assert_eq!(spend(&s.http, &window(&gw), &t2).await.0, 200);
 
     // Retire k1: its receipts are refused as an unknown key, k2's still work.
     s.files.write(&["k2"], "k2");
-    gw.hangup();
+    gw.signal("HUP");
     until("k1 receipts refused after k1 is removed", async || {
-        spend(&s.http, &gw.url(), &t1)
+        spend(&s.http, &window(&gw), &t1)
             .await
             .1
             .starts_with("receipt_unknown_key")
     })
     .await;
-    assert_eq!(spend(&s.http, &gw.url(), &t2).await.0, 200);
+    assert_eq!(spend(&s.http, &window(&gw), &t2).await.0, 200);
     assert!(gw.alive(), "SIGHUP reloads, it does not stop the gateway");
     for kid in ["k1", "k2"] {
         assert!(!gw.logged(&entry(kid)[3..]), "secret of {kid} logged");
@@ -331,27 +263,27 @@ async fn a_changed_key_file_is_reloaded_without_a_signal() {
     let s = stack(None).await;
     s.files.write(&["k1"], "k1");
     let mut gw = Gateway::start(&s.files.config()).await;
-    let t1 = buy(&s, &gw.url(), 0).await;
+    let t1 = buy(&s, &window(&gw), 0).await;
     let t1_under_k2 = resign(&t1, "k2");
 
     write_file(&s.files.keys(), &[entry("k1"), entry("k2")].join("\n"));
     until("k2 verifies once the key file changed", async || {
-        spend(&s.http, &gw.url(), &t1_under_k2).await.0 == 200
+        spend(&s.http, &window(&gw), &t1_under_k2).await.0 == 200
     })
     .await;
-    assert_eq!(spend(&s.http, &gw.url(), &t1).await.0, 200);
+    assert_eq!(spend(&s.http, &window(&gw), &t1).await.0, 200);
 
     // The config names the new signing key and the key file drops k1: both files change.
     s.files.write(&["k2"], "k2");
     until("k1 receipts refused once k1 left the file", async || {
-        spend(&s.http, &gw.url(), &t1)
+        spend(&s.http, &window(&gw), &t1)
             .await
             .1
             .starts_with("receipt_unknown_key")
     })
     .await;
-    assert_eq!(spend(&s.http, &gw.url(), &t1_under_k2).await.0, 200);
-    let t2 = buy(&s, &gw.url(), 1).await;
+    assert_eq!(spend(&s.http, &window(&gw), &t1_under_k2).await.0, 200);
+    let t2 = buy(&s, &window(&gw), 1).await;
     assert!(t2.starts_with("tg1.k2."), "{t2}");
     assert!(gw.alive());
 }

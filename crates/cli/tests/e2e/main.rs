@@ -4,4 +4,6 @@
 mod compose;
 mod crash_recovery;
 mod gateway_key_reload;
+mod gateway_process;
 mod key_rotation;
+mod receipt_holds;

@@ -65,6 +65,11 @@ pub enum MeterError {
 }
 
 impl MeterError {
+    /// Whether the store failed (503), rather than the receipt being refused.
+    pub fn store_failed(&self) -> bool {
+        matches!(self, Self::Store(_) | Self::Unavailable(_))
+    }
+
     /// The reason string for the answer.
     pub fn reason(&self) -> &'static str {
         match self {

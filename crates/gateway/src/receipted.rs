@@ -64,15 +64,11 @@ impl Gateway {
             Err(e) => {
                 counters.ran_unserved();
                 tracing::warn!(route = %route.name, error = %e, "receipt call ran but was not counted; answer withheld");
-                match e {
-                    MeterError::Store(_) | MeterError::Unavailable(_) => {
-                        json_error(StatusCode::SERVICE_UNAVAILABLE, e.reason())
-                    }
-                    e => {
-                        let resource = self.resource_of(&uri, host.as_ref());
-                        self.refuse(route, resource, &HeaderMap::new(), &e.to_string())
-                    }
+                if e.store_failed() {
+                    return json_error(StatusCode::SERVICE_UNAVAILABLE, e.reason());
                 }
+                let resource = self.resource_of(&uri, host.as_ref());
+                self.refuse(route, resource, &HeaderMap::new(), &e.to_string())
             }
         }
     }
@@ -80,7 +76,7 @@ impl Gateway {
     /// The answer to a receipt the meter refused before the upstream ran.
     fn meter_refusal(&self, route: &Route, req: &Request, e: MeterError) -> Response {
         match e {
-            MeterError::Store(_) | MeterError::Unavailable(_) => {
+            e if e.store_failed() => {
                 tracing::error!(error = %e, "receipt store failed");
                 json_error(StatusCode::SERVICE_UNAVAILABLE, e.reason())
             }

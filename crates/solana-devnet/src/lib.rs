@@ -107,6 +107,7 @@ impl SolanaDevnet {
         drop(muted);
         let (validator, faucet) =
             started.map_err(|_| anyhow!("the validator failed to start (see its log above)"))?;
+        wait_past_genesis(&validator)?;
         Ok(Self {
             validator: Some(validator),
             faucet,
@@ -276,6 +277,24 @@ impl Drop for SolanaDevnet {
     fn drop(&mut self) {
         if let Some(v) = self.validator.take() {
             let _ = std::thread::spawn(move || drop(v)).join();
+        }
+    }
+}
+
+/// Waits until the `confirmed` bank, the one this crate's clients simulate against, is past
+/// slot 0: the genesis bank has no slot-hashes sysvar, so it refuses every v0 transaction as
+/// "Attempt to debit an account but found no record of a prior credit".
+fn wait_past_genesis(validator: &TestValidator) -> Result<()> {
+    let rpc = validator.get_rpc_client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match rpc.get_slot_with_commitment(CommitmentConfig::confirmed()) {
+            Ok(slot) if slot > 0 => return Ok(()),
+            Ok(_) | Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Ok(_) => return Err(anyhow!("no confirmed slot past genesis within 60 s")),
+            Err(e) => return Err(e).context("reading the confirmed slot"),
         }
     }
 }

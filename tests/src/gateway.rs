@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tollgate_demo_api::{Demo, PricedRoute, RouteTable};
 use tollgate_devnet::DevEvm;
+use tollgate_gateway::config::UpstreamTimeouts;
 use tollgate_gateway::{
     FacilitatorClient, Gateway, GatewayConfig, InProcess, KeyRing, Upstream, setup,
 };
@@ -202,9 +203,18 @@ pub async fn gateway_with(
 
 /// Serves `gateway` as a reverse proxy to `upstream` on a free port.
 pub async fn serve(gateway: Arc<Gateway>, upstream: &str) -> Proxy {
+    serve_within(gateway, upstream, &UpstreamTimeouts::default()).await
+}
+
+/// As [`serve`], waiting on the upstream no longer than `limits`.
+pub async fn serve_within(
+    gateway: Arc<Gateway>,
+    upstream: &str,
+    limits: &UpstreamTimeouts,
+) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let up = Upstream::new(upstream, 1 << 20).expect("upstream client");
+    let up = Upstream::new(upstream, 1 << 20, limits).expect("upstream client");
     let gw = gateway.clone();
     let task = tokio::spawn(async move {
         tollgate_gateway::serve_proxy(gw, up, listener)

@@ -267,7 +267,7 @@ pub async fn start() -> anyhow::Result<Stack> {
     let rcfg = gcfg.receipts.as_ref().context("receipts section")?;
     let receipts = setup::receipts(rcfg, &genv).await?;
     let gw = Arc::new(Gateway::new(&gcfg, Arc::new(InProcess(f)), Some(receipts)).await?);
-    let upstream = Upstream::new(&demo_url, gcfg.max_body_bytes)?;
+    let upstream = Upstream::new(&demo_url, gcfg.max_body_bytes, &gcfg.upstream_timeouts)?;
     tasks.push(tokio::spawn(async move {
         let _ = tollgate_gateway::serve_proxy(gw, upstream, gl).await;
     }));

@@ -52,7 +52,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let upstream = cfg.upstream.as_deref().context("upstream is not set")?;
-    let upstream = Upstream::new(upstream, cfg.max_body_bytes)?;
+    let upstream = Upstream::new(upstream, cfg.max_body_bytes, &cfg.upstream_timeouts)?;
     let listen = cfg.listen.as_deref().unwrap_or("127.0.0.1:8080");
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -70,12 +70,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         });
     }
-    tollgate_gateway::serve_proxy_until(gw, upstream, listener, stop_signal()?, DRAIN).await?;
+    // A stopping gateway lets every call under way finish: a paid one takes this long at most.
+    let drain = cfg.longest_paid_call() + Duration::from_secs(5);
+    tollgate_gateway::serve_proxy_until(gw, upstream, listener, stop_signal()?, drain).await?;
     Ok(())
 }
-
-/// How long a stopping gateway lets the calls under way finish.
-const DRAIN: Duration = Duration::from_secs(30);
 
 /// Completes on SIGTERM or ctrl-c.
 fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tollgate_proto::v2::Object;
@@ -36,6 +37,12 @@ pub struct GatewayConfig {
     /// Base URL of the upstream API the proxy forwards to (not needed for the Layer).
     #[serde(default)]
     pub upstream: Option<String>,
+    /// How long the proxy waits on the upstream before it answers 504.
+    #[serde(default)]
+    pub upstream_timeouts: UpstreamTimeouts,
+    /// Caps on requests: in flight to the upstream, and header size.
+    #[serde(default)]
+    pub limits: Limits,
     /// Public base URL used in `resource` fields; defaults to `http://<Host header>`.
     #[serde(default)]
     pub public_url: Option<String>,
@@ -71,6 +78,80 @@ pub struct GatewayConfig {
     pub require_payment_identifier: bool,
 }
 
+/// How long the proxy waits on the upstream; past either bound the caller gets 504
+/// `upstream_timeout` (and a paid call is not charged).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTimeouts {
+    /// Milliseconds to open a connection.
+    #[serde(default = "default_connect_ms")]
+    pub connect_ms: u64,
+    /// Seconds for a whole exchange, answer body included; a route's `timeout_seconds`
+    /// overrides it.
+    #[serde(default = "default_upstream_seconds")]
+    pub total_seconds: u64,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        Self {
+            connect_ms: default_connect_ms(),
+            total_seconds: default_upstream_seconds(),
+        }
+    }
+}
+
+fn default_connect_ms() -> u64 {
+    5_000
+}
+
+fn default_upstream_seconds() -> u64 {
+    60
+}
+
+/// Caps that keep a burst from overrunning the upstream and oversized requests out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Requests the upstream may have under way at once, all routes together; no cap unless
+    /// set. A route's `max_concurrent` caps it alone.
+    #[serde(default)]
+    pub max_concurrent: Option<usize>,
+    /// Milliseconds a request over a cap waits for a slot before it is answered 503
+    /// `upstream_busy` (a paid call is then not charged).
+    #[serde(default = "default_queue_ms")]
+    pub queue_ms: u64,
+    /// Largest total size of a request's header names and values, in bytes (431 past it).
+    #[serde(default = "default_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Most header fields in one request (431 past it); at most 100, the HTTP server's own cap.
+    #[serde(default = "default_headers")]
+    pub max_headers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent: None,
+            queue_ms: default_queue_ms(),
+            max_header_bytes: default_header_bytes(),
+            max_headers: default_headers(),
+        }
+    }
+}
+
+fn default_queue_ms() -> u64 {
+    100
+}
+
+fn default_header_bytes() -> usize {
+    32 * 1024
+}
+
+fn default_headers() -> usize {
+    100
+}
+
 /// The store gateway instances share for in-flight leases and payment-identifier answers.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,7 +185,7 @@ impl Default for StoreConfig {
 }
 
 fn default_inflight() -> u64 {
-    300
+    360
 }
 
 fn default_answer_ttl() -> u64 {
@@ -231,6 +312,13 @@ pub struct RouteConfig {
     /// Sells N calls or a time window for one payment.
     #[serde(default)]
     pub bundle: Option<BundleConfig>,
+    /// Seconds the proxy waits on the upstream for this route (instead of
+    /// `upstream_timeouts.total_seconds`).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+    /// Calls of this route the upstream may have under way at once; no cap unless set.
+    #[serde(default)]
+    pub max_concurrent: Option<usize>,
 }
 
 fn any_method() -> String {
@@ -332,16 +420,75 @@ impl GatewayConfig {
         Ok(cfg)
     }
 
-    /// A paid call holds its payment while it waits for verify and then settle; a hold that
-    /// lapsed sooner would let a copy of the payment run the handler again.
+    /// The longest a paid call can take: verify, a slot at the upstream, the upstream, settle.
+    /// A stopping gateway waits this long for its paid calls.
+    pub fn longest_paid_call(&self) -> Duration {
+        let upstream = self
+            .routes
+            .iter()
+            .filter_map(|r| r.timeout_seconds)
+            .fold(self.upstream_timeouts.total_seconds, u64::max);
+        let secs = self
+            .facilitator
+            .timeout_seconds
+            .saturating_mul(2)
+            .saturating_add(upstream);
+        Duration::from_secs(secs) + Duration::from_millis(self.limits.queue_ms)
+    }
+
+    /// A paid call holds its payment while it waits for verify, the upstream and settle; a hold
+    /// that lapsed sooner would let a copy of the payment run the handler again.
     fn check_waits(&self) -> Result<(), ConfigError> {
-        let waits = self.facilitator.timeout_seconds.saturating_mul(2);
+        let t = &self.upstream_timeouts;
+        if t.connect_ms == 0 || t.total_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "upstream_timeouts must be above zero".into(),
+            ));
+        }
+        if let Some(r) = self.routes.iter().find(|r| r.timeout_seconds == Some(0)) {
+            return Err(ConfigError::Invalid(format!(
+                "route {}: timeout_seconds must be above zero",
+                r.name
+            )));
+        }
+        self.limits
+            .check(self.routes.iter().filter_map(|r| r.max_concurrent))?;
+        let longest = self.longest_paid_call();
+        let waits = longest.as_secs() + u64::from(longest.subsec_nanos() > 0);
         if waits >= self.store.inflight_seconds {
             return Err(ConfigError::Invalid(format!(
-                "store.inflight_seconds ({}) must exceed twice facilitator.timeout_seconds ({}): \
-                 a paid call holds its payment through verify and settle",
-                self.store.inflight_seconds, self.facilitator.timeout_seconds
+                "store.inflight_seconds ({}) must exceed the longest a paid call can take \
+                 ({waits} s: twice facilitator.timeout_seconds, the longest upstream timeout and \
+                 limits.queue_ms); set it to {} or more",
+                self.store.inflight_seconds,
+                waits + 1
             )));
+        }
+        Ok(())
+    }
+}
+
+impl Limits {
+    /// Most requests a cap may let through at once (a semaphore's limit is far above it).
+    const MAX_CONCURRENT: usize = 1 << 20;
+
+    /// Caps that would refuse every request, or that cannot be built, are refused.
+    fn check(&self, routes: impl Iterator<Item = usize>) -> Result<(), ConfigError> {
+        let bad = |w: &str| Err(ConfigError::Invalid(format!("limits: {w}")));
+        if self
+            .max_concurrent
+            .into_iter()
+            .chain(routes)
+            .any(|n| n == 0 || n > Self::MAX_CONCURRENT)
+        {
+            return bad("max_concurrent must be between 1 and 1048576");
+        }
+        // The HTTP server refuses more than 100 header fields before the gateway sees them.
+        if !(8..=100).contains(&self.max_headers) || self.max_header_bytes < 1024 {
+            return bad("max_headers must be between 8 and 100 and max_header_bytes 1024 or more");
+        }
+        if self.queue_ms > 60_000 {
+            return bad("queue_ms must be 60000 or less");
         }
         Ok(())
     }
@@ -356,13 +503,48 @@ mod tests {
     }
 
     #[test]
-    fn a_hold_shorter_than_the_facilitator_waits_is_refused() {
+    fn a_hold_shorter_than_the_facilitator_and_upstream_waits_is_refused() {
         assert!(with("").is_ok(), "the defaults fit");
+        // 2 x 150 + 60 + 0.1 (queue_ms) >= 360
         let e = with("[facilitator]\ntimeout_seconds = 150").unwrap_err();
-        assert!(e.to_string().contains("inflight_seconds (300)"), "{e}");
+        assert!(e.to_string().contains("inflight_seconds (360)"), "{e}");
+        assert!(e.to_string().contains("set it to 362 or more"), "{e}");
         assert!(with("[facilitator]\ntimeout_seconds = 149").is_ok());
         assert!(
-            with("[facilitator]\ntimeout_seconds = 150\n[store]\ninflight_seconds = 301").is_ok()
+            with("[facilitator]\ntimeout_seconds = 150\n[store]\ninflight_seconds = 362").is_ok()
         );
+        // The upstream's wait counts too.
+        assert!(with("[upstream_timeouts]\ntotal_seconds = 120").is_err());
+        assert!(with("[upstream_timeouts]\ntotal_seconds = 118").is_ok());
+        assert!(with("[upstream_timeouts]\nconnect_ms = 0").is_err());
+        // And so does the wait for a slot at the upstream.
+        assert!(
+            with("[upstream_timeouts]\ntotal_seconds = 118\n[limits]\nqueue_ms = 1000").is_ok()
+        );
+        assert!(
+            with("[upstream_timeouts]\ntotal_seconds = 118\n[limits]\nqueue_ms = 2000").is_err()
+        );
+    }
+
+    #[test]
+    fn a_route_timeout_counts_in_the_hold() {
+        let route = |secs: u64| {
+            format!(
+                "pay_to = {{}}\nassets = []\n[[routes]]\nname = \"slow\"\npath = \"/slow\"\n\
+                 price = \"0.01\"\ntimeout_seconds = {secs}\n"
+            )
+        };
+        assert!(GatewayConfig::parse(&route(118)).is_ok());
+        assert!(GatewayConfig::parse(&route(120)).is_err());
+        assert!(GatewayConfig::parse(&route(0)).is_err());
+    }
+
+    #[test]
+    fn limits_that_refuse_everything_are_refused() {
+        assert!(with("[limits]\nmax_concurrent = 0").is_err());
+        assert!(with("[limits]\nmax_concurrent = 9223372036854775807").is_err());
+        assert!(with("[limits]\nmax_headers = 0").is_err());
+        assert!(with("[limits]\nmax_header_bytes = 10").is_err());
+        assert!(with("[limits]\nmax_concurrent = 64\nmax_headers = 8").is_ok());
     }
 }

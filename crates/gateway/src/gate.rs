@@ -4,12 +4,14 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
+use tokio_util::task::TaskTracker;
 use tollgate_proto::Networks;
 use tollgate_proto::v2::SettleResponse;
 use tollgate_store::StoreError;
@@ -21,11 +23,14 @@ use crate::facilitator::FacilitatorClient;
 use crate::headers;
 use crate::keys::ReceiptKeys;
 use crate::leases::Leases;
+use crate::limits::Slots;
 use crate::meter::Meter;
 use crate::metrics::{Metrics, RouteCounters};
+use crate::offer::{Offer, Reader};
 use crate::payment::Carrier;
 use crate::pending::{CheckSummary, Checker, Pending};
-use crate::routes::{Route, compile};
+use crate::proxy::RouteTimeout;
+use crate::routes::Route;
 
 /// The wrapped handler: called at most once per request.
 pub type Next = Box<dyn FnOnce(Request) -> BoxFuture<'static, Response> + Send>;
@@ -39,7 +44,10 @@ pub struct Receipts {
 
 /// A configured gateway: routes with their prices, a facilitator, and optional receipts.
 pub struct Gateway {
-    pub(crate) routes: Vec<Route>,
+    /// The priced routes and what each offers, swapped when the facilitator's kinds are read.
+    pub(crate) offer: Arc<Offer>,
+    /// Reads the facilitator's kinds in the background; stops when the gateway is dropped.
+    reader: tokio::task::JoinHandle<()>,
     pub(crate) facilitator: Arc<dyn FacilitatorClient>,
     pub(crate) leases: Leases,
     pub(crate) receipts: Option<Receipts>,
@@ -54,28 +62,33 @@ pub struct Gateway {
     pub(crate) counters: Vec<RouteCounters>,
     /// Checks bundles sold on pending settlements; its task stops when the gateway is dropped.
     pub(crate) pending: Option<Pending>,
+    /// Caps on requests in flight to the upstream and on header size.
+    slots: Slots,
+    /// Paid calls under way, each in a task of its own, so a stopping gateway waits for them.
+    paid_calls: TaskTracker,
 }
 
 pub(crate) use tollgate_proto::clock::unix_now;
 
 impl Gateway {
     /// Builds the gateway, asking the facilitator which kinds it supports so only payable
-    /// assets are offered. Bundled routes require `receipts`.
+    /// assets are offered. A facilitator that does not answer does not stop it: priced routes
+    /// answer 503 until it does. Bundled routes require `receipts`.
     pub async fn new(
         cfg: &GatewayConfig,
         facilitator: Arc<dyn FacilitatorClient>,
         receipts: Option<Receipts>,
     ) -> Result<Self, ConfigError> {
-        let supported = facilitator
-            .supported()
-            .await
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let ttl = cfg
             .receipts
             .as_ref()
             .map(|r| r.default_ttl_seconds)
             .unwrap_or(30 * 24 * 3600);
-        let routes = compile(cfg, &supported, ttl)?;
+        let metrics = Arc::new(Metrics::new());
+        let reader = Reader::start(cfg, ttl, facilitator.clone(), metrics.clone()).await?;
+        let offer = reader.offer();
+        let table = offer.table();
+        let routes = &table.routes;
         if receipts.is_none() && routes.iter().any(|r| r.bundle.is_some()) {
             return Err(ConfigError::Invalid(
                 "a route sells a bundle but receipts are not configured".into(),
@@ -89,7 +102,6 @@ impl Gateway {
         }
         let leases = Leases::open(cfg).await?;
         warn_unpaid_doors(cfg);
-        let metrics = Arc::new(Metrics::new());
         let sells_bundles = routes.iter().any(|r| r.bundle.is_some());
         let pending = receipts.as_ref().filter(|_| sells_bundles).map(|r| {
             Pending::start(Checker {
@@ -103,7 +115,8 @@ impl Gateway {
         let counters = routes.iter().map(|r| metrics.route(&r.name)).collect();
         Ok(Self {
             counters,
-            routes,
+            offer,
+            reader: reader.spawn(),
             facilitator,
             leases,
             receipts,
@@ -115,12 +128,30 @@ impl Gateway {
             answer_ttl: cfg.store.answer_seconds,
             metrics,
             pending,
+            slots: Slots::new(cfg),
+            paid_calls: TaskTracker::new(),
         })
     }
 
-    /// The priced routes, as compiled.
-    pub fn routes(&self) -> &[Route] {
-        &self.routes
+    /// The priced routes, as compiled from the facilitator's kinds last read.
+    pub fn routes(&self) -> Vec<Route> {
+        self.offer.peek().routes.clone()
+    }
+
+    /// Whether the facilitator has said what it settles, so priced routes take payments.
+    pub fn offering(&self) -> bool {
+        self.offer.peek().known
+    }
+
+    /// Waits (at most `within`) for every paid call under way to finish, settlement included,
+    /// even those whose caller hung up; `false` when some were still running. A server stops
+    /// taking requests first: [`crate::serve_proxy_until`] does, and an app using the Layer
+    /// calls this once its server stopped.
+    pub async fn finish_paid_calls(&self, within: std::time::Duration) -> bool {
+        self.paid_calls.close();
+        tokio::time::timeout(within, self.paid_calls.wait())
+            .await
+            .is_ok()
     }
 
     /// This gateway's Prometheus metrics.
@@ -143,7 +174,9 @@ impl Gateway {
     }
 
     fn route_for(&self, method: &str, path: &str) -> Option<usize> {
-        self.routes
+        self.offer
+            .peek()
+            .routes
             .iter()
             .position(|r| r.pattern.matches(method, path))
     }
@@ -164,11 +197,15 @@ impl Gateway {
     /// Decides one request; `next` runs the protected handler. A paid call runs in its own task,
     /// so a caller that hangs up cannot cut its settlement (or its recorded answer) short.
     pub async fn handle(self: &Arc<Self>, mut req: Request, next: Next) -> Response {
+        if let Some(refused) = self.slots.oversized(req.headers()) {
+            return refused;
+        }
         let canonical = match canon::canonical(req.uri().path()) {
             Ok(c) => c,
             Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
         };
         let priced = self.priced(&req, &canonical);
+        let next = self.slots.guard(priced, next);
         if let Cow::Owned(canonical) = canonical
             && canonical != req.uri().path()
         {
@@ -207,20 +244,28 @@ impl Gateway {
             self.metrics.passthrough();
             return next(req).await;
         };
+        let table = self.offer.table();
+        let route = &table.routes[i];
+        if let Some(t) = route.timeout {
+            req.extensions_mut().insert(RouteTimeout(t));
+        }
         if self.exempt(req.headers()) {
             self.counters[i].exempt();
             return next(req).await;
         }
-        let route = &self.routes[i];
         if let Some(token) = receipt.filter(|_| payment.is_none()) {
-            return self.with_receipt(i, &token, req, next).await;
+            return self.with_receipt(route, i, &token, req, next).await;
+        }
+        // Nothing is offered, or taken, that the facilitator may not settle.
+        if !table.known {
+            return self.offer.unavailable(&route.name);
         }
         let resource = self.resource_url(&req);
         if let Some((carrier, value)) = payment {
             let gw = self.clone();
-            let paid = tokio::spawn(async move {
-                gw.paid(&gw.routes[i], resource, carrier, value, req, next)
-                    .await
+            let paid = self.paid_calls.spawn(async move {
+                let route = &table.routes[i];
+                gw.paid(route, resource, carrier, value, req, next).await
             });
             return paid.await.unwrap_or_else(|e| {
                 tracing::error!(error = %e, "paid call task failed");
@@ -274,6 +319,10 @@ impl Gateway {
         status: StatusCode,
         error: &str,
     ) -> Response {
+        // A challenge that offers nothing payable helps no one: say when to come back instead.
+        if !self.offer.peek().known {
+            return self.offer.unavailable(&route.name);
+        }
         self.metrics.refused(&route.name, error);
         let accepts_v1 = route.accepts_v1(&resource, &self.networks);
         Challenge {
@@ -294,6 +343,13 @@ impl Gateway {
         e: &str,
     ) -> Response {
         self.challenge_with(route, resource, h, StatusCode::PAYMENT_REQUIRED, e)
+    }
+}
+
+/// The background read of the facilitator's kinds stops with the gateway.
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }
 
@@ -364,9 +420,39 @@ pub(crate) fn settle_header(carrier: Carrier, s: &SettleResponse) -> (&'static s
     )
 }
 
-/// Reads a buffered body, or `None` when it is over `limit`.
-pub(crate) async fn buffer(body: Body, limit: usize) -> Option<bytes::Bytes> {
-    to_bytes(body, limit).await.ok()
+/// Why a body could not be buffered.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Unread {
+    /// Over the limit.
+    TooLarge,
+    /// Cut off (the upstream failed or timed out partway).
+    Broken,
+}
+
+/// Reads a whole body of at most `limit` bytes.
+pub(crate) async fn buffer(body: Body, limit: usize) -> Result<bytes::Bytes, Unread> {
+    let mut chunks = body.into_data_stream();
+    let Some(first) = chunks.next().await else {
+        return Ok(bytes::Bytes::new());
+    };
+    let first = first.map_err(|_| Unread::Broken)?;
+    let mut whole: Option<bytes::BytesMut> = None;
+    let mut len = first.len();
+    if len > limit {
+        return Err(Unread::TooLarge);
+    }
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| Unread::Broken)?;
+        len += chunk.len();
+        if len > limit {
+            return Err(Unread::TooLarge);
+        }
+        whole
+            .get_or_insert_with(|| bytes::BytesMut::from(&first[..]))
+            .extend_from_slice(&chunk);
+    }
+    // A one-chunk body (the usual answer) is passed on without a copy.
+    Ok(whole.map_or(first, bytes::BytesMut::freeze))
 }
 
 /// Adds `tollgate_receipt` to a JSON object body; other bodies are returned unchanged.

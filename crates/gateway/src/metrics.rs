@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Settlement latency buckets, 5 ms to 60 s.
@@ -56,6 +57,7 @@ pub struct Metrics {
     passthrough: IntCounter,
     receipt_spent: IntCounter,
     receipt_refunded: IntCounter,
+    offering: IntGauge,
 }
 
 /// One route's counters for calls served without a payment round trip (on a receipt, or
@@ -137,8 +139,14 @@ impl Metrics {
             "receipt calls spent, and given back when the upstream failed",
             &["result"],
         );
+        let offering = IntGauge::new(
+            "tollgate_gateway_facilitator_offering",
+            "1 once the facilitator said what it settles (priced routes take payments), else 0",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(offering.clone()),
             Box::new(refusals.clone()),
             Box::new(handler_runs.clone()),
             Box::new(settle.clone()),
@@ -159,7 +167,13 @@ impl Metrics {
             settle,
             receipts_issued,
             receipts_revoked,
+            offering,
         }
+    }
+
+    /// Whether priced routes can take payments (the facilitator's kinds are known).
+    pub fn offering(&self, known: bool) {
+        self.offering.set(i64::from(known));
     }
 
     /// The counters of the route named `route`, for its hot path.

@@ -14,7 +14,9 @@ use tollgate_proto::v2::SettleResponse;
 use tollgate_store::NewReceipt;
 
 use crate::answers;
-use crate::gate::{Gateway, Next, buffer, json_error, settle_header, unix_now, with_body_receipt};
+use crate::gate::{
+    Gateway, Next, Unread, buffer, json_error, settle_header, unix_now, with_body_receipt,
+};
 use crate::headers;
 use crate::metrics::Outcome;
 use crate::payment::{self, Accepts, Carrier, PaymentError};
@@ -121,8 +123,16 @@ impl Gateway {
         }
         self.metrics.handler_ran(&route.name);
         let (mut parts, inner_body) = next(req).await.into_parts();
-        let Some(bytes) = buffer(inner_body, self.max_body).await else {
-            return json_error(StatusCode::BAD_GATEWAY, "upstream_response_too_large");
+        let bytes = match buffer(inner_body, self.max_body).await {
+            Ok(bytes) => bytes,
+            Err(Unread::TooLarge) => {
+                return json_error(StatusCode::BAD_GATEWAY, "upstream_response_too_large");
+            }
+            // Cut off partway (the upstream failed, or timed out after its headers came): the
+            // call was not served, so nothing is charged.
+            Err(Unread::Broken) => {
+                return json_error(StatusCode::BAD_GATEWAY, "upstream_response_incomplete");
+            }
         };
         if parts.status.as_u16() >= 400 {
             return Response::from_parts(parts, Body::from(bytes));

@@ -19,6 +19,7 @@ use futures::{Stream, StreamExt};
 use tokio::net::TcpListener;
 use tower::{Layer, Service};
 
+use crate::config::UpstreamTimeouts;
 use crate::gate::{Gateway, json_error};
 use crate::layer::PaywallLayer;
 
@@ -38,6 +39,10 @@ const HOP_BY_HOP: &[&str] = &[
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A route's own bound on the upstream exchange, set on the request by the gate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouteTimeout(pub(crate) Duration);
+
 /// Forwards each request to `base` + path and query, with request bodies capped at `max_body`.
 #[derive(Clone)]
 pub struct Upstream {
@@ -47,10 +52,15 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// A forwarder to `base` (e.g. `http://127.0.0.1:9000`).
-    pub fn new(base: &str, max_body: usize) -> Result<Self, reqwest::Error> {
+    /// A forwarder to `base` (e.g. `http://127.0.0.1:9000`) that gives up (504) past `limits`.
+    pub fn new(
+        base: &str,
+        max_body: usize,
+        limits: &UpstreamTimeouts,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_millis(limits.connect_ms))
+            .timeout(Duration::from_secs(limits.total_seconds))
             .pool_max_idle_per_host(256)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
@@ -79,6 +89,9 @@ impl Upstream {
             .http
             .request(parts.method, format!("{}{path}", self.base))
             .headers(strip(&parts.headers));
+        if let Some(RouteTimeout(t)) = parts.extensions.get::<RouteTimeout>() {
+            rb = rb.timeout(*t);
+        }
         let over = Arc::new(AtomicBool::new(false));
         if body.size_hint().exact() != Some(0) {
             let capped = capped(body, self.max_body, over.clone());
@@ -88,6 +101,10 @@ impl Upstream {
             Ok(r) => r,
             Err(_) if over.load(Ordering::Acquire) => {
                 return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request_body_too_large");
+            }
+            Err(e) if e.is_timeout() => {
+                tracing::warn!(error = %e.without_url(), "upstream timed out");
+                return json_error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout");
             }
             Err(e) => {
                 tracing::warn!(error = %e.without_url(), "upstream unreachable");
@@ -180,8 +197,9 @@ pub async fn serve_proxy(
 }
 
 /// Serves the proxy until `stop` completes, then stops taking connections, lets the calls under
-/// way finish (at most `drain`), and gives the receipt calls this instance holds back to the
-/// store, so no paid call waits for a hold to expire.
+/// way finish (at most `drain` for the connections, and as long again for paid calls whose
+/// callers hung up, so no settlement is cut off), and gives the receipt calls this instance
+/// holds back to the store, so no paid call waits for a hold to expire.
 pub async fn serve_proxy_until(
     gw: Arc<Gateway>,
     upstream: Upstream,
@@ -204,6 +222,13 @@ pub async fn serve_proxy_until(
                 tracing::warn!(seconds = drain.as_secs(), "calls still under way after the drain bound; stopping anyway");
             }
         }
+    }
+    // Paid calls whose callers hung up are not connections any more, and still settle.
+    if !gw.finish_paid_calls(drain).await {
+        tracing::warn!(
+            seconds = drain.as_secs(),
+            "paid calls still settling after the drain bound; stopping anyway"
+        );
     }
     if let Some(meter) = gw.meter() {
         match meter.release().await {

@@ -16,12 +16,13 @@ impl Gateway {
     /// Serves a call on a receipt; the resource URL is only built for a refusal.
     pub(crate) async fn with_receipt(
         &self,
+        route: &Route,
         i: usize,
         token: &str,
         req: Request,
         next: Next,
     ) -> Response {
-        let (route, counters) = (&self.routes[i], &self.counters[i]);
+        let counters = &self.counters[i];
         let Some(r) = &self.receipts else {
             let resource = self.resource_url(&req);
             return self.refuse(route, resource, req.headers(), reason::RECEIPTS_DISABLED);

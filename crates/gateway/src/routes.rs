@@ -38,6 +38,8 @@ pub struct Route {
     /// The symbol of each `accepts` entry.
     pub symbols: Vec<String>,
     pub bundle: Option<Bundle>,
+    /// How long the proxy waits on the upstream for this route, when it says.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Route {
@@ -123,6 +125,7 @@ pub fn compile(
             accepts,
             symbols,
             bundle,
+            timeout: r.timeout_seconds.map(std::time::Duration::from_secs),
         });
     }
     Ok(routes)

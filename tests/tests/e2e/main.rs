@@ -13,6 +13,7 @@ mod gateway_challenge;
 mod gateway_interop;
 mod gateway_key_rotation;
 mod gateway_lost_settle;
+mod gateway_neighbours;
 mod gateway_paid;
 mod gateway_receipts;
 mod gateway_revoke;

@@ -3,6 +3,7 @@
 
 mod compose;
 mod crash_recovery;
+mod gateway_drain;
 mod gateway_key_reload;
 mod gateway_process;
 mod key_rotation;

@@ -1,9 +1,10 @@
-//! Gateway benchmark: requests/s and p99 for (a) the bare upstream, (b) the gateway answering
-//! 402, (c) calls unlocked by a receipt, through the reverse proxy and through the Layer, with
-//! the default receipt settings, on SQLite and (when TOLLGATE_TEST_DATABASE_URL is set)
-//! PostgreSQL, (d) the same path unpriced through the same Layer and proxy (the baselines for
-//! receipt calls), and (e) the latency of paid calls (verify, handler, settle) one after
-//! another. Real anvil, facilitator and stores.
+//! Gateway benchmark: requests/s, p50 and p99 for (a) the bare upstream, (b) the gateway
+//! answering 402, (c) calls unlocked by a receipt, through the reverse proxy and through the
+//! Layer, with the default receipt settings, on SQLite and (when TOLLGATE_TEST_DATABASE_URL is
+//! set) PostgreSQL, (d) the same path unpriced through the same Layer and proxy (the baselines
+//! for receipt calls) and through nginx with a keep-alive upstream (the baseline for the proxy;
+//! `scripts/bench.sh` installs Debian's nginx when it is missing), and (e) the latency of paid
+//! calls (verify, handler, settle) one after another. Real anvil, facilitator and stores.
 //!
 //! Every case is measured once per round, in turn, and the median of the rounds is reported.
 //!
@@ -30,13 +31,16 @@ fn knob(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Runs `concurrency` workers against `url` for `secs`; returns (req/s, p99 ms).
-async fn load(
-    http: &reqwest::Client,
-    url: &str,
-    headers: &[(&str, String)],
-    want: u16,
-) -> (f64, f64) {
+/// One load run: requests/s and latency percentiles in ms.
+#[derive(Clone, Copy)]
+struct Run {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// Runs `concurrency` workers against `url` for `secs`.
+async fn load(http: &reqwest::Client, url: &str, headers: &[(&str, String)], want: u16) -> Run {
     let secs = knob("BENCH_SECS", 3);
     let concurrency = knob("BENCH_CONCURRENCY", 32);
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -70,8 +74,82 @@ async fn load(
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort();
-    let p99 = all[(all.len() * 99 / 100).min(all.len() - 1)];
-    (all.len() as f64 / elapsed, p99.as_secs_f64() * 1000.0)
+    let at = |pct: usize| all[(all.len() * pct / 100).min(all.len() - 1)].as_secs_f64() * 1000.0;
+    Run {
+        rps: all.len() as f64 / elapsed,
+        p50: at(50),
+        p99: at(99),
+    }
+}
+
+/// nginx from the system in front of `upstream` (keep-alive pool, no access log), as an
+/// operator runs it; stopped when dropped.
+struct Nginx {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nginx {
+    /// Starts nginx; `None` (with a note) when it is not installed.
+    async fn start(upstream: &str) -> Option<Self> {
+        let Some(bin) = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+        else {
+            println!("nginx is not installed: its case is left out (scripts/bench.sh installs it)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let dir = tempfile::tempdir().expect("nginx dir");
+        let up = upstream.trim_start_matches("http://");
+        let d = dir.path().display();
+        let conf = format!(
+            "worker_processes auto;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+               upstream up {{ server {up}; keepalive 256; }}\n\
+               server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://up;\n\
+                 proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n    }}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).expect("nginx.conf");
+        let child = std::process::Command::new(bin)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .spawn()
+            .expect("nginx starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Some(Self {
+            child,
+            url,
+            _dir: dir,
+        })
+    }
 }
 
 /// Serves the demo router, bare or behind the Layer, on a free port.
@@ -134,7 +212,7 @@ struct Case {
     want: u16,
     /// Index of the case this one is compared with, besides the bare upstream.
     versus: Option<usize>,
-    runs: Vec<(f64, f64)>,
+    runs: Vec<Run>,
 }
 
 impl Case {
@@ -149,10 +227,10 @@ impl Case {
         }
     }
 
-    /// The median run by throughput: (req/s, its p99 ms).
-    fn median(&self) -> (f64, f64) {
+    /// The median run by throughput.
+    fn median(&self) -> Run {
         let mut r = self.runs.clone();
-        r.sort_by(|a, b| a.0.total_cmp(&b.0));
+        r.sort_by(|a, b| a.rps.total_cmp(&b.rps));
         r[r.len() / 2]
     }
 }
@@ -175,20 +253,20 @@ async fn measure(http: &reqwest::Client, cases: &mut [Case]) {
 }
 
 fn report(cases: &[Case]) {
-    let base = cases[0].median().0;
+    let base = cases[0].median().rps;
     for c in cases.iter().filter(|c| !c.runs.is_empty()) {
-        let (rps, p99) = c.median();
+        let Run { rps, p50, p99 } = c.median();
         let versus = c.versus.filter(|v| !cases[*v].runs.is_empty());
         let versus = versus.map_or(String::new(), |v| {
             let other = &cases[v];
             format!(
                 "   {:>5.1}% of {}",
-                100.0 * rps / other.median().0,
+                100.0 * rps / other.median().rps,
                 other.name.split(',').next().unwrap_or("")
             )
         });
         println!(
-            "{:<44} {rps:>10.0} req/s   p99 {p99:>7.2} ms   {:>5.1}% of (a){versus}",
+            "{:<44} {rps:>10.0} req/s   p50 {p50:>6.2} ms   p99 {p99:>7.2} ms   {:>5.1}% of (a){versus}",
             c.name,
             100.0 * rps / base
         );
@@ -271,6 +349,7 @@ async fn main() {
     let free_gw = gateway(&env, &unpriced, &["k1"], "k1").await;
     let free_layer = serve_app(demo.clone(), Some(free_gw.clone())).await;
     let free = serve(free_gw, &bare).await;
+    let nginx = Nginx::start(&bare).await;
     let mut cases = vec![
         Case::new("(a) bare upstream", format!("{bare}{PATH}"), 200),
         Case::new("(b) layer, 402", format!("{layer}{PATH}"), 402),
@@ -290,6 +369,14 @@ async fn main() {
         layer: cases.len() - 2,
         proxy: cases.len() - 1,
     };
+    if let Some(n) = &nginx {
+        cases.push(Case::new(
+            "(d) nginx, same path",
+            format!("{}{PATH}", n.url),
+            200,
+        ));
+        cases[unpriced.proxy].versus = Some(cases.len() - 1);
+    }
     let mut proxies = Vec::new();
     cases.extend(store_cases(&env, &env.db.url, &demo, "sqlite", unpriced, &mut proxies).await);
     let pg = tollgate_e2e::TestDb::create(Db::Postgres).await;

@@ -16,7 +16,7 @@ use tollgate_demo_api::RouteTable;
 use tollgate_e2e::gateway::{anvil_usdc_toml, first_accept, get as fetch, v2_header};
 use tollgate_e2e::{Db, Env};
 
-use crate::gateway_process::Gateway;
+use crate::gateway_process::{Gateway, config_head};
 
 /// Paid calls in flight when the signal arrives.
 const CALLS: usize = 50;
@@ -63,21 +63,11 @@ async fn sigterm_lets_every_paid_call_in_flight_finish_and_settle() {
     let env = Env::start(Db::Sqlite).await.expect("sqlite");
     let upstream = held_upstream().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let toml = format!(
-        r#"
-listen = "127.0.0.1:0"
-upstream = "{upstream}"
-public_url = "http://gateway.test"
-
-[facilitator]
-url = "{facilitator}"
-{assets}
-{routes}
-"#,
-        upstream = upstream.url,
-        facilitator = env.url,
-        assets = anvil_usdc_toml(&env.dev),
-        routes = RouteTable::demo().only(&["signals"]).to_toml(),
+    let toml = config_head(
+        &upstream.url,
+        &env.url,
+        &anvil_usdc_toml(&env.dev),
+        &RouteTable::demo().only(&["signals"]).to_toml(),
     );
     let config = dir.path().join("gateway.toml");
     std::fs::write(&config, toml).expect("config");

@@ -16,7 +16,7 @@ use tollgate_e2e::{Db, Env};
 use tollgate_gateway::{Claims, KeyRing};
 use tollgate_proto::codec::{decode_header, encode_header};
 
-use crate::gateway_process::Gateway;
+use crate::gateway_process::{Gateway, config_head};
 
 const WINDOW: &str = "/v2/technology-grade/aave";
 
@@ -69,26 +69,20 @@ impl Files {
             .poll
             .map(|p| format!("keys_poll_seconds = {p}"))
             .unwrap_or_default();
+        let head = config_head(
+            &self.upstream,
+            &self.facilitator,
+            &self.assets,
+            &RouteTable::demo().only(&["technology"]).to_toml(),
+        );
         format!(
-            r#"
-listen = "127.0.0.1:0"
-upstream = "{upstream}"
-public_url = "http://gateway.test"
-
-[facilitator]
-url = "{facilitator}"
-{assets}
-{routes}
+            r#"{head}
 [receipts]
 database_url = "sqlite://{db}"
 keys_file = {keys:?}
 signing_key = "{signing}"
 {poll}
 "#,
-            upstream = self.upstream,
-            facilitator = self.facilitator,
-            assets = self.assets,
-            routes = RouteTable::demo().only(&["technology"]).to_toml(),
             db = self.dir.path().join("gateway.db").display(),
             keys = self.keys().display().to_string(),
         )

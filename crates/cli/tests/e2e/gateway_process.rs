@@ -9,6 +9,23 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The start of a gateway config as these tests write it: a free port, `upstream`, the remote
+/// `facilitator`, `assets` (`[pay_to]` and `[[assets]]`) and `routes`; a `[receipts]` section
+/// may follow.
+pub fn config_head(upstream: &str, facilitator: &str, assets: &str, routes: &str) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+upstream = "{upstream}"
+public_url = "http://gateway.test"
+
+[facilitator]
+url = "{facilitator}"
+{assets}
+{routes}"#
+    )
+}
+
 /// A running `tollgate gateway` with its stderr collected.
 pub struct Gateway {
     pub child: Child,

@@ -18,7 +18,7 @@ use tollgate_proto::clock::unix_now;
 use tollgate_proto::headers;
 use tollgate_store::{NewReceipt, ReceiptStore};
 
-use crate::gateway_process::Gateway;
+use crate::gateway_process::{Gateway, config_head};
 
 const CALLS: u64 = 1000;
 const PATH: &str = "/v2/price-prediction/aave";
@@ -41,28 +41,21 @@ async fn stack(hold_seconds: u64) -> Option<Stack> {
     let api = start_demo().await;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("receipt.keys"), KEY).expect("key file");
-    let toml = format!(
+    let routes = RouteTable::demo().only(&["prediction", "fundamental"]);
+    let mut toml = config_head(
+        &api.url,
+        &env.url,
+        &anvil_usdc_toml(&env.dev),
+        &routes.to_toml(),
+    );
+    toml += &format!(
         r#"
-listen = "127.0.0.1:0"
-upstream = "{upstream}"
-public_url = "http://gateway.test"
-
-[facilitator]
-url = "{facilitator}"
-{assets}
-{routes}
 [receipts]
 database_url = "{db}"
 keys_file = {keys:?}
 signing_key = "k1"
 hold_seconds = {hold_seconds}
 "#,
-        upstream = api.url,
-        facilitator = env.url,
-        assets = anvil_usdc_toml(&env.dev),
-        routes = RouteTable::demo()
-            .only(&["prediction", "fundamental"])
-            .to_toml(),
         db = env.db.url,
         keys = dir.path().join("receipt.keys").display().to_string(),
     );

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
 
 /// Starts `tollgate facilitator --config <config>` with `envs`, and returns it with its base URL
 /// once it prints its `Facilitator listening` line.
@@ -28,17 +28,24 @@ pub async fn spawn_facilitator(
     }
     let mut child = cmd.spawn().expect("spawn tollgate");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
+    let url = listening_url(&mut lines, "Facilitator").await;
+    (child, url)
+}
+
+/// The URL a `tollgate` process prints as `<what> listening on <url>` on stdout, waited for (at
+/// most 60 s); the lines after it stay in `lines`.
+pub async fn listening_url(lines: &mut Lines<BufReader<ChildStdout>>, what: &str) -> String {
+    let marker = format!("{what} listening on ");
+    tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.expect("read stdout") {
-            if let Some(rest) = line.split("Facilitator listening on ").nth(1) {
+            if let Some(rest) = line.split(&marker).nth(1) {
                 return rest.trim().to_string();
             }
         }
-        panic!("facilitator exited before listening");
+        panic!("{what} exited before listening");
     })
     .await
-    .expect("facilitator starts within 60 s");
-    (child, url)
+    .unwrap_or_else(|_| panic!("{what} starts within 60 s"))
 }
 
 /// Posts `/settle` to a facilitator process; a transport error means the process is gone.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tollgate_e2e::process::listening_url;
 
 /// The start of a gateway config as these tests write it: a free port, `upstream`, the remote
 /// `facilitator`, `assets` (`[pay_to]` and `[[assets]]`) and `routes`; a `[receipts]` section
@@ -59,16 +60,7 @@ impl Gateway {
             }
         });
         let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = out.next_line().await.expect("read stdout") {
-                if let Some(rest) = line.split("Gateway listening on ").nth(1) {
-                    return rest.trim().to_string();
-                }
-            }
-            panic!("gateway exited before listening");
-        })
-        .await
-        .expect("gateway starts within 60 s");
+        let url = listening_url(&mut out, "Gateway").await;
         tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
         Self {
             child,

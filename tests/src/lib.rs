@@ -20,7 +20,7 @@ use tollgate_evm::{ChainConfig, EvmChain};
 use tollgate_facilitator::{
     Allowlist, EvmExactScheme, Facilitator, FacilitatorOptions, PaymentScheme,
 };
-use tollgate_proto::Network;
+use tollgate_proto::{Network, Verified};
 use tollgate_store::Ledger;
 
 pub use api::Api;
@@ -138,6 +138,18 @@ impl Env {
         cfg.receipt_poll = Duration::from_millis(20);
         let chain = EvmChain::connect(cfg).await.expect("chain connects");
         Arc::new(EvmExactScheme::new(chain))
+    }
+
+    /// A settlement that moves nothing (a 0-value call from the settlement signer to itself):
+    /// all a test of nonces and sends needs.
+    pub fn harmless(&self, n: u32) -> Verified {
+        Verified {
+            identity: format!("harmless/{n}"),
+            payer: "0x0".into(),
+            amount: U256::ZERO,
+            target: self.dev.facilitator.address().to_string(),
+            data: Vec::new(),
+        }
     }
 
     /// Payer `i`.

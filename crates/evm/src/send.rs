@@ -57,6 +57,8 @@ impl EvmChain {
                 let msg = resp.message.to_lowercase();
                 if node_has_it(&msg) {
                     Broadcast::Accepted
+                } else if msg.contains("nonce too low") {
+                    self.mined_already(hash, resp.message.to_string()).await
                 } else {
                     Broadcast::Rejected(resp.message.to_string())
                 }
@@ -85,6 +87,24 @@ impl EvmChain {
             }
         }
         outcome
+    }
+
+    /// "nonce too low" also answers a send of a transaction already mined: one that an endpoint
+    /// took before its answer was lost, sent again to the next endpoint. Only the chain's record
+    /// of this hash tells that apart from a nonce another transaction used; a refusal would
+    /// release a payment already paid on chain.
+    async fn mined_already(&self, hash: Option<B256>, refusal: String) -> Broadcast {
+        let Some(h) = hash else {
+            return Broadcast::Rejected(refusal);
+        };
+        match self.provider.get_transaction_by_hash(h).await {
+            Ok(Some(_)) => Broadcast::Accepted,
+            Ok(None) => Broadcast::Rejected(refusal),
+            Err(e) => Broadcast::Unknown(format!(
+                "{refusal}, and the lookup of the transaction failed: {}",
+                error_text(&e)
+            )),
+        }
     }
 
     /// A 0-value self-transfer at `nonce` and today's fee: what spends a nonce no settlement

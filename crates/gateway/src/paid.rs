@@ -164,6 +164,12 @@ impl Gateway {
                 .error_reason
                 .as_deref()
                 .unwrap_or(reason::UNEXPECTED_SETTLE_ERROR);
+            if why == reason::UNEXPECTED_SETTLE_ERROR {
+                // The facilitator stumbled partway through this very attempt: the payer's retry
+                // of the payment gets this answer once it settles, without a second run.
+                self.keep(&id, answers::unsent(&fingerprint, &parts, &bytes))
+                    .await;
+            }
             let mut r = self.refuse(route, resource, &h, why);
             r.headers_mut().insert(name, value);
             return r;

@@ -1,11 +1,14 @@
 //! A bundle bought by a payment whose settle answer was lost on the wire: the facilitator
 //! settled, the gateway never heard. The payer's retry of the same payment gets the kept answer
-//! with the bundle's receipt, the handler having run once, and that receipt unlocks calls.
+//! with the bundle's receipt, the handler having run once, and that receipt unlocks calls. The
+//! same holds when the facilitator answered that it could not finish the settlement.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
 use axum::Router;
 use axum::routing::get as route_get;
 use serde_json::json;
@@ -14,6 +17,7 @@ use tollgate_e2e::gateway::*;
 use tollgate_e2e::tcp_proxy::{Mode, TcpProxy};
 use tollgate_e2e::{Db, Env};
 use tollgate_gateway::{PaywallLayer, Remote};
+use tollgate_proto::reason;
 
 #[tokio::test]
 async fn a_bundle_whose_settle_answer_was_lost_reaches_its_payer_on_retry() {
@@ -82,4 +86,71 @@ async fn a_bundle_whose_settle_answer_was_lost_reaches_its_payer_on_retry() {
     assert_eq!(spent.status, 402, "the bundle held {BUNDLE_CALLS} calls");
     assert_eq!(runs.load(Ordering::SeqCst), BUNDLE_CALLS);
     served.abort();
+}
+
+/// The node refused the settlement (its signer had no gas left), so the facilitator answered
+/// `unexpected_settle_error` after the handler had run. The answer is kept all the same: the
+/// payer's retry of that payment, once the signer has gas again, settles and gets it without a
+/// second run, and a further replay gets nothing.
+#[tokio::test]
+async fn a_settle_the_facilitator_could_not_finish_is_retried_without_a_second_run() {
+    let env = Env::start(Db::Sqlite).await.expect("SQLite is always here");
+    let toml = config_toml(&env, "http://unused.invalid", 1, BUNDLE_CALLS);
+    let gw = gateway(&env, &toml, &["k1"], "k1").await;
+    let runs = Arc::new(AtomicU64::new(0));
+    let counted = runs.clone();
+    let app = Router::new()
+        .route(
+            "/v2/indices",
+            route_get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { axum::Json(json!({ "indices": 7 })) }
+            }),
+        )
+        .layer(PaywallLayer::new(gw));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/v2/indices", listener.local_addr().expect("addr"));
+    let served = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let http = reqwest::Client::new();
+    let accepted = first_accept(&get(&http, &url, &[]).await);
+    let pay = [("PAYMENT-SIGNATURE", v2_header(&env, 0, &accepted))];
+    let signer = env.dev.facilitator.address();
+    let gas = env
+        .dev
+        .anvil
+        .provider()
+        .get_balance(signer)
+        .await
+        .expect("balance");
+    set_balance(&env, signer, U256::ZERO).await;
+    let refused = get(&http, &url, &pay).await;
+    assert_eq!(refused.status, 402, "{refused:?}");
+    assert_eq!(refused.body["error"], reason::UNEXPECTED_SETTLE_ERROR);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    set_balance(&env, signer, gas).await;
+    let retry = get(&http, &url, &pay).await;
+    assert_eq!(retry.status, 200, "{retry:?}");
+    assert_eq!(retry.body["indices"], 7);
+    assert!(retry.header("payment-response").is_some());
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the kept answer, not a second run"
+    );
+    let again = get(&http, &url, &pay).await;
+    assert_ne!(again.status, 200, "a replay was served: {again:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    served.abort();
+}
+
+async fn set_balance(env: &Env, who: Address, wei: U256) {
+    let _: serde_json::Value = env
+        .dev
+        .anvil
+        .provider()
+        .raw_request("anvil_setBalance".into(), (who, wei))
+        .await
+        .expect("anvil_setBalance");
 }

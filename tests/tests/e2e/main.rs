@@ -6,6 +6,7 @@ mod client_interop;
 mod client_pays;
 mod evm_exact;
 mod evm_permit2;
+mod evm_resend;
 mod evm_settlement;
 mod facilitator_doors;
 mod gateway_attacks;

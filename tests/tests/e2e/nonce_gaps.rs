@@ -3,22 +3,10 @@
 //! later settlements sit behind the gap, and the stuck-settlement pass (a fee bump) sends the
 //! filler again, so they land.
 
-use alloy::primitives::U256;
 use alloy::providers::Provider;
 use serde_json::Value;
 use tollgate_e2e::{Db, Env};
-use tollgate_proto::{Broadcast, Verified};
-
-/// A 0-value call from the settlement signer to itself: all a nonce needs.
-fn harmless(env: &Env, n: u32) -> Verified {
-    Verified {
-        identity: format!("gap-test/{n}"),
-        payer: "0x0".into(),
-        amount: U256::ZERO,
-        target: env.dev.facilitator.address().to_string(),
-        data: Vec::new(),
-    }
-}
+use tollgate_proto::Broadcast;
 
 async fn anvil(env: &Env, method: &str, params: Value) {
     let rpc = env.dev.anvil.provider();
@@ -35,10 +23,10 @@ async fn a_dropped_gap_filler_is_sent_again_when_a_later_settlement_sticks() {
     // Mining only when told, so the pool holds what reaches it.
     anvil(&env, "evm_setAutomine", serde_json::json!([false])).await;
 
-    let never_sent = scheme.sign(&harmless(&env, 0)).await.expect("signs");
+    let never_sent = scheme.sign(&env.harmless(0)).await.expect("signs");
     scheme.abandon(&never_sent).await;
     anvil(&env, "anvil_dropAllTransactions", serde_json::json!([])).await;
-    let later = scheme.sign(&harmless(&env, 1)).await.expect("signs");
+    let later = scheme.sign(&env.harmless(1)).await.expect("signs");
     assert!(matches!(
         scheme.broadcast(&later).await,
         Broadcast::Accepted

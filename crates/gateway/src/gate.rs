@@ -29,8 +29,8 @@ use crate::metrics::{Metrics, RouteCounters};
 use crate::offer::{Offer, Reader};
 use crate::payment::Carrier;
 use crate::pending::{CheckSummary, Checker, Pending};
-use crate::proxy::RouteTimeout;
 use crate::routes::Route;
+use crate::upstream::RouteTimeout;
 
 /// The wrapped handler: called at most once per request.
 pub type Next = Box<dyn FnOnce(Request) -> BoxFuture<'static, Response> + Send>;

@@ -28,6 +28,7 @@ mod replies;
 pub mod routes;
 pub mod setup;
 mod unsettled;
+pub mod upstream;
 
 pub use config::{ConfigError, GatewayConfig};
 pub use facilitator::{FacilitatorClient, FacilitatorError, InProcess, Remote};
@@ -36,6 +37,7 @@ pub use keys::{ReceiptKeys, Rotation};
 pub use layer::{Paywall, PaywallLayer};
 pub use meter::Meter;
 pub use pending::CheckSummary;
-pub use proxy::{Upstream, admin_app, proxy_app, serve_proxy, serve_proxy_until};
+pub use proxy::{admin_app, proxy_app, serve_proxy, serve_proxy_until};
 pub use receipt::{Claims, KeyRing};
 pub use reload::KeyWatch;
+pub use upstream::{Upstream, UpstreamError};

@@ -1,5 +1,5 @@
 //! A gateway whose neighbours fail: a facilitator that is down when the gateway starts, an
-//! upstream that never answers.
+//! upstream that never answers, one that stalls after its headers, and one that is not there.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,6 +151,91 @@ async fn an_upstream_that_never_answers_gets_504_within_the_bound() {
     );
     assert_eq!(env.usdc(payer).await, before, "nothing charged");
     assert_eq!(env.settlements_sent().await, 0);
+}
+
+/// An upstream that sends its headers and then stalls: an unpriced answer is cut off at the
+/// proxy's bound (the caller sees its body fail), a paid one at its route's bound as 502
+/// `upstream_response_incomplete`, and the payer is not charged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_stalls_after_its_headers_is_cut_off_at_the_bound() {
+    let env = Env::start(Db::Sqlite).await.expect("sqlite");
+    let stalls = || async {
+        let never = futures::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+        axum::body::Body::from_stream(never)
+    };
+    let app = axum::Router::new().fallback(stalls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = format!("http://{}", listener.local_addr().expect("addr"));
+    let served = tokio::spawn(async move { axum::serve(listener, app).await });
+    let toml = config_toml(&env, &upstream, 1, BUNDLE_CALLS).replace(
+        "name = \"signals\"\n",
+        "name = \"signals\"\ntimeout_seconds = 1\n",
+    );
+    let gw = gateway(&env, &toml, &["k1"], "k1").await;
+    let limits = UpstreamTimeouts {
+        connect_ms: 1_000,
+        total_seconds: 3,
+    };
+    let proxy = serve_within(gw, &upstream, &limits).await;
+    let http = reqwest::Client::new();
+
+    let started = Instant::now();
+    let free = http
+        .get(format!("{}/v2/tokens", proxy.url))
+        .send()
+        .await
+        .expect("headers come through");
+    assert_eq!(free.status(), 200);
+    assert!(free.bytes().await.is_err(), "the body is cut off");
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_secs(3)..Duration::from_secs(10)).contains(&waited),
+        "unpriced: {waited:?}"
+    );
+
+    let url = format!("{}/v2/trading-signals", proxy.url);
+    let payer = env.payer(0).address();
+    let before = env.usdc(payer).await;
+    let accepted = first_accept(&get(&http, &url, &[]).await);
+    let header = v2_header(&env, 0, &accepted);
+    let started = Instant::now();
+    let paid = get(&http, &url, &[("PAYMENT-SIGNATURE", header)]).await;
+    let waited = started.elapsed();
+    assert_eq!(paid.status, 502, "{paid:?}");
+    assert_eq!(paid.body["error"], json!("upstream_response_incomplete"));
+    assert!(
+        (Duration::from_secs(1)..Duration::from_secs(3)).contains(&waited),
+        "the route's own bound: {waited:?}"
+    );
+    assert_eq!(env.usdc(payer).await, before, "nothing charged");
+    assert_eq!(env.settlements_sent().await, 0);
+    served.abort();
+}
+
+/// An upstream with nothing listening: 502 `upstream_unreachable` at once, naming no address.
+#[tokio::test]
+async fn an_upstream_that_is_not_there_gets_502() {
+    let env = Env::start(Db::Sqlite).await.expect("sqlite");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let upstream = format!("http://127.0.0.1:{port}");
+    let gw = gateway(
+        &env,
+        &config_toml(&env, &upstream, 1, BUNDLE_CALLS),
+        &["k1"],
+        "k1",
+    )
+    .await;
+    let proxy = serve(gw, &upstream).await;
+    let http = reqwest::Client::new();
+    let free = get(&http, &format!("{}/v2/tokens", proxy.url), &[]).await;
+    assert_eq!(free.status, 502, "{free:?}");
+    assert_eq!(free.body["error"], json!("upstream_unreachable"));
+    assert!(!format!("{free:?}").contains(&port.to_string()), "{free:?}");
 }
 
 /// A facilitator that answers and refuses this gateway (a proxy in front of it wanting

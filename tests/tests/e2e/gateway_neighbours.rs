@@ -135,22 +135,8 @@ async fn an_upstream_that_never_answers_gets_504_within_the_bound() {
         "unpriced: {waited:?}"
     );
 
-    let url = format!("{}/v2/trading-signals", proxy.url);
-    let payer = env.payer(0).address();
-    let before = env.usdc(payer).await;
-    let accepted = first_accept(&get(&http, &url, &[]).await);
-    let header = v2_header(&env, 0, &accepted);
-    let started = Instant::now();
-    let paid = get(&http, &url, &[("PAYMENT-SIGNATURE", header)]).await;
-    let waited = started.elapsed();
-    assert_eq!(paid.status, 504, "{paid:?}");
-    assert_eq!(paid.body["error"], json!("upstream_timeout"));
-    assert!(
-        (Duration::from_secs(1)..Duration::from_secs(5)).contains(&waited),
-        "the route's own bound: {waited:?}"
-    );
-    assert_eq!(env.usdc(payer).await, before, "nothing charged");
-    assert_eq!(env.settlements_sent().await, 0);
+    let bound = Duration::from_secs(1)..Duration::from_secs(5);
+    paid_call_fails_uncharged(&env, &proxy.url, 504, "upstream_timeout", bound).await;
 }
 
 /// An upstream that sends its headers and then stalls: an unpriced answer is cut off at the
@@ -195,23 +181,34 @@ async fn an_upstream_that_stalls_after_its_headers_is_cut_off_at_the_bound() {
         "unpriced: {waited:?}"
     );
 
-    let url = format!("{}/v2/trading-signals", proxy.url);
+    let bound = Duration::from_secs(1)..Duration::from_secs(3);
+    paid_call_fails_uncharged(&env, &proxy.url, 502, "upstream_response_incomplete", bound).await;
+    served.abort();
+}
+
+/// A paid call on the signals route (bounded at 1 s by its own timeout) fails with `status` and
+/// `error` within `bound`, and the payer is not charged.
+async fn paid_call_fails_uncharged(
+    env: &Env,
+    proxy: &str,
+    status: u16,
+    error: &str,
+    bound: std::ops::Range<Duration>,
+) {
+    let http = reqwest::Client::new();
+    let url = format!("{proxy}/v2/trading-signals");
     let payer = env.payer(0).address();
     let before = env.usdc(payer).await;
     let accepted = first_accept(&get(&http, &url, &[]).await);
-    let header = v2_header(&env, 0, &accepted);
+    let header = v2_header(env, 0, &accepted);
     let started = Instant::now();
     let paid = get(&http, &url, &[("PAYMENT-SIGNATURE", header)]).await;
     let waited = started.elapsed();
-    assert_eq!(paid.status, 502, "{paid:?}");
-    assert_eq!(paid.body["error"], json!("upstream_response_incomplete"));
-    assert!(
-        (Duration::from_secs(1)..Duration::from_secs(3)).contains(&waited),
-        "the route's own bound: {waited:?}"
-    );
+    assert_eq!(paid.status, status, "{paid:?}");
+    assert_eq!(paid.body["error"], json!(error));
+    assert!(bound.contains(&waited), "the route's own bound: {waited:?}");
     assert_eq!(env.usdc(payer).await, before, "nothing charged");
     assert_eq!(env.settlements_sent().await, 0);
-    served.abort();
 }
 
 /// An upstream with nothing listening: 502 `upstream_unreachable` at once, naming no address.

@@ -1,5 +1,5 @@
-//! The upstream a reverse proxy forwards to: one pooled keep-alive HTTP/1.1 client (hyper's),
-//! bodies streamed both ways. Each request is rewritten once, in place: its URI gets the
+//! The upstream a reverse proxy forwards to: one pooled keep-alive HTTP/1.1 client (hyper's, with
+//! rustls and the webpki roots for an https upstream), bodies streamed both ways. Each request is rewritten once, in place: its URI gets the
 //! upstream's authority, and hop-by-hop headers are dropped from the map it came with. A request
 //! body is cut off (413) past `max_body`, whatever its transfer encoding; the whole exchange,
 //! answer body included, is bounded by the upstream timeout (504 before the answer starts).
@@ -19,6 +19,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body::Frame;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -53,22 +54,28 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RouteTimeout(pub(crate) Duration);
 
-/// Why an upstream base URL cannot be used.
+/// Why an upstream base URL cannot be used; never echoes the URL, which may carry a key.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
+    #[error("upstream must be an http:// or https:// URL with a host and no query")]
+    NotHttp,
     #[error(
-        "upstream {0:?} is not an http:// URL with a host (TLS to the upstream is not supported: put it on a private network)"
+        "the upstream URL carries credentials, which the proxy would not send: let the upstream \
+         trust the gateway's network instead"
     )]
-    NotHttp(String),
+    Credentials,
+    #[error("TLS to the upstream cannot be set up: {0}")]
+    Tls(String),
 }
 
 /// Forwards each request to the upstream base URL + path and query.
 #[derive(Clone)]
 pub struct Upstream {
+    scheme: Scheme,
     authority: Authority,
     /// The base URL's path, without its trailing `/` (empty for most upstreams).
     prefix: std::sync::Arc<str>,
-    http: Client<HttpConnector, Body>,
+    http: Client<HttpsConnector<HttpConnector>, Body>,
     max_body: usize,
     total: Duration,
 }
@@ -80,20 +87,31 @@ impl Upstream {
         max_body: usize,
         limits: &UpstreamTimeouts,
     ) -> Result<Self, UpstreamError> {
-        let not_http = || UpstreamError::NotHttp(base.to_string());
-        let uri: Uri = base.parse().map_err(|_| not_http())?;
-        if uri.scheme() != Some(&Scheme::HTTP) || uri.query().is_some() {
-            return Err(not_http());
+        let uri: Uri = base.parse().map_err(|_| UpstreamError::NotHttp)?;
+        let scheme = uri.scheme().cloned().ok_or(UpstreamError::NotHttp)?;
+        if ![Scheme::HTTP, Scheme::HTTPS].contains(&scheme) || uri.query().is_some() {
+            return Err(UpstreamError::NotHttp);
         }
-        let authority = uri.authority().cloned().ok_or_else(not_http)?;
+        let authority = uri.authority().cloned().ok_or(UpstreamError::NotHttp)?;
+        if authority.as_str().contains('@') {
+            return Err(UpstreamError::Credentials);
+        }
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_millis(limits.connect_ms)));
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let tls = HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls_provider())
+            .map_err(|e| UpstreamError::Tls(e.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_max_idle_per_host(IDLE_PER_HOST)
-            .build(connector);
+            .build(tls);
         Ok(Self {
+            scheme,
             authority,
             prefix: uri.path().trim_end_matches('/').into(),
             http,
@@ -159,7 +177,7 @@ impl Upstream {
             format!("{}{}", self.prefix, pq.as_str()).parse().ok()?
         };
         Uri::builder()
-            .scheme(Scheme::HTTP)
+            .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(pq)
             .build()
@@ -183,9 +201,27 @@ fn refused(e: &hyper_util::client::legacy::Error) -> Response {
         }
         cause = c.source();
     }
-    // The error names no URL: only the operator's log sees it.
-    tracing::warn!(error = %e, "upstream unreachable");
+    // The chain names no URL: only the operator's log sees it.
+    tracing::warn!(error = %chain(e), "upstream unreachable");
     json_error(StatusCode::BAD_GATEWAY, "upstream_unreachable")
+}
+
+/// An error and its causes, for a log line: hyper's own text names only the failing step.
+fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+/// The TLS library's crypto, named rather than left to a process-wide default (the build holds
+/// more than one).
+fn rustls_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
 }
 
 /// Drops the hop-by-hop headers of `h` and those its `Connection` header names, in place.
@@ -265,14 +301,14 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
-        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
-            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
-        }
+        // The clock first: an upstream that always has a chunk ready must not outrun it.
         if this.sleep.poll(cx).is_ready() {
             tracing::warn!("upstream answer timed out partway");
             return Poll::Ready(Some(Err("upstream answer timed out".into())));
         }
-        Poll::Pending
+        this.inner
+            .poll_frame(cx)
+            .map(|frame| frame.map(|f| f.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -336,15 +372,46 @@ mod tests {
         assert_eq!(t.to_string(), "http://127.0.0.1:9000/api/v2/x?a=1");
     }
 
-    #[tokio::test]
-    async fn only_a_plain_http_base_is_taken() {
-        for bad in [
-            "https://api.example",
-            "ftp://x",
-            "127.0.0.1:9000",
-            "http://h/?k=1",
-        ] {
-            assert!(upstream(bad).is_err(), "{bad}");
+    /// A body that always has a chunk ready: an upstream faster than its reader.
+    struct Endless;
+
+    impl HttpBody for Endless {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"x")))))
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_holds_while_the_upstream_keeps_sending() {
+        use http_body_util::BodyExt;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut body = Box::pin(Deadline {
+            inner: Endless,
+            sleep: tokio::time::sleep_until(deadline),
+        });
+        assert!(body.frame().await.expect("a frame").is_ok());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let late = body.frame().await.expect("an answer");
+        assert!(late.is_err(), "a frame was passed on past the deadline");
+    }
+
+    #[tokio::test]
+    async fn an_http_or_https_base_without_credentials_is_taken() {
+        for bad in ["ftp://x", "127.0.0.1:9000", "http://h/?key=1"] {
+            let e = upstream(bad).err().expect(bad).to_string();
+            assert!(!e.contains("key") && !e.contains("ftp://"), "{e}");
+        }
+        let e = upstream("https://user:sekrit@api.example")
+            .err()
+            .expect("credentials");
+        assert!(matches!(e, UpstreamError::Credentials), "{e}");
+        assert!(!e.to_string().contains("sekrit"));
+        assert!(upstream("https://api.example/v1").is_ok(), "https is taken");
     }
 }

@@ -95,11 +95,20 @@ async fn slot(
     }
 }
 
+/// Marks an answer given without running the upstream, so a paid or receipt call refused for
+/// want of a slot is counted as a refusal, not as a handler run.
+#[derive(Clone, Copy)]
+pub(crate) struct NotRun;
+
+/// Why an answer marked [`NotRun`] was given.
+pub(crate) const BUSY: &str = "upstream_busy";
+
 /// 503 for a request the upstream has no slot for; it may try again at once.
 fn busy() -> Response {
-    let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, "upstream_busy");
+    let mut r = json_error(StatusCode::SERVICE_UNAVAILABLE, BUSY);
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r.extensions_mut().insert(NotRun);
     r
 }
 

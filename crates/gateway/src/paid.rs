@@ -18,6 +18,7 @@ use crate::gate::{
     Gateway, Next, Unread, buffer, json_error, settle_header, unix_now, with_body_receipt,
 };
 use crate::headers;
+use crate::limits::{BUSY, NotRun};
 use crate::metrics::Outcome;
 use crate::payment::{self, Accepts, Carrier, PaymentError};
 use crate::receipt::Claims;
@@ -121,8 +122,13 @@ impl Gateway {
             }
             return self.refuse(route, resource, &h, why);
         }
+        let resp = next(req).await;
+        if resp.extensions().get::<NotRun>().is_some() {
+            self.metrics.refused(&route.name, BUSY);
+            return resp;
+        }
         self.metrics.handler_ran(&route.name);
-        let (mut parts, inner_body) = next(req).await.into_parts();
+        let (mut parts, inner_body) = resp.into_parts();
         let bytes = match buffer(inner_body, self.max_body).await {
             Ok(bytes) => bytes,
             Err(Unread::TooLarge) => {

@@ -242,3 +242,81 @@ both_stores!(settlement_pending_is_served, |db: Db| async move {
     assert_eq!(settled["transaction"].as_str().unwrap().len(), 66);
     assert_eq!(w.api.demo.served(), 1);
 });
+
+/// A paid call refused `upstream_busy` (its route at its cap) ran no handler: the metrics count
+/// it as a refusal by that reason, and the handler runs only as often as the upstream saw calls.
+#[tokio::test]
+async fn a_call_refused_busy_is_not_counted_as_a_handler_run() {
+    let Some(env) = tollgate_e2e::Env::start(Db::Sqlite).await else {
+        return;
+    };
+    let toml = config_toml(&env, "http://unused.invalid", 1, BUNDLE_CALLS).replace(
+        "name = \"indices\"\n",
+        "name = \"indices\"\nmax_concurrent = 1\n",
+    ) + "\n[limits]\nqueue_ms = 50\n";
+    let gw = gateway(&env, &toml, &["k1"], "k1").await;
+    let (entered, release) = (
+        Arc::new(tokio::sync::Semaphore::new(0)),
+        Arc::new(tokio::sync::Semaphore::new(0)),
+    );
+    let runs = Arc::new(AtomicU64::new(0));
+    let (e, r, counted) = (entered.clone(), release.clone(), runs.clone());
+    let app = Router::new()
+        .route(
+            "/v2/indices",
+            route_get(move || {
+                let (e, r) = (e.clone(), r.clone());
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    e.add_permits(1);
+                    r.acquire().await.expect("release").forget();
+                    axum::Json(json!({ "indices": 7 }))
+                }
+            }),
+        )
+        .layer(PaywallLayer::new(gw.clone()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/v2/indices", listener.local_addr().expect("addr"));
+    let served = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let http = reqwest::Client::new();
+    let accepted = first_accept(&get(&http, &url, &[]).await);
+    let first = [("PAYMENT-SIGNATURE", v2_header(&env, 0, &accepted))];
+    let second = [("PAYMENT-SIGNATURE", v2_header(&env, 1, &accepted))];
+    let held = {
+        let (http, url) = (http.clone(), url.clone());
+        tokio::spawn(async move { get(&http, &url, &first).await })
+    };
+    entered
+        .acquire()
+        .await
+        .expect("the first call reached its handler")
+        .forget();
+    let busy = get(&http, &url, &second).await;
+    assert_eq!(busy.status, 503, "{busy:?}");
+    assert_eq!(busy.body["error"], "upstream_busy");
+    release.add_permits(1);
+    assert_eq!(held.await.expect("first call").status, 200);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    let metrics = gw.metrics().render();
+    let line = |prefix: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{metrics}"))
+            .rsplit(' ')
+            .next()
+            .expect("a value")
+            .to_string()
+    };
+    assert_eq!(
+        line("tollgate_gateway_handler_runs_total{route=\"indices\"}"),
+        "1"
+    );
+    assert_eq!(
+        line("tollgate_gateway_refusals_total{reason=\"upstream_busy\",route=\"indices\"}"),
+        "1"
+    );
+    served.abort();
+}

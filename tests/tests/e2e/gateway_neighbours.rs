@@ -113,16 +113,7 @@ async fn an_upstream_that_never_answers_gets_504_within_the_bound() {
     let hung = TcpProxy::to_url(&demo.url).await;
     hung.set(Mode::Hang);
     let upstream = format!("http://{}", hung.addr());
-    let toml = config_toml(&env, &upstream, 1, BUNDLE_CALLS).replace(
-        "name = \"signals\"\n",
-        "name = \"signals\"\ntimeout_seconds = 1\n",
-    );
-    let gw = gateway(&env, &toml, &["k1"], "k1").await;
-    let limits = UpstreamTimeouts {
-        connect_ms: 1_000,
-        total_seconds: 5,
-    };
-    let proxy = serve_within(gw, &upstream, &limits).await;
+    let proxy = bounded_proxy(&env, &upstream, 5).await;
     let http = reqwest::Client::new();
 
     let started = Instant::now();
@@ -155,16 +146,7 @@ async fn an_upstream_that_stalls_after_its_headers_is_cut_off_at_the_bound() {
         .expect("bind");
     let upstream = format!("http://{}", listener.local_addr().expect("addr"));
     let served = tokio::spawn(async move { axum::serve(listener, app).await });
-    let toml = config_toml(&env, &upstream, 1, BUNDLE_CALLS).replace(
-        "name = \"signals\"\n",
-        "name = \"signals\"\ntimeout_seconds = 1\n",
-    );
-    let gw = gateway(&env, &toml, &["k1"], "k1").await;
-    let limits = UpstreamTimeouts {
-        connect_ms: 1_000,
-        total_seconds: 3,
-    };
-    let proxy = serve_within(gw, &upstream, &limits).await;
+    let proxy = bounded_proxy(&env, &upstream, 3).await;
     let http = reqwest::Client::new();
 
     let started = Instant::now();
@@ -184,6 +166,21 @@ async fn an_upstream_that_stalls_after_its_headers_is_cut_off_at_the_bound() {
     let bound = Duration::from_secs(1)..Duration::from_secs(3);
     paid_call_fails_uncharged(&env, &proxy.url, 502, "upstream_response_incomplete", bound).await;
     served.abort();
+}
+
+/// A proxy in front of `upstream` that waits on it `total_seconds` at most, and 1 s on the
+/// signals route (its own `timeout_seconds`).
+async fn bounded_proxy(env: &Env, upstream: &str, total_seconds: u64) -> Proxy {
+    let toml = config_toml(env, upstream, 1, BUNDLE_CALLS).replace(
+        "name = \"signals\"\n",
+        "name = \"signals\"\ntimeout_seconds = 1\n",
+    );
+    let gw = gateway(env, &toml, &["k1"], "k1").await;
+    let limits = UpstreamTimeouts {
+        connect_ms: 1_000,
+        total_seconds,
+    };
+    serve_within(gw, upstream, &limits).await
 }
 
 /// A paid call on the signals route (bounded at 1 s by its own timeout) fails with `status` and

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use alloy::primitives::U256;
 use axum::Router;
@@ -243,64 +244,80 @@ both_stores!(settlement_pending_is_served, |db: Db| async move {
     assert_eq!(w.api.demo.served(), 1);
 });
 
-/// A paid call refused `upstream_busy` (its route at its cap) ran no handler: the metrics count
-/// it as a refusal by that reason, and the handler runs only as often as the upstream saw calls.
-#[tokio::test]
-async fn a_call_refused_busy_is_not_counted_as_a_handler_run() {
-    let Some(env) = tollgate_e2e::Env::start(Db::Sqlite).await else {
-        return;
-    };
-    let toml = config_toml(&env, "http://unused.invalid", 1, BUNDLE_CALLS).replace(
-        "name = \"indices\"\n",
-        "name = \"indices\"\nmax_concurrent = 1\n",
-    ) + "\n[limits]\nqueue_ms = 50\n";
-    let gw = gateway(&env, &toml, &["k1"], "k1").await;
-    let (entered, release) = (
-        Arc::new(tokio::sync::Semaphore::new(0)),
-        Arc::new(tokio::sync::Semaphore::new(0)),
-    );
-    let runs = Arc::new(AtomicU64::new(0));
-    let (e, r, counted) = (entered.clone(), release.clone(), runs.clone());
-    let app = Router::new()
-        .route(
-            "/v2/indices",
-            route_get(move || {
-                let (e, r) = (e.clone(), r.clone());
-                counted.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    e.add_permits(1);
-                    r.acquire().await.expect("release").forget();
-                    axum::Json(json!({ "indices": 7 }))
-                }
-            }),
-        )
-        .layer(PaywallLayer::new(gw.clone()));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}/v2/indices", listener.local_addr().expect("addr"));
-    let served = tokio::spawn(async move { axum::serve(listener, app).await });
+/// The gateway of `env` in front of an axum app whose handler at `path` (of route `route`,
+/// capped at one call under way) counts its runs and waits for a `release` permit after
+/// adding an `entered` one; the app's URL for `uri`.
+struct HeldRoute {
+    gw: Arc<tollgate_gateway::Gateway>,
+    url: String,
+    entered: Arc<tokio::sync::Semaphore>,
+    release: Arc<tokio::sync::Semaphore>,
+    runs: Arc<AtomicU64>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
 
-    let http = reqwest::Client::new();
-    let accepted = first_accept(&get(&http, &url, &[]).await);
-    let first = [("PAYMENT-SIGNATURE", v2_header(&env, 0, &accepted))];
-    let second = [("PAYMENT-SIGNATURE", v2_header(&env, 1, &accepted))];
-    let held = {
-        let (http, url) = (http.clone(), url.clone());
-        tokio::spawn(async move { get(&http, &url, &first).await })
-    };
-    entered
-        .acquire()
-        .await
-        .expect("the first call reached its handler")
-        .forget();
-    let busy = get(&http, &url, &second).await;
-    assert_eq!(busy.status, 503, "{busy:?}");
-    assert_eq!(busy.body["error"], "upstream_busy");
-    release.add_permits(1);
-    assert_eq!(held.await.expect("first call").status, 200);
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
+impl HeldRoute {
+    async fn start(env: &tollgate_e2e::Env, route: &str, path: &str, uri: &str) -> Self {
+        let toml = config_toml(env, "http://unused.invalid", 1, BUNDLE_CALLS).replace(
+            &format!("name = \"{route}\"\n"),
+            &format!("name = \"{route}\"\nmax_concurrent = 1\n"),
+        ) + "\n[limits]\nqueue_ms = 50\n";
+        let gw = gateway(env, &toml, &["k1"], "k1").await;
+        let (entered, release) = (
+            Arc::new(tokio::sync::Semaphore::new(0)),
+            Arc::new(tokio::sync::Semaphore::new(0)),
+        );
+        let runs = Arc::new(AtomicU64::new(0));
+        let (e, r, counted) = (entered.clone(), release.clone(), runs.clone());
+        let app = Router::new()
+            .route(
+                path,
+                route_get(move || {
+                    let (e, r) = (e.clone(), r.clone());
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        e.add_permits(1);
+                        r.acquire().await.expect("release").forget();
+                        axum::Json(json!({ "value": 7 }))
+                    }
+                }),
+            )
+            .layer(PaywallLayer::new(gw.clone()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}{uri}", listener.local_addr().expect("addr"));
+        let served = tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            gw,
+            url,
+            entered,
+            release,
+            runs,
+            served,
+        }
+    }
 
-    let metrics = gw.metrics().render();
-    let line = |prefix: &str| {
+    /// A call with `headers` that holds the route's one slot until released.
+    async fn hold(
+        &self,
+        http: &reqwest::Client,
+        headers: Vec<(&'static str, String)>,
+    ) -> tokio::task::JoinHandle<Answer> {
+        let (http, url) = (http.clone(), self.url.clone());
+        let held = tokio::spawn(async move {
+            let h: Vec<(&str, String)> = headers;
+            get(&http, &url, &h).await
+        });
+        self.entered
+            .acquire()
+            .await
+            .expect("the call reached its handler")
+            .forget();
+        held
+    }
+
+    /// The value of the metric line starting with `prefix`.
+    fn metric(&self, prefix: &str) -> String {
+        let metrics = self.gw.metrics().render();
         metrics
             .lines()
             .find(|l| l.starts_with(prefix))
@@ -309,14 +326,91 @@ async fn a_call_refused_busy_is_not_counted_as_a_handler_run() {
             .next()
             .expect("a value")
             .to_string()
+    }
+}
+
+/// A client whose calls fail after 30 s, so a call stuck on a held handler fails the test.
+fn patient_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// A paid call refused `upstream_busy` (its route at its cap) ran no handler: the metrics count
+/// it as a refusal by that reason, and the handler runs only as often as the upstream saw calls.
+#[tokio::test]
+async fn a_call_refused_busy_is_not_counted_as_a_handler_run() {
+    let Some(env) = tollgate_e2e::Env::start(Db::Sqlite).await else {
+        return;
     };
+    let h = HeldRoute::start(&env, "indices", "/v2/indices", "/v2/indices").await;
+    let http = patient_client();
+    let accepted = first_accept(&get(&http, &h.url, &[]).await);
+    let first = vec![("PAYMENT-SIGNATURE", v2_header(&env, 0, &accepted))];
+    let second = [("PAYMENT-SIGNATURE", v2_header(&env, 1, &accepted))];
+    let held = h.hold(&http, first).await;
+    let busy = get(&http, &h.url, &second).await;
+    assert_eq!(busy.status, 503, "{busy:?}");
+    assert_eq!(busy.body["error"], "upstream_busy");
+    h.release.add_permits(1);
+    assert_eq!(held.await.expect("first call").status, 200);
+    assert_eq!(h.runs.load(Ordering::SeqCst), 1);
     assert_eq!(
-        line("tollgate_gateway_handler_runs_total{route=\"indices\"}"),
+        h.metric("tollgate_gateway_handler_runs_total{route=\"indices\"}"),
         "1"
     );
     assert_eq!(
-        line("tollgate_gateway_refusals_total{reason=\"upstream_busy\",route=\"indices\"}"),
+        h.metric("tollgate_gateway_refusals_total{reason=\"upstream_busy\",route=\"indices\"}"),
         "1"
     );
-    served.abort();
+    h.served.abort();
+}
+
+/// A receipt call refused `upstream_busy` keeps its call: the bundle still serves every call
+/// it sold, and the refusal is counted by its reason, not as a handler run.
+#[tokio::test]
+async fn a_receipt_call_refused_busy_keeps_its_call() {
+    let Some(env) = tollgate_e2e::Env::start(Db::Sqlite).await else {
+        return;
+    };
+    let path = "/v2/price-prediction/{symbol}";
+    let h = HeldRoute::start(&env, "prediction", path, "/v2/price-prediction/AAVE").await;
+    let http = patient_client();
+    let accepted = first_accept(&get(&http, &h.url, &[]).await);
+    h.release.add_permits(1);
+    let paid = get(
+        &http,
+        &h.url,
+        &[("PAYMENT-SIGNATURE", v2_header(&env, 0, &accepted))],
+    )
+    .await;
+    assert_eq!(paid.status, 200, "{paid:?}");
+    h.entered
+        .acquire()
+        .await
+        .expect("the paid call ran")
+        .forget();
+    let receipt = paid.header("tollgate-receipt").expect("receipt issued");
+
+    // The bundle is 3 calls, the paying one among them: two are left.
+    let held = h
+        .hold(&http, vec![("TOLLGATE-RECEIPT", receipt.clone())])
+        .await;
+    let busy = get(&http, &h.url, &[("TOLLGATE-RECEIPT", receipt.clone())]).await;
+    assert_eq!(busy.status, 503, "{busy:?}");
+    assert_eq!(busy.body["error"], "upstream_busy");
+    h.release.add_permits(1);
+    assert_eq!(held.await.expect("held call").status, 200);
+    h.release.add_permits(1);
+    let last = get(&http, &h.url, &[("TOLLGATE-RECEIPT", receipt.clone())]).await;
+    assert_eq!(last.status, 200, "the busy refusal spent nothing: {last:?}");
+    let spent = get(&http, &h.url, &[("TOLLGATE-RECEIPT", receipt)]).await;
+    assert_eq!(spent.status, 402, "{spent:?}");
+    assert_eq!(h.runs.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        h.metric("tollgate_gateway_refusals_total{reason=\"upstream_busy\",route=\"prediction\"}"),
+        "1"
+    );
+    h.served.abort();
 }

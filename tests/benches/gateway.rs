@@ -94,12 +94,7 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         // SIGTERM, not SIGKILL: the master then stops its workers, which would otherwise
         // outlive the bench (holding its stdout open for whoever reads it).
-        let pid = self.child.id().to_string();
-        let stopped = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !stopped {
+        if !tollgate_e2e::process::signal(self.child.id(), "TERM") {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();

@@ -80,3 +80,12 @@ pub async fn official_fetch_pay(envs: &[(&str, String)]) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|_| panic!("fetch_pay printed {stdout:?}"))
 }
+
+/// Sends signal `name` (`HUP`, `TERM`, `KILL`) to process `pid`, as `kill -<name> <pid>` does;
+/// whether it was delivered.
+pub fn signal(pid: u32, name: &str) -> bool {
+    std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}

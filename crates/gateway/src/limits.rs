@@ -12,7 +12,8 @@ use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::GatewayConfig;
-use crate::gate::{Next, json_error};
+use crate::gate::{Gateway, Next, json_error};
+use crate::routes::Route;
 
 /// The slots of this gateway; route slots by the route's place in the configuration.
 pub(crate) struct Slots {
@@ -98,10 +99,22 @@ async fn slot(
 /// Marks an answer given without running the upstream, so a paid or receipt call refused for
 /// want of a slot is counted as a refusal, not as a handler run.
 #[derive(Clone, Copy)]
-pub(crate) struct NotRun;
+struct NotRun;
 
 /// Why an answer marked [`NotRun`] was given.
-pub(crate) const BUSY: &str = "upstream_busy";
+const BUSY: &str = "upstream_busy";
+
+impl Gateway {
+    /// Whether `resp` is a refusal for want of a slot (no handler ran); counted as a refusal of
+    /// `route` when it is.
+    pub(crate) fn refused_busy(&self, route: &Route, resp: &Response) -> bool {
+        let busy = resp.extensions().get::<NotRun>().is_some();
+        if busy {
+            self.metrics.refused(&route.name, BUSY);
+        }
+        busy
+    }
+}
 
 /// 503 for a request the upstream has no slot for; it may try again at once.
 fn busy() -> Response {

@@ -18,7 +18,6 @@ use crate::gate::{
     Gateway, Next, Unread, buffer, json_error, settle_header, unix_now, with_body_receipt,
 };
 use crate::headers;
-use crate::limits::{BUSY, NotRun};
 use crate::metrics::Outcome;
 use crate::payment::{self, Accepts, Carrier, PaymentError};
 use crate::receipt::Claims;
@@ -123,8 +122,7 @@ impl Gateway {
             return self.refuse(route, resource, &h, why);
         }
         let resp = next(req).await;
-        if resp.extensions().get::<NotRun>().is_some() {
-            self.metrics.refused(&route.name, BUSY);
+        if self.refused_busy(route, &resp) {
             return resp;
         }
         self.metrics.handler_ran(&route.name);

@@ -9,7 +9,6 @@ use tollgate_proto::reason;
 
 use crate::gate::{Gateway, Next, json_error, not_for_shared_caches, unix_now};
 use crate::headers;
-use crate::limits::{BUSY, NotRun};
 use crate::meter::MeterError;
 use crate::routes::Route;
 
@@ -47,9 +46,7 @@ impl Gateway {
         if resp.status().is_server_error() {
             // The call was not served: the receipt keeps it.
             drop(reserved);
-            if resp.extensions().get::<NotRun>().is_some() {
-                self.metrics.refused(&route.name, BUSY);
-            } else {
+            if !self.refused_busy(route, &resp) {
                 counters.ran_unserved();
             }
             self.metrics.receipt_refunded();

@@ -85,12 +85,7 @@ impl Gateway {
     /// Sends a signal by name (`HUP`, `TERM`, `KILL`), as `kill -<name> <pid>` does.
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("running");
-        let ok = std::process::Command::new("kill")
-            .args([format!("-{name}"), pid.to_string()])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "SIG{name} sent");
+        assert!(tollgate_e2e::process::signal(pid, name), "SIG{name} sent");
     }
 
     /// Whether a log line contains `needle`.

@@ -202,12 +202,11 @@ async fn sender(dev: &DevEvm, hash: &str) -> Address {
 }
 
 fn sighup(child: &Child) {
-    let pid = child.id().expect("running").to_string();
-    let ok = std::process::Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(ok.success(), "SIGHUP delivered");
+    let pid = child.id().expect("running");
+    assert!(
+        tollgate_e2e::process::signal(pid, "HUP"),
+        "SIGHUP delivered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -93,3 +93,11 @@ pub mod typed {
         }
     }
 }
+
+/// An authorization's EIP-712 message: what the payer signs and the contract checks.
+pub(crate) trait Typed {
+    type Message: alloy::sol_types::SolStruct;
+
+    /// The EIP-712 message signed.
+    fn typed(&self) -> Self::Message;
+}

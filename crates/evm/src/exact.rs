@@ -1,52 +1,18 @@
 //! `exact` on EVM: one scheme, two transfer methods. The payload's shape picks the method
 //! (`permit2Authorization` → Permit2, `authorization` → EIP-3009), and it must agree with the
-//! seller's `extra.assetTransferMethod`; each method verifies in its own module (`verify`).
+//! seller's `extra.assetTransferMethod` (`tollgate-payload` decides); each method verifies in
+//! its own module (`verify`).
 
 use std::sync::Arc;
 
-use tollgate_proto::{PaymentView, Rejection, Verified, reason};
+use tollgate_proto::{PaymentView, Rejection, Verified};
 
 use crate::chain::EvmChain;
 use crate::eip2612::EIP2612_GAS_SPONSORING;
 use crate::verify::{self, ChainReads};
-use crate::wire::{TransferMethod, requirement_address};
-use crate::{eip3009, permit2};
+use crate::wire::TransferMethod;
 
-/// Picks the method from the payload's shape and checks the seller asked for it.
-fn method(view: &PaymentView<'_>) -> Result<TransferMethod, Rejection> {
-    let shape = if view.payload.contains_key("permit2Authorization") {
-        TransferMethod::Permit2
-    } else {
-        TransferMethod::Eip3009
-    };
-    let asked = TransferMethod::asked(&view.requirements).map_err(|other| {
-        Rejection::new(reason::UNSUPPORTED_PAYLOAD_TYPE)
-            .with_message(format!("assetTransferMethod {other:?} is not served"))
-    })?;
-    // The reference dispatches on shape alone; a Permit2 payload for a requirement that names
-    // no method is accepted like it does, but a stated method must match.
-    let explicit = view.requirements.extra_str("assetTransferMethod").is_some();
-    if shape != asked && (explicit || shape == TransferMethod::Eip3009) {
-        return Err(
-            Rejection::new(reason::UNSUPPORTED_PAYLOAD_TYPE).with_message(format!(
-                "payload is {shape:?} but the requirement asks for {asked:?}"
-            )),
-        );
-    }
-    Ok(shape)
-}
-
-/// The ledger identity of an `exact` EVM payment (chain, token, payer, nonce), computed from the
-/// strictly parsed payload without any RPC: the facilitator's ledger and the gateway's in-flight
-/// lease both name a payment by this, however its JSON was spelled.
-pub fn payment_identity(view: &PaymentView<'_>) -> Result<String, Rejection> {
-    let net = view.requirements.network.caip2();
-    let token = requirement_address(view.requirements.asset, "asset")?;
-    match method(view)? {
-        TransferMethod::Eip3009 => eip3009::identity_of(net, token, view.payload),
-        TransferMethod::Permit2 => permit2::identity_of(net, token, view.payload),
-    }
-}
+pub use tollgate_payload::evm::payment_identity;
 
 /// The `exact` scheme on one EVM chain.
 pub struct ExactEvm {
@@ -87,9 +53,9 @@ impl ExactEvm {
 
     /// Verifies in the reference order; a valid payment costs exactly one RPC round trip.
     pub async fn verify(&self, view: &PaymentView<'_>) -> Result<Verified, Rejection> {
-        match method(view)? {
-            TransferMethod::Eip3009 => verify::eip3009::verify(&self.reads, view).await,
-            TransferMethod::Permit2 => verify::permit2::verify(&self.reads, view).await,
+        match TransferMethod::of(view)? {
+            TransferMethod::Eip3009 => verify::run(&verify::Eip3009, &self.reads, view).await,
+            TransferMethod::Permit2 => verify::run(&verify::Permit2, &self.reads, view).await,
         }
     }
 }

@@ -2,52 +2,21 @@
 //! EIP-3009 (TMAI): the witness transfer a payer signs, Permit2's EIP-712 domain, and the strict
 //! payload parsing the facilitator shares (verification is in `verify::permit2`).
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::U256;
 use alloy::signers::SignerSync;
 use alloy::sol_types::{Eip712Domain, SolStruct};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use tollgate_proto::v2::Object;
-use tollgate_proto::{Rejection, parse_atomic};
 
-use crate::contracts::typed;
 pub use crate::contracts::{EXACT_PERMIT2_PROXY, PERMIT2};
-use crate::wire::{MAX_SIGNATURE_BYTES, bad_payload, object, parse_address, parse_hex};
+use crate::contracts::{Typed, typed};
 
-/// A Permit2 witness transfer authorization, typed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Permit2Authorization {
-    pub from: Address,
-    pub token: Address,
-    pub amount: U256,
-    pub spender: Address,
-    /// Unordered Permit2 nonce; a random 256-bit value is fine.
-    pub nonce: U256,
-    pub deadline: U256,
-    /// Witness: who receives the payment.
-    pub to: Address,
-    /// Witness: earliest time the proxy will settle.
-    pub valid_after: U256,
-}
+pub use tollgate_payload::permit2::Permit2Authorization;
+pub(crate) use tollgate_payload::permit2::{identity, parse_payload};
 
-impl Permit2Authorization {
-    /// The x402 `payload` object for this authorization and its signature.
-    pub fn to_payload(&self, signature: &[u8]) -> Object {
-        object(json!({
-            "signature": format!("0x{}", alloy::hex::encode(signature)),
-            "permit2Authorization": {
-                "from": self.from.to_checksum(None),
-                "permitted": {"token": self.token.to_checksum(None), "amount": self.amount.to_string()},
-                "spender": self.spender.to_checksum(None),
-                "nonce": self.nonce.to_string(),
-                "deadline": self.deadline.to_string(),
-                "witness": {"to": self.to.to_checksum(None), "validAfter": self.valid_after.to_string()},
-            }
-        }))
-    }
+impl Typed for Permit2Authorization {
+    type Message = typed::PermitWitnessTransferFrom;
 
     /// The EIP-712 message signed.
-    pub(crate) fn typed(&self) -> typed::PermitWitnessTransferFrom {
+    fn typed(&self) -> typed::PermitWitnessTransferFrom {
         typed::PermitWitnessTransferFrom {
             permitted: typed::TokenPermissions {
                 token: self.token,
@@ -85,93 +54,11 @@ pub fn sign_permit2(
     Ok(signer.sign_hash_sync(&hash)?.as_bytes().to_vec())
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct WirePayload {
-    signature: String,
-    permit2_authorization: WireAuthorization,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct WireAuthorization {
-    from: String,
-    permitted: WirePermitted,
-    spender: String,
-    nonce: String,
-    deadline: String,
-    witness: WireWitness,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WirePermitted {
-    token: String,
-    amount: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct WireWitness {
-    to: String,
-    valid_after: String,
-}
-
-/// A parsed Permit2 payment.
-pub(crate) struct Parsed {
-    pub(crate) auth: Permit2Authorization,
-    pub(crate) signature: Vec<u8>,
-}
-
-/// Reads a Permit2 payload strictly: no unknown field, every number, address and hex checked.
-pub(crate) fn parse_payload(payload: &Object) -> Result<Parsed, Rejection> {
-    let wire: WirePayload = serde_json::from_value(Value::Object(payload.clone()))
-        .map_err(|e| bad_payload(e.to_string()))?;
-    let a = &wire.permit2_authorization;
-    let num = |s: &str, what: &str| {
-        parse_atomic(s).map_err(|e| bad_payload(format!("permit2Authorization.{what}: {e}")))
-    };
-    let addr = |s: &str, what: &str| {
-        parse_address(s, &format!("permit2Authorization.{what}")).map_err(bad_payload)
-    };
-    let signature =
-        parse_hex(&wire.signature, "signature", MAX_SIGNATURE_BYTES).map_err(bad_payload)?;
-    Ok(Parsed {
-        auth: Permit2Authorization {
-            from: addr(&a.from, "from")?,
-            token: addr(&a.permitted.token, "permitted.token")?,
-            amount: num(&a.permitted.amount, "permitted.amount")?,
-            spender: addr(&a.spender, "spender")?,
-            nonce: num(&a.nonce, "nonce")?,
-            deadline: num(&a.deadline, "deadline")?,
-            to: addr(&a.witness.to, "witness.to")?,
-            valid_after: num(&a.witness.valid_after, "witness.validAfter")?,
-        },
-        signature,
-    })
-}
-
-/// The ledger identity of a Permit2 payment: chain, token, payer, Permit2 nonce.
-pub(crate) fn identity(network: &str, token: Address, auth: &Permit2Authorization) -> String {
-    format!(
-        "permit2:{network}/{token:#x}/{:#x}/{:#x}",
-        auth.from, auth.nonce
-    )
-}
-
-/// The ledger identity of the Permit2 payment in `payload`, without any RPC.
-pub(crate) fn identity_of(
-    network: &str,
-    token: Address,
-    payload: &Object,
-) -> Result<String, Rejection> {
-    Ok(identity(network, token, &parse_payload(payload)?.auth))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::ecdsa_matches;
+    use alloy::primitives::Address;
     use alloy::signers::local::PrivateKeySigner;
 
     #[test]

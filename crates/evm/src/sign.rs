@@ -129,6 +129,7 @@ mod tests {
     use tollgate_proto::{Network, PaymentView};
 
     use super::*;
+    use crate::contracts::Typed;
     use crate::exact::payment_identity;
     use crate::permit2::permit2_domain;
     use crate::wire::ecdsa_matches;

@@ -161,17 +161,11 @@ impl Metrics {
             .inc();
     }
 
-    pub(crate) fn verify(&self, outcome: &str, took: Duration) {
-        self.outcomes.with_label_values(&["verify", outcome]).inc();
+    /// Counts one `op` (verify, settle) by its outcome, with its latency.
+    pub(crate) fn operation(&self, op: &str, outcome: &str, took: Duration) {
+        self.outcomes.with_label_values(&[op, outcome]).inc();
         self.latency
-            .with_label_values(&["verify"])
-            .observe(took.as_secs_f64());
-    }
-
-    pub(crate) fn settle(&self, outcome: &str, took: Duration) {
-        self.outcomes.with_label_values(&["settle", outcome]).inc();
-        self.latency
-            .with_label_values(&["settle"])
+            .with_label_values(&[op])
             .observe(took.as_secs_f64());
     }
 

@@ -8,9 +8,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tollgate_proto::rpc::{EndpointHealth, scrub_urls};
 use tollgate_proto::v2::{Object, SupportedKind};
-use tollgate_proto::{
-    Broadcast, Network, NetworkFamily, Networks, PaymentView, Rejection, SignedTx, Verified,
-};
+use tollgate_proto::{Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified};
 
 use crate::signers::SignerPoolHealth;
 
@@ -74,14 +72,9 @@ pub trait PaymentScheme: Send + Sync {
     }
 }
 
-/// A payment's identity as the ledger names it, from its chain crate and without any I/O: the
-/// gateway keys its in-flight lease and its recorded answers on exactly this.
-pub fn payment_identity(view: &PaymentView<'_>) -> Result<String, Rejection> {
-    match view.requirements.network.family() {
-        NetworkFamily::Evm(_) => tollgate_evm::exact::payment_identity(view),
-        NetworkFamily::Solana(_) => tollgate_solana::exact::payment_identity(view),
-    }
-}
+/// A payment's identity as the ledger names it, without any I/O: the gateway keys its
+/// in-flight lease and its recorded answers on exactly this.
+pub use tollgate_payload::payment_identity;
 
 /// One `/supported` entry of the `exact` scheme.
 pub(crate) fn exact_kind(version: u8, network: &str, extra: Option<Object>) -> SupportedKind {

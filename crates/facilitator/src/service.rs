@@ -130,17 +130,22 @@ impl Facilitator {
 
     /// `/verify`: 200 with a verdict, 400 for a malformed request, 500 for an internal fault.
     pub async fn verify(&self, body: &[u8]) -> Result<Reply<VerifyResponse>, Internal> {
+        self.measured("verify", self.verify_inner(body)).await
+    }
+
+    /// Runs operation `op`, counting its outcome and time.
+    async fn measured<T: Outcome>(
+        &self,
+        op: &str,
+        work: impl Future<Output = Result<Reply<T>, Internal>>,
+    ) -> Result<Reply<T>, Internal> {
         let started = Instant::now();
-        let reply = self.verify_inner(body).await;
+        let reply = work.await;
         let outcome = match &reply {
-            Ok(r) => r
-                .body
-                .invalid_reason
-                .clone()
-                .unwrap_or_else(|| "valid".into()),
+            Ok(r) => r.body.outcome(),
             Err(_) => "internal".into(),
         };
-        self.metrics.verify(&outcome, started.elapsed());
+        self.metrics.operation(op, &outcome, started.elapsed());
         reply
     }
 
@@ -187,15 +192,7 @@ impl Facilitator {
     }
 
     async fn settle_owned(&self, body: &[u8]) -> Result<Reply<SettleResponse>, Internal> {
-        let started = Instant::now();
-        let reply = self.settle_inner(body).await;
-        let outcome = match &reply {
-            Ok(r) if r.body.success => "success".to_string(),
-            Ok(r) => r.body.error_reason.clone().unwrap_or_default(),
-            Err(_) => "internal".into(),
-        };
-        self.metrics.settle(&outcome, started.elapsed());
-        reply
+        self.measured("settle", self.settle_inner(body)).await
     }
 
     async fn settle_inner(&self, body: &[u8]) -> Result<Reply<SettleResponse>, Internal> {
@@ -420,4 +417,28 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Internal {
 fn payment_digest(view: &PaymentView<'_>) -> String {
     let bytes = serde_json::to_vec(view.payload).expect("JSON values serialize");
     format!("{:x}", Sha256::digest(bytes))
+}
+
+/// An answer's outcome as the operations metric labels it.
+trait Outcome {
+    fn outcome(&self) -> String;
+}
+
+impl Outcome for VerifyResponse {
+    /// "valid", or the reason it is not.
+    fn outcome(&self) -> String {
+        self.invalid_reason
+            .clone()
+            .unwrap_or_else(|| "valid".into())
+    }
+}
+
+impl Outcome for SettleResponse {
+    /// "success", or the reason it failed.
+    fn outcome(&self) -> String {
+        match &self.error_reason {
+            _ if self.success => "success".into(),
+            reason => reason.clone().unwrap_or_default(),
+        }
+    }
 }

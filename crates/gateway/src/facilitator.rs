@@ -1,12 +1,10 @@
 //! How the gateway reaches a facilitator: one trait, two implementations (in this process, or a
 //! remote `/verify` `/settle` `/supported` over HTTP).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
-use tollgate_facilitator::Facilitator;
 use tollgate_proto::v2::{SettleResponse, SupportedResponse, VerifyResponse};
 
 /// Largest facilitator answer read.
@@ -52,8 +50,10 @@ pub trait FacilitatorClient: Send + Sync {
 }
 
 /// A facilitator running in this process.
-pub struct InProcess(pub Arc<Facilitator>);
+#[cfg(feature = "in-process")]
+pub struct InProcess(pub std::sync::Arc<tollgate_facilitator::Facilitator>);
 
+#[cfg(feature = "in-process")]
 impl FacilitatorClient for InProcess {
     fn verify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<VerifyResponse, FacilitatorError>> {
         Box::pin(async move {

@@ -4,36 +4,30 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use serde_json::{Value, json};
 use tokio_util::task::TaskTracker;
 use tollgate_proto::Networks;
-use tollgate_proto::v2::SettleResponse;
 use tollgate_store::StoreError;
 
 use crate::canon;
 use crate::challenge::Challenge;
 use crate::config::{AccessConfig, ConfigError, GatewayConfig, PayMode};
 use crate::facilitator::FacilitatorClient;
+use crate::handler::Next;
 use crate::headers;
 use crate::keys::ReceiptKeys;
 use crate::leases::Leases;
-use crate::limits::Slots;
+use crate::limits::{self, Slots};
 use crate::meter::Meter;
 use crate::metrics::{Metrics, RouteCounters};
 use crate::offer::{Offer, Reader};
 use crate::payment::Carrier;
 use crate::pending::{CheckSummary, Checker, Pending};
+use crate::replies::json_error;
 use crate::routes::Route;
 use crate::upstream::RouteTimeout;
-
-/// The wrapped handler: called at most once per request.
-pub type Next = Box<dyn FnOnce(Request) -> BoxFuture<'static, Response> + Send>;
 
 /// Receipt signing keys and the meter over the receipt store.
 pub struct Receipts {
@@ -67,8 +61,6 @@ pub struct Gateway {
     /// Paid calls under way, each in a task of its own, so a stopping gateway waits for them.
     paid_calls: TaskTracker,
 }
-
-pub(crate) use tollgate_proto::clock::unix_now;
 
 impl Gateway {
     /// Builds the gateway, asking the facilitator which kinds it supports so only payable
@@ -335,6 +327,17 @@ impl Gateway {
         .respond(status, h)
     }
 
+    /// Whether `resp` is a refusal for want of an upstream slot (no handler ran); counted as a
+    /// refusal of `route` when it is.
+    pub(crate) fn refused_busy(&self, route: &Route, resp: &Response) -> bool {
+        let busy = limits::not_run(resp);
+        if busy {
+            self.metrics.refused(&route.name, limits::BUSY);
+        }
+        busy
+    }
+
+    /// A 402 challenge naming `e`.
     pub(crate) fn refuse(
         &self,
         route: &Route,
@@ -351,14 +354,6 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         self.reader.abort();
     }
-}
-
-/// A paid or receipt-served answer is for its payer alone: no shared cache may keep it.
-pub(crate) fn not_for_shared_caches(h: &mut HeaderMap) {
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
 }
 
 /// Points the request at its canonical path, keeping the query.
@@ -394,71 +389,4 @@ fn payment_header(h: &HeaderMap) -> Option<(Carrier, String)> {
     get(headers::PAYMENT_SIGNATURE)
         .map(|v| (Carrier::PaymentSignature, v))
         .or_else(|| get(headers::X_PAYMENT).map(|v| (Carrier::XPayment, v)))
-}
-
-/// A small JSON error `{error}` with a status.
-pub(crate) fn json_error(status: StatusCode, reason: &str) -> Response {
-    let mut r = Response::new(Body::from(json!({ "error": reason }).to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-/// The response header that carries a settlement for this carrier.
-pub(crate) fn settle_header(carrier: Carrier, s: &SettleResponse) -> (&'static str, HeaderValue) {
-    let name = match carrier {
-        Carrier::PaymentSignature => headers::PAYMENT_RESPONSE,
-        Carrier::XPayment => headers::X_PAYMENT_RESPONSE,
-    };
-    let v = tollgate_proto::codec::encode_header(s);
-    (
-        name,
-        HeaderValue::from_str(&v).expect("base64 is a valid header value"),
-    )
-}
-
-/// Why a body could not be buffered.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Unread {
-    /// Over the limit.
-    TooLarge,
-    /// Cut off (the upstream failed or timed out partway).
-    Broken,
-}
-
-/// Reads a whole body of at most `limit` bytes.
-pub(crate) async fn buffer(body: Body, limit: usize) -> Result<bytes::Bytes, Unread> {
-    let mut chunks = body.into_data_stream();
-    let Some(first) = chunks.next().await else {
-        return Ok(bytes::Bytes::new());
-    };
-    let first = first.map_err(|_| Unread::Broken)?;
-    let mut whole: Option<bytes::BytesMut> = None;
-    let mut len = first.len();
-    if len > limit {
-        return Err(Unread::TooLarge);
-    }
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|_| Unread::Broken)?;
-        len += chunk.len();
-        if len > limit {
-            return Err(Unread::TooLarge);
-        }
-        whole
-            .get_or_insert_with(|| bytes::BytesMut::from(&first[..]))
-            .extend_from_slice(&chunk);
-    }
-    // A one-chunk body (the usual answer) is passed on without a copy.
-    Ok(whole.map_or(first, bytes::BytesMut::freeze))
-}
-
-/// Adds `tollgate_receipt` to a JSON object body; other bodies are returned unchanged.
-pub(crate) fn with_body_receipt(body: &[u8], token: &str) -> Option<Vec<u8>> {
-    let mut v: Value = serde_json::from_slice(body).ok()?;
-    v.as_object_mut()?
-        .insert("tollgate_receipt".into(), Value::String(token.into()));
-    serde_json::to_vec(&v).ok()
 }

@@ -9,7 +9,8 @@ use axum::response::Response;
 use futures::future::BoxFuture;
 use tower::{Layer, Service};
 
-use crate::gate::{Gateway, Next};
+use crate::gate::Gateway;
+use crate::handler::Next;
 
 /// Wraps services so priced routes are challenged, paid or unlocked by receipts.
 #[derive(Clone)]

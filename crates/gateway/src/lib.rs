@@ -2,11 +2,15 @@
 //! TOML file, with exact USD pricing per asset and signed receipts for metered bundles.
 
 pub mod answers;
+mod body;
+mod bundle;
+mod call;
 pub mod canon;
 pub mod challenge;
 pub mod config;
 pub mod facilitator;
 mod gate;
+mod handler;
 pub mod headers;
 pub mod keys;
 pub mod layer;
@@ -31,8 +35,11 @@ mod unsettled;
 pub mod upstream;
 
 pub use config::{ConfigError, GatewayConfig};
-pub use facilitator::{FacilitatorClient, FacilitatorError, InProcess, Remote};
-pub use gate::{Gateway, Next, Receipts};
+#[cfg(feature = "in-process")]
+pub use facilitator::InProcess;
+pub use facilitator::{FacilitatorClient, FacilitatorError, Remote};
+pub use gate::{Gateway, Receipts};
+pub use handler::Next;
 pub use keys::{ReceiptKeys, Rotation};
 pub use layer::{Paywall, PaywallLayer};
 pub use meter::Meter;

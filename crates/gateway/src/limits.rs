@@ -12,8 +12,8 @@ use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::GatewayConfig;
-use crate::gate::{Gateway, Next, json_error};
-use crate::routes::Route;
+use crate::handler::Next;
+use crate::replies::json_error;
 
 /// The slots of this gateway; route slots by the route's place in the configuration.
 pub(crate) struct Slots {
@@ -102,18 +102,11 @@ async fn slot(
 struct NotRun;
 
 /// Why an answer marked [`NotRun`] was given.
-const BUSY: &str = "upstream_busy";
+pub(crate) const BUSY: &str = "upstream_busy";
 
-impl Gateway {
-    /// Whether `resp` is a refusal for want of a slot (no handler ran); counted as a refusal of
-    /// `route` when it is.
-    pub(crate) fn refused_busy(&self, route: &Route, resp: &Response) -> bool {
-        let busy = resp.extensions().get::<NotRun>().is_some();
-        if busy {
-            self.metrics.refused(&route.name, BUSY);
-        }
-        busy
-    }
+/// Whether `resp` is a refusal for want of a slot, given without running the upstream.
+pub(crate) fn not_run(resp: &Response) -> bool {
+    resp.extensions().get::<NotRun>().is_some()
 }
 
 /// 503 for a request the upstream has no slot for; it may try again at once.

@@ -12,13 +12,14 @@ use arc_swap::{ArcSwap, Guard};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tokio::task::JoinHandle;
+use tollgate_proto::clock::unix_now;
 use tollgate_proto::v2::{SupportedKind, SupportedResponse};
 
 use crate::config::{ConfigError, GatewayConfig};
 use crate::facilitator::{FacilitatorClient, FacilitatorError};
-use crate::gate::{json_error, unix_now};
 use crate::metrics::Metrics;
 use crate::pricing::PricedAsset;
+use crate::replies::json_error;
 use crate::routes::{Route, compile};
 
 /// The reason a priced call gets while nothing can be offered.

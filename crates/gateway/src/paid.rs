@@ -1,29 +1,39 @@
-//! A paid call: match, verify, hold the in-flight lock, run the handler buffered, settle only
-//! below 400, attach the settlement (and, for bundles, a receipt).
+//! A paid call, as a pipeline of steps that each either go on or answer: read the payment,
+//! hold it, replay a recorded answer, verify, run the handler buffered, settle only below 400,
+//! deliver the answer with its settlement (and, for bundles, a receipt).
 
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::Request;
+use axum::http::StatusCode;
 use axum::http::response::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use sha2::{Digest, Sha256};
+use tollgate_proto::clock::unix_now;
 use tollgate_proto::reason;
-use tollgate_proto::v2::SettleResponse;
-use tollgate_store::NewReceipt;
+use tollgate_proto::v2::{SettleResponse, VerifyResponse};
 
 use crate::answers;
-use crate::gate::{
-    Gateway, Next, Unread, buffer, json_error, settle_header, unix_now, with_body_receipt,
-};
-use crate::headers;
+use crate::body::{Unread, buffer};
+use crate::call::PaidCall;
+use crate::gate::Gateway;
+use crate::handler::Next;
+use crate::leases::Hold;
 use crate::metrics::Outcome;
 use crate::payment::{self, Accepts, Carrier, PaymentError};
-use crate::receipt::Claims;
-use crate::replies::{IN_FLIGHT, expose, store_down, unavailable};
-use crate::routes::{Bundle, Route};
-use crate::unsettled::Retry;
+use crate::replies::{IN_FLIGHT, json_error, settle_header, store_down, unavailable};
+use crate::routes::Route;
+
+/// A step's outcome: go on with `T`, or give this answer now.
+type Step<T> = Result<T, Response>;
+
+/// What a payment header says, read before anything is held or asked.
+struct Payment {
+    body: Vec<u8>,
+    identity: String,
+    fingerprint: String,
+    pay_id: Option<String>,
+}
 
 impl Gateway {
     /// Takes a payment for `route` and serves the handler's answer only once it is settled.
@@ -36,123 +46,181 @@ impl Gateway {
         req: Request,
         next: Next,
     ) -> Response {
-        let h = req.headers().clone();
-        let decoded = match payment::decode(&value) {
-            Ok(d) => d,
+        let headers = req.headers().clone();
+        let p = match self.read_payment(route, &resource, &value) {
+            Ok(p) => p,
+            Err(PaymentError::NoMatch) => {
+                let why = PaymentError::NoMatch.to_string();
+                return self.refuse(route, resource, &headers, &why);
+            }
             Err(e) => {
                 let status = StatusCode::BAD_REQUEST;
-                return self.challenge_with(route, resource, &h, status, &e.to_string());
+                return self.challenge_with(route, resource, &headers, status, &e.to_string());
             }
         };
-        let accepts_v1 = route.accepts_v1(&resource, &self.networks);
+        let call = PaidCall {
+            route,
+            resource,
+            carrier,
+            headers,
+            body: p.body,
+            identity: p.identity,
+            fingerprint: p.fingerprint,
+            pay_id: p.pay_id,
+        };
+        match self.pay(&call, req, next).await {
+            Ok(answer) | Err(answer) => answer,
+        }
+    }
+
+    async fn pay(&self, call: &PaidCall<'_>, req: Request, next: Next) -> Step<Response> {
+        let _held = self.hold(call).await?;
+        self.replay(call).await?;
+        if let Some(kept) = self.take_kept(call).await? {
+            return Ok(self.settle_kept(call, kept).await);
+        }
+        let verdict = self.verify(call).await?;
+        let answer = self.run(call.route, req, next).await?;
+        let settled = self.settle(call, &answer).await?;
+        let pending = settled.error_reason.as_deref() == Some(reason::SETTLEMENT_PENDING);
+        // A bundle sold on a pending settlement is checked later with this very body.
+        let recheck = Some(call.body.as_slice()).filter(|_| pending);
+        let payer = settled.payer.clone().or(verdict.payer).unwrap_or_default();
+        let (parts, bytes) = answer;
+        let answer = (parts, bytes.to_vec());
+        Ok(self.deliver(call, &settled, &payer, recheck, answer).await)
+    }
+
+    /// Reads the payment header: which offer it takes, its identity as the facilitator's ledger
+    /// names it, and its `payment-identifier`.
+    fn read_payment(
+        &self,
+        route: &Route,
+        resource: &str,
+        value: &str,
+    ) -> Result<Payment, PaymentError> {
+        let decoded = payment::decode(value)?;
+        let accepts_v1 = route.accepts_v1(resource, &self.networks);
         let accepts = Accepts {
             v2: &route.accepts,
             v1: &accepts_v1,
         };
-        let Ok(i) = payment::match_accepted(&decoded, &accepts) else {
-            return self.refuse(route, resource, &h, &PaymentError::NoMatch.to_string());
-        };
+        let i = payment::match_accepted(&decoded, &accepts)?;
         let body = payment::facilitator_body(&decoded, &accepts, i);
-        let malformed = |e: PaymentError| {
-            let status = StatusCode::BAD_REQUEST;
-            self.challenge_with(route, resource.clone(), &h, status, &e.to_string())
-        };
-        let id = match payment::identity(&body, &self.networks) {
-            Ok(id) => id,
-            Err(e) => return malformed(e),
-        };
-        let pay_id = match payment::payment_id(&decoded) {
-            Ok(p) => p.map(str::to_string),
-            Err(e) => return malformed(e),
-        };
+        let identity = payment::identity(&body, &self.networks)?;
+        let pay_id = payment::payment_id(&decoded)?.map(str::to_string);
         if pay_id.is_none() && self.require_payment_id {
-            let e = PaymentError::Malformed(answers::ID_REQUIRED.into());
-            return malformed(e);
+            return Err(PaymentError::Malformed(answers::ID_REQUIRED.into()));
         }
-        let _held = match self.leases.hold(&id).await {
-            Ok(Some(held)) => held,
-            Ok(None) => {
-                return self.refuse(route, resource, &h, IN_FLIGHT);
-            }
-            Err(e) => return store_down(&e),
+        Ok(Payment {
+            fingerprint: answers::fingerprint(&identity, &decoded),
+            body,
+            identity,
+            pay_id,
+        })
+    }
+
+    /// The payment's in-flight lease, so its copies run the handler once across instances.
+    async fn hold(&self, call: &PaidCall<'_>) -> Step<Hold> {
+        match self.leases.hold(&call.identity).await {
+            Ok(Some(held)) => Ok(held),
+            Ok(None) => Err(self.refuse_call(call, IN_FLIGHT)),
+            Err(e) => Err(store_down(&e)),
+        }
+    }
+
+    /// The answer recorded under the call's `payment-identifier`: given again to the same
+    /// payment, refused (409) to a different one.
+    async fn replay(&self, call: &PaidCall<'_>) -> Step<()> {
+        let Some(pid) = &call.pay_id else {
+            return Ok(());
         };
-        let fingerprint = answers::fingerprint(&id, &decoded);
-        if let Some(pid) = &pay_id {
-            match self.leases.store.answer(pid, unix_now()).await {
-                Ok(Some(a)) if a.fingerprint == fingerprint => {
-                    self.metrics.outcome(&route.name, Outcome::Replayed);
-                    return answers::replay(a);
-                }
-                Ok(Some(_)) => {
-                    self.metrics.refused(&route.name, answers::ID_CONFLICT);
-                    return json_error(StatusCode::CONFLICT, answers::ID_CONFLICT);
-                }
-                Ok(None) => {}
-                Err(e) => return store_down(&e),
+        match self.leases.store.answer(pid, unix_now()).await {
+            Ok(Some(a)) if a.fingerprint == call.fingerprint => {
+                self.metrics.outcome(&call.route.name, Outcome::Replayed);
+                Err(answers::replay(a))
             }
-        }
-        let retry = Retry {
-            route,
-            resource: resource.clone(),
-            carrier,
-            headers: &h,
-            identity: &id,
-            fingerprint: &fingerprint,
-            pay_id: pay_id.as_deref(),
-        };
-        match self.take_kept(&retry).await {
-            Ok(Some(kept)) => return self.settle_kept(retry, body, kept).await,
-            Ok(None) => {}
-            Err(refused) => return refused,
-        }
-        let verdict = match self.facilitator.verify(body.clone()).await {
-            Ok(v) => v,
-            Err(e) => return unavailable(&e),
-        };
-        if !verdict.is_valid {
-            let why = verdict
-                .invalid_reason
-                .as_deref()
-                .unwrap_or(reason::INVALID_PAYLOAD);
-            if why == reason::PERMIT2_ALLOWANCE_REQUIRED {
-                // The payer must approve Permit2 once before any Permit2 payment can work.
-                let status = StatusCode::PRECONDITION_FAILED;
-                return self.challenge_with(route, resource, &h, status, why);
+            Ok(Some(_)) => {
+                self.metrics.refused(&call.route.name, answers::ID_CONFLICT);
+                Err(json_error(StatusCode::CONFLICT, answers::ID_CONFLICT))
             }
-            return self.refuse(route, resource, &h, why);
+            Ok(None) => Ok(()),
+            Err(e) => Err(store_down(&e)),
         }
+    }
+
+    /// The facilitator's verdict; an invalid payment is refused with its reason.
+    async fn verify(&self, call: &PaidCall<'_>) -> Step<VerifyResponse> {
+        let verdict = self
+            .facilitator
+            .verify(call.body.clone())
+            .await
+            .map_err(|e| unavailable(&e))?;
+        if verdict.is_valid {
+            return Ok(verdict);
+        }
+        let why = verdict
+            .invalid_reason
+            .as_deref()
+            .unwrap_or(reason::INVALID_PAYLOAD);
+        if why == reason::PERMIT2_ALLOWANCE_REQUIRED {
+            // The payer must approve Permit2 once before any Permit2 payment can work.
+            let status = StatusCode::PRECONDITION_FAILED;
+            let (route, resource) = (call.route, call.resource.clone());
+            return Err(self.challenge_with(route, resource, &call.headers, status, why));
+        }
+        Err(self.refuse_call(call, why))
+    }
+
+    /// Runs the handler and buffers its answer; an answer that is not a success goes back as
+    /// it is, uncharged.
+    async fn run(&self, route: &Route, req: Request, next: Next) -> Step<(Parts, bytes::Bytes)> {
         let resp = next(req).await;
         if self.refused_busy(route, &resp) {
-            return resp;
+            return Err(resp);
         }
         self.metrics.handler_ran(&route.name);
-        let (mut parts, inner_body) = resp.into_parts();
+        let (parts, inner_body) = resp.into_parts();
         let bytes = match buffer(inner_body, self.max_body).await {
             Ok(bytes) => bytes,
             Err(Unread::TooLarge) => {
-                return json_error(StatusCode::BAD_GATEWAY, "upstream_response_too_large");
+                return Err(json_error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_response_too_large",
+                ));
             }
             // Cut off partway (the upstream failed, or timed out after its headers came): the
             // call was not served, so nothing is charged.
             Err(Unread::Broken) => {
-                return json_error(StatusCode::BAD_GATEWAY, "upstream_response_incomplete");
+                return Err(json_error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_response_incomplete",
+                ));
             }
         };
         if parts.status.as_u16() >= 400 {
-            return Response::from_parts(parts, Body::from(bytes));
+            return Err(Response::from_parts(parts, Body::from(bytes)));
         }
-        // A bundle sold on a pending settlement is checked later with this very body.
-        let kept = route.bundle.as_ref().map(|_| body.clone());
+        Ok((parts, bytes))
+    }
+
+    /// Settles the payment of a call whose handler answered; goes on when it settled or is
+    /// surely settling. When the outcome is unknown, the answer is kept for the payer's retry.
+    async fn settle(
+        &self,
+        call: &PaidCall<'_>,
+        (parts, bytes): &(Parts, bytes::Bytes),
+    ) -> Step<SettleResponse> {
         let started = Instant::now();
-        let settled = match self.facilitator.settle(body).await {
+        let settled = match self.facilitator.settle(call.body.clone()).await {
             Ok(s) => s,
             Err(e) => {
                 self.metrics.settled("error", started.elapsed());
                 // Whether it settled is unknown: the payer's retry gets this answer (and, on a
                 // bundle route, the bundle it paid for).
-                self.keep(&id, answers::unsent(&fingerprint, &parts, &bytes))
-                    .await;
-                return unavailable(&e);
+                let unsent = answers::unsent(&call.fingerprint, parts, bytes);
+                self.keep(&call.identity, unsent).await;
+                return Err(unavailable(&e));
             }
         };
         let pending = settled.error_reason.as_deref() == Some(reason::SETTLEMENT_PENDING);
@@ -162,94 +230,22 @@ impl Gateway {
             (false, false) => "failed",
         };
         self.metrics.settled(outcome, started.elapsed());
-        let (name, value) = settle_header(carrier, &settled);
-        if !settled.success && !pending {
-            let why = settled
-                .error_reason
-                .as_deref()
-                .unwrap_or(reason::UNEXPECTED_SETTLE_ERROR);
-            if why == reason::UNEXPECTED_SETTLE_ERROR {
-                // The facilitator stumbled partway through this very attempt: the payer's retry
-                // of the payment gets this answer once it settles, without a second run.
-                self.keep(&id, answers::unsent(&fingerprint, &parts, &bytes))
-                    .await;
-            }
-            let mut r = self.refuse(route, resource, &h, why);
-            r.headers_mut().insert(name, value);
-            return r;
+        if settled.success || pending {
+            return Ok(settled);
         }
-        parts.headers.insert(name, value);
-        let mut out = bytes.to_vec();
-        if let Some(b) = &route.bundle {
-            let payer = settled.payer.clone().or(verdict.payer).unwrap_or_default();
-            let recheck = kept.as_deref().filter(|_| pending);
-            if let Some(token) = self.issue(b, &payer, &id, &settled, recheck).await {
-                attach_receipt(b, &token, &mut parts, &mut out);
-            }
+        let why = settled
+            .error_reason
+            .as_deref()
+            .unwrap_or(reason::UNEXPECTED_SETTLE_ERROR);
+        if why == reason::UNEXPECTED_SETTLE_ERROR {
+            // The facilitator stumbled partway through this very attempt: the payer's retry of
+            // the payment gets this answer once it settles, without a second run.
+            let unsent = answers::unsent(&call.fingerprint, parts, bytes);
+            self.keep(&call.identity, unsent).await;
         }
-        expose(&mut parts.headers);
-        crate::gate::not_for_shared_caches(&mut parts.headers);
-        self.metrics.outcome(&route.name, Outcome::Paid);
-        if let Some(pid) = &pay_id {
-            let ttl = self.answer_ttl;
-            answers::record(&self.leases.store, pid, &fingerprint, &parts, &out, ttl).await;
-        }
-        Response::from_parts(parts, Body::from(out))
-    }
-
-    /// Records a bundle bought by this payment and signs its token; the paying call counts as
-    /// the first of its calls. The row id derives from the payment, so a retry cannot mint two.
-    /// On a pending settlement (`recheck` holds its `/settle` body) the bundle is also recorded
-    /// for the checker, which revokes it if the payment fails; untracked, it is not issued.
-    pub(crate) async fn issue(
-        &self,
-        b: &Bundle,
-        payer: &str,
-        payment_id: &str,
-        settled: &SettleResponse,
-        recheck: Option<&[u8]>,
-    ) -> Option<String> {
-        let r = self.receipts.as_ref()?;
-        let rid = hex::encode(&Sha256::digest(payment_id.as_bytes())[..16]);
-        let exp = unix_now() + b.seconds;
-        let row = NewReceipt {
-            id: rid.clone(),
-            payer: payer.to_string(),
-            routes: b.covers.clone(),
-            calls_left: b.calls.map(|n| n - 1),
-            expires_at: exp,
-            payment_tx: Some(settled.transaction.clone()).filter(|t| !t.is_empty()),
-        };
-        if let Err(e) = r.meter.create(&row).await {
-            tracing::error!(error = %e, receipt = %rid, "paid bundle not recorded; served one call only");
-            return None;
-        }
-        if let (Some(body), Some(p)) = (recheck, &self.pending)
-            && let Err(e) = p.checker.record(&rid, body).await
-        {
-            tracing::error!(error = %e, receipt = %rid, "bundle on a pending settlement could not be tracked; served one call only");
-            return None;
-        }
-        self.metrics.receipt_issued();
-        Some(r.keys.sign(&Claims {
-            rid,
-            payer: payer.to_string(),
-            routes: b.covers.clone(),
-            exp,
-        }))
-    }
-}
-
-/// Hands a sold bundle's token to its buyer: in the receipt header and, where the route says
-/// so, inside a JSON body.
-pub(crate) fn attach_receipt(b: &Bundle, token: &str, parts: &mut Parts, out: &mut Vec<u8>) {
-    if b.receipt_in_body
-        && let Some(with) = with_body_receipt(out, token)
-    {
-        *out = with;
-        parts.headers.remove(header::CONTENT_LENGTH);
-    }
-    if let Ok(v) = HeaderValue::from_str(token) {
-        parts.headers.insert(headers::RECEIPT, v);
+        let mut refused = self.refuse_call(call, why);
+        let (name, value) = settle_header(call.carrier, &settled);
+        refused.headers_mut().insert(name, value);
+        Err(refused)
     }
 }

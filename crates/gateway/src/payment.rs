@@ -110,7 +110,7 @@ pub fn identity(body: &[u8], networks: &Networks) -> Result<String, PaymentError
     let malformed = |e: String| PaymentError::Malformed(e);
     let req = FacilitatorRequest::parse(body).map_err(|e| malformed(e.to_string()))?;
     let view = req.view(networks).map_err(|e| malformed(e.to_string()))?;
-    tollgate_facilitator::payment_identity(&view).map_err(|r| {
+    tollgate_payload::payment_identity(&view).map_err(|r| {
         let why = r.message.map(|m| format!("{}: {m}", r.reason));
         malformed(why.unwrap_or_else(|| r.reason.to_string()))
     })

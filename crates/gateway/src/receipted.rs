@@ -5,11 +5,14 @@
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use tollgate_proto::clock::unix_now;
 use tollgate_proto::reason;
 
-use crate::gate::{Gateway, Next, json_error, not_for_shared_caches, unix_now};
+use crate::gate::Gateway;
+use crate::handler::Next;
 use crate::headers;
 use crate::meter::MeterError;
+use crate::replies::{json_error, not_for_shared_caches};
 use crate::routes::Route;
 
 impl Gateway {

@@ -1,12 +1,16 @@
-//! Answers a paid call gives when it cannot go through (the store or the facilitator down), and
-//! the header that lets browsers read a paid answer's payment headers: shared by first tries
-//! and retries of unsettled payments alike.
+//! The gateway's own answers and the headers it puts on others': JSON errors, answers a paid
+//! call gives when it cannot go through (the store or the facilitator down), the settlement
+//! header, and the headers that keep a paid answer private and readable by browsers.
 
+use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use serde_json::json;
+use tollgate_proto::v2::SettleResponse;
 
 use crate::facilitator::FacilitatorError;
-use crate::gate::json_error;
+use crate::headers;
+use crate::payment::Carrier;
 
 /// Refusal of a payment another attempt is processing right now; the payer may retry.
 pub(crate) const IN_FLIGHT: &str = "payment_in_flight: this payment is already being processed";
@@ -33,4 +37,36 @@ pub(crate) fn expose(h: &mut HeaderMap) {
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("PAYMENT-RESPONSE, X-PAYMENT-RESPONSE, TOLLGATE-RECEIPT"),
     );
+}
+
+/// A paid or receipt-served answer is for its payer alone: no shared cache may keep it.
+pub(crate) fn not_for_shared_caches(h: &mut HeaderMap) {
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+}
+
+/// A small JSON error `{error}` with a status.
+pub(crate) fn json_error(status: StatusCode, reason: &str) -> Response {
+    let mut r = Response::new(Body::from(json!({ "error": reason }).to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The response header that carries a settlement for this carrier.
+pub(crate) fn settle_header(carrier: Carrier, s: &SettleResponse) -> (&'static str, HeaderValue) {
+    let name = match carrier {
+        Carrier::PaymentSignature => headers::PAYMENT_RESPONSE,
+        Carrier::XPayment => headers::X_PAYMENT_RESPONSE,
+    };
+    let v = tollgate_proto::codec::encode_header(s);
+    (
+        name,
+        HeaderValue::from_str(&v).expect("base64 is a valid header value"),
+    )
 }

@@ -5,33 +5,19 @@
 //! handler runs once per payment, and a payment that did settle is never lost to its payer (on a
 //! bundle route, the retry's answer carries the bundle the payment bought).
 
-use axum::http::HeaderMap;
 use axum::response::Response;
+use tollgate_proto::clock::unix_now;
 use tollgate_proto::{Standing, reason};
 use tollgate_store::RecordedAnswer;
 
 use crate::answers;
-use crate::gate::{Gateway, settle_header, unix_now};
-use crate::metrics::Outcome;
-use crate::paid::attach_receipt;
-use crate::payment::Carrier;
-use crate::replies::{IN_FLIGHT, expose, store_down, unavailable};
-use crate::routes::Route;
+use crate::call::PaidCall;
+use crate::gate::Gateway;
+use crate::replies::{IN_FLIGHT, settle_header, store_down, unavailable};
 
 /// Where the kept answer of payment `identity` lives in the answers table.
 pub(crate) fn key(identity: &str) -> String {
     format!("unsettled:{identity}")
-}
-
-/// A payment's retry, told apart from a first attempt.
-pub(crate) struct Retry<'a> {
-    pub route: &'a Route,
-    pub resource: String,
-    pub carrier: Carrier,
-    pub headers: &'a HeaderMap,
-    pub identity: &'a str,
-    pub fingerprint: &'a str,
-    pub pay_id: Option<&'a str>,
 }
 
 impl Gateway {
@@ -39,18 +25,18 @@ impl Gateway {
     /// attempt gets it; a respelled copy of a payment whose answer is kept is refused.
     pub(crate) async fn take_kept(
         &self,
-        r: &Retry<'_>,
+        call: &PaidCall<'_>,
     ) -> Result<Option<RecordedAnswer>, Response> {
         let store = &self.leases.store;
         let kept = store
-            .take_answer(&key(r.identity), unix_now())
+            .take_answer(&key(&call.identity), unix_now())
             .await
             .map_err(|e| store_down(&e))?;
         match kept {
-            Some(a) if a.fingerprint == r.fingerprint => Ok(Some(a)),
+            Some(a) if a.fingerprint == call.fingerprint => Ok(Some(a)),
             Some(a) => {
-                self.keep(r.identity, a).await;
-                Err(self.refuse(r.route, r.resource.clone(), r.headers, IN_FLIGHT))
+                self.keep(&call.identity, a).await;
+                Err(self.refuse_call(call, IN_FLIGHT))
             }
             None => Ok(None),
         }
@@ -59,54 +45,40 @@ impl Gateway {
     /// Settles a payment whose answer was kept and serves that answer once it is paid.
     pub(crate) async fn settle_kept(
         &self,
-        r: Retry<'_>,
-        body: Vec<u8>,
+        call: &PaidCall<'_>,
         mut kept: RecordedAnswer,
     ) -> Response {
-        // A bundle sold on a settlement still pending is checked later with this very body.
-        let recheck = r.route.bundle.as_ref().map(|_| body.clone());
-        let settled = match self.facilitator.settle(body).await {
+        let settled = match self.facilitator.settle(call.body.clone()).await {
             Ok(s) => s,
             Err(e) => {
-                self.keep(r.identity, kept).await;
+                self.keep(&call.identity, kept).await;
                 return unavailable(&e);
             }
         };
-        let (name, value) = settle_header(r.carrier, &settled);
         let standing = settled.standing();
         if standing == Standing::Open {
             // Another attempt holds the payment right now, or the facilitator stumbled: its
             // fate is open, so the answer stays kept for the next retry.
-            self.keep(r.identity, kept).await;
-            return self.refuse(r.route, r.resource, r.headers, IN_FLIGHT);
+            self.keep(&call.identity, kept).await;
+            return self.refuse_call(call, IN_FLIGHT);
         }
         if standing == Standing::Refused {
             let why = settled
                 .error_reason
                 .as_deref()
                 .unwrap_or(reason::UNEXPECTED_SETTLE_ERROR);
-            let mut out = self.refuse(r.route, r.resource, r.headers, why);
+            let mut out = self.refuse_call(call, why);
+            let (name, value) = settle_header(call.carrier, &settled);
             out.headers_mut().insert(name, value);
             return out;
         }
-        let mut bytes = std::mem::take(&mut kept.body);
-        let (mut parts, _) = answers::rebuild(kept).into_parts();
-        parts.headers.insert(name, value);
-        if let Some(b) = &r.route.bundle {
-            let payer = settled.payer.clone().unwrap_or_default();
-            let recheck = recheck.as_deref().filter(|_| standing != Standing::Settled);
-            if let Some(token) = self.issue(b, &payer, r.identity, &settled, recheck).await {
-                attach_receipt(b, &token, &mut parts, &mut bytes);
-            }
-        }
-        expose(&mut parts.headers);
-        crate::gate::not_for_shared_caches(&mut parts.headers);
-        self.metrics.outcome(&r.route.name, Outcome::Paid);
-        if let Some(pid) = r.pay_id {
-            let ttl = self.answer_ttl;
-            answers::record(&self.leases.store, pid, r.fingerprint, &parts, &bytes, ttl).await;
-        }
-        Response::from_parts(parts, axum::body::Body::from(bytes))
+        let bytes = std::mem::take(&mut kept.body);
+        let (parts, _) = answers::rebuild(kept).into_parts();
+        let payer = settled.payer.clone().unwrap_or_default();
+        // A bundle sold on a settlement still pending is checked later with this very body.
+        let recheck = Some(call.body.as_slice()).filter(|_| standing != Standing::Settled);
+        self.deliver(call, &settled, &payer, recheck, (parts, bytes))
+            .await
     }
 
     /// Keeps an answer whose settlement result is unknown, for the payment's retry.

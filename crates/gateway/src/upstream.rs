@@ -27,7 +27,7 @@ use tokio::time::{Instant, Sleep};
 use tower::Service;
 
 use crate::config::UpstreamTimeouts;
-use crate::gate::json_error;
+use crate::replies::json_error;
 
 /// Headers that describe one hop and are never forwarded, in either direction.
 const HOP_BY_HOP: [header::HeaderName; 10] = [

@@ -6,7 +6,7 @@
 //! its holds back ([`ReceiptStore::release_holds`]); the holds of one that died expire, and the
 //! next take on that receipt puts them back into `calls_left`.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::StoreError;
 use crate::lease::i64_of;
@@ -52,8 +52,7 @@ impl ReceiptStore {
         now: u64,
         hold_secs: u64,
     ) -> Result<Grant, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        lock_receipt(&mut tx, id).await?;
+        let mut tx = locked(&self.pool, id).await?;
         reclaim_expired(&mut tx, id, now).await?;
         let row = sqlx::query(
             "UPDATE receipts SET \
@@ -140,8 +139,7 @@ impl ReceiptStore {
         now: u64,
         until: i64,
     ) -> Result<Spent, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        lock_receipt(&mut tx, id).await?;
+        let mut tx = locked(&self.pool, id).await?;
         let held =
             sqlx::query("SELECT calls FROM receipt_holds WHERE receipt_id = $1 AND holder = $2")
                 .bind(id)
@@ -174,8 +172,7 @@ impl ReceiptStore {
         let mut back = 0;
         for r in ids {
             let id: String = r.try_get(0)?;
-            let mut tx = self.pool.begin().await?;
-            lock_receipt(&mut tx, &id).await?;
+            let mut tx = locked(&self.pool, &id).await?;
             let rows = sqlx::query(
                 "DELETE FROM receipt_holds WHERE receipt_id = $1 AND holder = $2 RETURNING calls",
             )
@@ -216,13 +213,20 @@ impl ReceiptStore {
         let mut back = 0;
         for r in ids {
             let id: String = r.try_get(0)?;
-            let mut tx = self.pool.begin().await?;
-            lock_receipt(&mut tx, &id).await?;
+            let mut tx = locked(&self.pool, &id).await?;
             back += reclaim_expired(&mut tx, &id, now).await?;
             tx.commit().await?;
         }
         Ok(back)
     }
+}
+
+/// A transaction holding receipt `id`'s row lock, so what it reads of the receipt and its
+/// holds stays true until it commits.
+async fn locked(pool: &AnyPool, id: &str) -> Result<Transaction<'static, Any>, StoreError> {
+    let mut tx = pool.begin().await?;
+    lock_receipt(&mut tx, id).await?;
+    Ok(tx)
 }
 
 /// Locks receipt `id`'s row for the rest of the transaction (a no-op write).

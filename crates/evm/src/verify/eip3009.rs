@@ -1,108 +1,104 @@
-//! Verifies an EIP-3009 payment in the x402 reference's order: cheap checks first, then one
-//! simulation of the very call a settlement sends; a refusal is named with one batched read.
+//! EIP-3009 in the verify pipeline: the authorization's fields are checked before the asset's
+//! code and the simulation, a bad signature named first; a refusal is diagnosed with one
+//! batched read.
 
-use alloy::primitives::{Address, B256, Bytes, Signature, U256};
+use alloy::primitives::{Address, Bytes, Signature, U256};
 use alloy::sol_types::{SolCall, SolStruct};
-use alloy::transports::RpcError;
-use tollgate_proto::{PaymentView, Rejection, Verified, reason};
+use tollgate_payload::read::Signed;
+use tollgate_proto::{PaymentView, Rejection, reason};
 
 use super::ChainReads;
+use super::pipeline::{Method, Read};
 use crate::contracts::IEip3009;
-use crate::eip3009::{Eip3009Authorization, Parsed, identity, parse_payload, token_domain};
-use crate::error::error_text;
+use crate::contracts::Typed;
+use crate::eip3009::{Eip3009Authorization, identity, parse_payload, token_domain};
 use crate::wire::{VALID_BEFORE_BUFFER_SECS, unix_now};
 
-/// Verifies an EIP-3009 payment in the reference order; a valid one costs one RPC round trip.
-pub(crate) async fn verify(
-    reads: &ChainReads,
-    view: &PaymentView<'_>,
-) -> Result<Verified, Rejection> {
-    let chain = reads.chain();
-    let req = &view.requirements;
-    if view.scheme != "exact" || req.scheme != "exact" {
-        return Err(Rejection::new(reason::EVM_SCHEME));
-    }
-    let (Some(name), Some(version)) = (req.extra_str("name"), req.extra_str("version")) else {
-        return Err(Rejection::new(reason::EVM_MISSING_EIP712_DOMAIN));
-    };
-    let (token, pay_to) = reads.token_and_payee(view)?;
-    let Parsed { auth, signature } = parse_payload(view.payload)?;
-    let payer = auth.from.to_checksum(None);
-    let reject = |r: &'static str| Rejection::new(r).with_payer(payer.clone());
+/// EIP-3009 `transferWithAuthorization` (USDC), as the verify pipeline runs it.
+pub(crate) struct Eip3009;
 
-    let domain = token_domain(name, version, chain.chain_id(), token);
-    let digest = auth.typed().eip712_signing_hash(&domain);
-    // The cheap checks run first; a signature fault still wins, as in the reference order.
-    // A valid payment skips local recovery entirely: the token checks the signature in the
-    // simulation, and the transaction sent is the very call simulated.
-    let now = U256::from(unix_now());
-    let cheap = if auth.to != pay_to {
-        Some(reason::EVM_RECIPIENT_MISMATCH)
-    } else if auth.valid_before < now + U256::from(VALID_BEFORE_BUFFER_SECS) {
-        Some(reason::EVM_VALID_BEFORE)
-    } else if auth.valid_after > now {
-        Some(reason::EVM_VALID_AFTER)
-    } else if auth.value != req.amount {
-        Some(reason::EVM_AUTHORIZATION_VALUE)
-    } else {
-        None
-    };
-    if let Some(cheap) = cheap {
-        let sig_fault = signature_fault(reads, &auth, &signature, &digest).await;
-        return Err(reject(
-            sig_fault
-                .map_err(|r| r.with_payer(payer.clone()))?
-                .unwrap_or(cheap),
-        ));
-    }
+impl Method for Eip3009 {
+    type Auth = Eip3009Authorization;
+    type Extra = ();
 
-    if let Err(r) = reads.ensure_deployed(token).await {
-        let sig_fault = signature_fault(reads, &auth, &signature, &digest).await;
-        return Err(match sig_fault.map_err(|r| r.with_payer(payer.clone()))? {
-            Some(fault) => reject(fault),
-            None => r.with_payer(payer.clone()),
-        });
-    }
-    let calldata = transfer_calldata(&auth, &signature);
-    match reads.simulate(token, calldata.clone()).await {
-        Ok(_) => Ok(Verified {
-            identity: identity(chain.network().caip2(), token, &auth),
-            payer,
-            amount: auth.value,
-            target: format!("{token:#x}"),
-            data: calldata.to_vec(),
-        }),
-        Err(RpcError::ErrorResp(resp)) => {
-            let sig_fault = signature_fault(reads, &auth, &signature, &digest).await;
-            let cause = match sig_fault.map_err(|r| r.with_payer(payer.clone()))? {
-                Some(fault) => fault,
-                None => diagnose(reads, token, &auth, name, version).await,
-            };
-            Err(reject(cause).with_message(resp.message.to_string()))
+    fn read(
+        &self,
+        reads: &ChainReads,
+        view: &PaymentView<'_>,
+    ) -> Result<Read<Eip3009Authorization>, Rejection> {
+        let chain = reads.chain();
+        let req = &view.requirements;
+        if view.scheme != "exact" || req.scheme != "exact" {
+            return Err(Rejection::new(reason::EVM_SCHEME));
         }
-        Err(e) => Err(reject(reason::UNEXPECTED_VERIFY_ERROR)
-            .with_message(format!("rpc: {}", error_text(&e)))),
+        let Some((name, version)) = domain_of(view) else {
+            return Err(Rejection::new(reason::EVM_MISSING_EIP712_DOMAIN));
+        };
+        let (token, pay_to) = reads.token_and_payee(view)?;
+        let Signed { auth, signature } = parse_payload(view.payload)?;
+        let domain = token_domain(name, version, chain.chain_id(), token);
+        Ok(Read {
+            from: auth.from,
+            payer: auth.from.to_checksum(None),
+            token,
+            pay_to,
+            digest: auth.typed().eip712_signing_hash(&domain),
+            amount: auth.value,
+            identity: identity(chain.network().caip2(), token, &auth),
+            auth,
+            signature,
+        })
+    }
+
+    fn check(
+        &self,
+        _: &ChainReads,
+        view: &PaymentView<'_>,
+        read: &Read<Eip3009Authorization>,
+    ) -> Result<(), Rejection> {
+        let auth = &read.auth;
+        let now = U256::from(unix_now());
+        let cheap = if auth.to != read.pay_to {
+            reason::EVM_RECIPIENT_MISMATCH
+        } else if auth.valid_before < now + U256::from(VALID_BEFORE_BUFFER_SECS) {
+            reason::EVM_VALID_BEFORE
+        } else if auth.valid_after > now {
+            reason::EVM_VALID_AFTER
+        } else if auth.value != view.requirements.amount {
+            reason::EVM_AUTHORIZATION_VALUE
+        } else {
+            return Ok(());
+        };
+        Err(Rejection::new(cheap))
+    }
+
+    fn bad_signature(&self, signature: &[u8]) -> &'static str {
+        if signature.len() == 65 {
+            reason::EVM_SIGNATURE
+        } else {
+            reason::EVM_UNDEPLOYED_SMART_WALLET
+        }
+    }
+
+    fn call(&self, read: &Read<Eip3009Authorization>, _: &()) -> (Address, Bytes) {
+        (read.token, transfer_calldata(&read.auth, &read.signature))
+    }
+
+    async fn diagnose(
+        &self,
+        reads: &ChainReads,
+        view: &PaymentView<'_>,
+        read: &Read<Eip3009Authorization>,
+    ) -> &'static str {
+        let (name, version) = domain_of(view).unwrap_or_default();
+        diagnose(reads, read.token, &read.auth, name, version).await
     }
 }
 
-/// The signature's fault, if any, in EIP-3009's reason strings.
-async fn signature_fault(
-    reads: &ChainReads,
-    auth: &Eip3009Authorization,
-    signature: &[u8],
-    digest: &B256,
-) -> Result<Option<&'static str>, Rejection> {
-    if reads
-        .signature_vouched(signature, digest, auth.from)
-        .await?
-    {
-        return Ok(None);
-    }
-    Ok(Some(if signature.len() == 65 {
-        reason::EVM_SIGNATURE
-    } else {
-        reason::EVM_UNDEPLOYED_SMART_WALLET
-    }))
+/// The token's EIP-712 name and version, as the requirement's `extra` states them.
+fn domain_of<'a>(view: &'a PaymentView<'_>) -> Option<(&'a str, &'a str)> {
+    let req = &view.requirements;
+    Some((req.extra_str("name")?, req.extra_str("version")?))
 }
 
 /// Names why a simulation failed, with one batched round trip of reads.

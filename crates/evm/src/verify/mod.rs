@@ -1,9 +1,14 @@
-//! Verification of each transfer method, and the chain reads they share ([`ChainReads`]): the
-//! methods ask the chain only through it, so they depend neither on each other nor on the
-//! scheme (`exact`) that dispatches to them.
+//! Verification: one pipeline (`pipeline`) each transfer method plugs into, and the chain reads
+//! they share ([`ChainReads`]). The methods ask the chain only through it, so they depend
+//! neither on each other nor on the scheme (`exact`) that dispatches to them.
 
-pub(crate) mod eip3009;
-pub(crate) mod permit2;
+mod eip3009;
+mod permit2;
+mod pipeline;
+
+pub(crate) use eip3009::Eip3009;
+pub(crate) use permit2::Permit2;
+pub(crate) use pipeline::run;
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};

@@ -1,110 +1,118 @@
-//! Verifies a Permit2 payment in the x402 reference's order: the authorization's own fields,
-//! an optional EIP-2612 permit, then one simulation of the very proxy call a settlement sends;
-//! a refusal is named with one batched read.
+//! Permit2 in the verify pipeline: the authorization's own fields are refused at once, an
+//! optional EIP-2612 permit is checked with a bad signature named first, then the pipeline
+//! simulates the very proxy call a settlement sends; a refusal is diagnosed with one batched
+//! read.
 
 use alloy::primitives::{Address, Bytes, Signature, U256};
 use alloy::sol_types::{SolCall, SolStruct};
-use alloy::transports::RpcError;
-use tollgate_proto::{PaymentView, Rejection, Verified, reason};
+use tollgate_payload::read::Signed;
+use tollgate_proto::{PaymentView, Rejection, reason};
 
 use super::ChainReads;
+use super::pipeline::{Method, Read};
 use crate::contracts::IX402ExactPermit2Proxy as Proxy;
+use crate::contracts::Typed;
 use crate::contracts::{EXACT_PERMIT2_PROXY, IErc20, IPermit2Nonces, PERMIT2};
 use crate::eip2612::{self, Eip2612Permit};
-use crate::error::error_text;
-use crate::permit2::{Parsed, Permit2Authorization, identity, parse_payload, permit2_domain};
+use crate::permit2::{Permit2Authorization, identity, parse_payload, permit2_domain};
 use crate::wire::{VALID_BEFORE_BUFFER_SECS, unix_now};
 
-/// Verifies a Permit2 payment in the reference order; a valid one costs one RPC round trip.
-pub(crate) async fn verify(
-    reads: &ChainReads,
-    view: &PaymentView<'_>,
-) -> Result<Verified, Rejection> {
-    let chain = reads.chain();
-    let req = &view.requirements;
-    if view.scheme != "exact" || req.scheme != "exact" {
-        return Err(Rejection::new(reason::UNSUPPORTED_PAYLOAD_TYPE));
-    }
-    let (token, pay_to) = reads.token_and_payee(view)?;
-    let Parsed { auth, signature } = parse_payload(view.payload)?;
-    let payer = auth.from.to_checksum(None);
-    let reject = |r: &'static str| Rejection::new(r).with_payer(payer.clone());
-    if !chain.permit2_deployed() {
-        return Err(reject(reason::PERMIT2_PROXY_NOT_DEPLOYED));
-    }
+/// Permit2 through the x402 exact Permit2 proxy, as the verify pipeline runs it.
+pub(crate) struct Permit2;
 
-    if auth.spender != EXACT_PERMIT2_PROXY {
-        return Err(reject(reason::PERMIT2_SPENDER));
-    }
-    if auth.to != pay_to {
-        return Err(reject(reason::PERMIT2_RECIPIENT_MISMATCH));
-    }
-    let now = unix_now();
-    if auth.deadline < U256::from(now + VALID_BEFORE_BUFFER_SECS) {
-        return Err(reject(reason::PERMIT2_DEADLINE_EXPIRED));
-    }
-    if auth.valid_after > U256::from(now) {
-        return Err(reject(reason::PERMIT2_NOT_YET_VALID));
-    }
-    if auth.amount != req.amount {
-        return Err(reject(reason::PERMIT2_AMOUNT_MISMATCH));
-    }
-    if auth.token != token {
-        return Err(reject(reason::PERMIT2_TOKEN_MISMATCH));
-    }
+impl Method for Permit2 {
+    type Auth = Permit2Authorization;
+    type Extra = Option<Eip2612Permit>;
 
-    // A valid payment skips local recovery: Permit2 checks the signature in the simulation, and
-    // the transaction sent is the very call simulated. Every refusal below still names a bad
-    // signature first, as the reference order does.
-    let digest = auth
-        .typed()
-        .eip712_signing_hash(&permit2_domain(chain.chain_id()));
-    let bad_signature = || async {
-        let vouched = reads
-            .signature_vouched(&signature, &digest, auth.from)
-            .await;
-        vouched
-            .map(|ok| !ok)
-            .map_err(|r| r.with_payer(payer.clone()))
-    };
-    let permit2612 = if chain.eip2612_gas_sponsoring() {
-        let checked = eip2612::from_extensions(view.extensions).and_then(|p| {
-            p.map(|p| p.check(auth.from, token, auth.amount, now).map(|_| p))
-                .transpose()
-        });
-        match checked {
-            Ok(p) => p,
-            Err(_) if bad_signature().await? => return Err(reject(reason::PERMIT2_SIGNATURE)),
-            Err(r) => return Err(r.with_payer(payer.clone())),
+    fn read(
+        &self,
+        reads: &ChainReads,
+        view: &PaymentView<'_>,
+    ) -> Result<Read<Permit2Authorization>, Rejection> {
+        let chain = reads.chain();
+        let req = &view.requirements;
+        if view.scheme != "exact" || req.scheme != "exact" {
+            return Err(Rejection::new(reason::UNSUPPORTED_PAYLOAD_TYPE));
         }
-    } else {
-        None
-    };
-    if let Err(r) = reads.ensure_deployed(token).await {
-        if bad_signature().await? {
-            return Err(reject(reason::PERMIT2_SIGNATURE));
+        let (token, pay_to) = reads.token_and_payee(view)?;
+        let Signed { auth, signature } = parse_payload(view.payload)?;
+        let payer = auth.from.to_checksum(None);
+        let reject = |r: &'static str| Err(Rejection::new(r).with_payer(payer.clone()));
+        if !chain.permit2_deployed() {
+            return reject(reason::PERMIT2_PROXY_NOT_DEPLOYED);
         }
-        return Err(r.with_payer(payer.clone()));
-    }
-    let calldata = settle_calldata(&auth, &signature, permit2612.as_ref());
-    match reads.simulate(EXACT_PERMIT2_PROXY, calldata.clone()).await {
-        Ok(_) => Ok(Verified {
-            identity: identity(chain.network().caip2(), token, &auth),
+        if auth.spender != EXACT_PERMIT2_PROXY {
+            return reject(reason::PERMIT2_SPENDER);
+        }
+        if auth.to != pay_to {
+            return reject(reason::PERMIT2_RECIPIENT_MISMATCH);
+        }
+        let now = unix_now();
+        if auth.deadline < U256::from(now + VALID_BEFORE_BUFFER_SECS) {
+            return reject(reason::PERMIT2_DEADLINE_EXPIRED);
+        }
+        if auth.valid_after > U256::from(now) {
+            return reject(reason::PERMIT2_NOT_YET_VALID);
+        }
+        if auth.amount != req.amount {
+            return reject(reason::PERMIT2_AMOUNT_MISMATCH);
+        }
+        if auth.token != token {
+            return reject(reason::PERMIT2_TOKEN_MISMATCH);
+        }
+        Ok(Read {
+            from: auth.from,
             payer,
+            token,
+            pay_to,
+            digest: auth
+                .typed()
+                .eip712_signing_hash(&permit2_domain(chain.chain_id())),
             amount: auth.amount,
-            target: format!("{EXACT_PERMIT2_PROXY:#x}"),
-            data: calldata.to_vec(),
-        }),
-        Err(RpcError::ErrorResp(resp)) => {
-            let cause = if bad_signature().await? {
-                reason::PERMIT2_SIGNATURE
-            } else {
-                diagnose(reads, token, &auth).await
-            };
-            Err(reject(cause).with_message(resp.message.to_string()))
+            identity: identity(chain.network().caip2(), token, &auth),
+            auth,
+            signature,
+        })
+    }
+
+    /// The EIP-2612 permit of `eip2612GasSponsoring`, where the chain sponsors gas that way.
+    fn check(
+        &self,
+        reads: &ChainReads,
+        view: &PaymentView<'_>,
+        read: &Read<Permit2Authorization>,
+    ) -> Result<Option<Eip2612Permit>, Rejection> {
+        if !reads.chain().eip2612_gas_sponsoring() {
+            return Ok(None);
         }
-        Err(e) => Err(reject(reason::UNEXPECTED_VERIFY_ERROR)
-            .with_message(format!("rpc: {}", error_text(&e)))),
+        let auth = &read.auth;
+        let permit = eip2612::from_extensions(view.extensions)?;
+        if let Some(p) = &permit {
+            p.check(auth.from, read.token, auth.amount, unix_now())?;
+        }
+        Ok(permit)
+    }
+
+    fn bad_signature(&self, _: &[u8]) -> &'static str {
+        reason::PERMIT2_SIGNATURE
+    }
+
+    fn call(
+        &self,
+        read: &Read<Permit2Authorization>,
+        permit2612: &Option<Eip2612Permit>,
+    ) -> (Address, Bytes) {
+        let calldata = settle_calldata(&read.auth, &read.signature, permit2612.as_ref());
+        (EXACT_PERMIT2_PROXY, calldata)
+    }
+
+    async fn diagnose(
+        &self,
+        reads: &ChainReads,
+        _: &PaymentView<'_>,
+        read: &Read<Permit2Authorization>,
+    ) -> &'static str {
+        diagnose(reads, read.token, &read.auth).await
     }
 }
 

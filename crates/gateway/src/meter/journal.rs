@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tollgate_proto::clock::unix_now;
 use tollgate_store::{Grant, ReceiptStore};
 
-use super::Hot;
+use super::hot::Hot;
 
 /// Most jobs handled by one round of writes.
 const MAX_BATCH: usize = 4096;

@@ -17,15 +17,30 @@ pub struct Leases {
     ttl: u64,
 }
 
-/// A lease on one payment; given back (in the background) when dropped.
+/// A lease on one payment; given back by [`Hold::release`], or in the background when dropped.
 pub struct Hold {
     store: GatewayStore,
     holder: String,
     id: String,
+    released: bool,
+}
+
+impl Hold {
+    /// Gives the lease back before the answer leaves, so the payer's retry of this payment
+    /// (after a lost answer, say) is never told that it is still in flight.
+    pub async fn release(mut self) {
+        self.released = true;
+        if let Err(e) = self.store.release(&self.id, &self.holder).await {
+            tracing::warn!(error = %e, "in-flight lease not released; it expires by itself");
+        }
+    }
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
+        if self.released {
+            return;
+        }
         let (store, holder, id) = (self.store.clone(), self.holder.clone(), self.id.clone());
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
@@ -81,6 +96,7 @@ impl Leases {
             store: self.store.clone(),
             holder,
             id: id.to_string(),
+            released: false,
         }))
     }
 }

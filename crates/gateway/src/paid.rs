@@ -68,13 +68,19 @@ impl Gateway {
             fingerprint: p.fingerprint,
             pay_id: p.pay_id,
         };
-        match self.pay(&call, req, next).await {
+        let held = match self.hold(&call).await {
+            Ok(held) => held,
+            Err(answer) => return answer,
+        };
+        let answer = match self.pay(&call, req, next).await {
             Ok(answer) | Err(answer) => answer,
-        }
+        };
+        held.release().await;
+        answer
     }
 
+    /// Runs a held payment's call to its answer.
     async fn pay(&self, call: &PaidCall<'_>, req: Request, next: Next) -> Step<Response> {
-        let _held = self.hold(call).await?;
         self.replay(call).await?;
         if let Some(kept) = self.take_kept(call).await? {
             return Ok(self.settle_kept(call, kept).await);

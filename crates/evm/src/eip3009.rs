@@ -1,6 +1,6 @@
-//! `exact` on EVM through EIP-3009 `transferWithAuthorization` (USDC): the authorization a
-//! payer signs, its EIP-712 domain, and the strict payload parsing the facilitator shares
-//! (verification is in `verify::eip3009`).
+//! `exact` on EVM through EIP-3009 `transferWithAuthorization` (USDC): the EIP-712 message and
+//! domain a payer signs. The authorization and its strict reading live in `tollgate-payload`;
+//! verification is the `verify` pipeline's `Eip3009` method.
 
 use alloy::primitives::{Address, U256};
 use alloy::signers::SignerSync;

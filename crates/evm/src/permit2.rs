@@ -1,6 +1,7 @@
 //! `exact` on EVM through Permit2 and the x402 exact Permit2 proxy, for ERC-20s without
-//! EIP-3009 (TMAI): the witness transfer a payer signs, Permit2's EIP-712 domain, and the strict
-//! payload parsing the facilitator shares (verification is in `verify::permit2`).
+//! EIP-3009 (TMAI): the witness transfer's EIP-712 message and Permit2's domain. The
+//! authorization and its strict reading live in `tollgate-payload`; verification is the
+//! `verify` pipeline's `Permit2` method.
 
 use alloy::primitives::U256;
 use alloy::signers::SignerSync;

@@ -251,6 +251,16 @@ pub async fn world_on(env: Env, lease: u32) -> World {
     }
 }
 
+impl World {
+    /// Asks `url` what a call costs and pays its first offer as payer `payer`: the paid call's
+    /// answer.
+    pub async fn pay_first_offer(&self, url: &str, payer: usize) -> Answer {
+        let accepted = first_accept(&get(&self.http, url, &[]).await);
+        let pay = [("PAYMENT-SIGNATURE", v2_header(&self.env, payer, &accepted))];
+        get(&self.http, url, &pay).await
+    }
+}
+
 /// A response reduced to what tests look at.
 #[derive(Debug)]
 pub struct Answer {

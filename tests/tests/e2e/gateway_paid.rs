@@ -113,13 +113,7 @@ both_stores!(
 both_stores!(failing_upstream_settles_nothing, |db: Db| async move {
     let Some(w) = world(db, 1).await else { return };
     let url = format!("{}/v2/indices", w.proxy.url);
-    let accepted = first_accept(&get(&w.http, &url, &[]).await);
-    let a = get(
-        &w.http,
-        &url,
-        &[("PAYMENT-SIGNATURE", v2_header(&w.env, 0, &accepted))],
-    )
-    .await;
+    let a = w.pay_first_offer(&url, 0).await;
     assert_eq!(a.status, 503, "the upstream's error passes through: {a:?}");
     assert_eq!(a.body["error"], json!("no_index_data"));
     assert!(a.header("payment-response").is_none());
@@ -189,25 +183,13 @@ both_stores!(
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
         let url = format!("{base}/v2/trading-signals");
-        let accepted = first_accept(&get(&w.http, &url, &[]).await);
-        let a = get(
-            &w.http,
-            &url,
-            &[("PAYMENT-SIGNATURE", v2_header(&w.env, 0, &accepted))],
-        )
-        .await;
+        let a = w.pay_first_offer(&url, 0).await;
         assert_eq!(a.status, 500);
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         assert_eq!(w.env.settlements_sent().await, 0);
 
         let url = format!("{base}/v2/grades/x");
-        let accepted = first_accept(&get(&w.http, &url, &[]).await);
-        let ok = get(
-            &w.http,
-            &url,
-            &[("PAYMENT-SIGNATURE", v2_header(&w.env, 1, &accepted))],
-        )
-        .await;
+        let ok = w.pay_first_offer(&url, 1).await;
         assert_eq!((ok.status, ok.body.clone()), (200, json!("graded")));
         assert_eq!(w.env.settlements_sent().await, 1);
         server.abort();
@@ -226,13 +208,7 @@ both_stores!(settlement_pending_is_served, |db: Db| async move {
     };
     let w = world_on(env, 1).await;
     let url = format!("{}/v2/trading-signals", w.proxy.url);
-    let accepted = first_accept(&get(&w.http, &url, &[]).await);
-    let a = get(
-        &w.http,
-        &url,
-        &[("PAYMENT-SIGNATURE", v2_header(&w.env, 0, &accepted))],
-    )
-    .await;
+    let a = w.pay_first_offer(&url, 0).await;
     assert_eq!(a.status, 200, "{a:?}");
     let settled = a.decoded("payment-response");
     assert_eq!(

@@ -152,13 +152,7 @@ both_stores!(
     |db: Db| async move {
         let Some(w) = world(db, 1).await else { return };
         let url = format!("{}/v2/technology-grade/aave", w.proxy.url);
-        let accepted = first_accept(&get(&w.http, &url, &[]).await);
-        let a = get(
-            &w.http,
-            &url,
-            &[("PAYMENT-SIGNATURE", v2_header(&w.env, 0, &accepted))],
-        )
-        .await;
+        let a = w.pay_first_offer(&url, 0).await;
         assert_eq!(a.status, 200, "{a:?}");
         assert!(
             a.body.get("tollgate_receipt").is_none(),

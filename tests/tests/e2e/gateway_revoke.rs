@@ -50,9 +50,7 @@ async fn pending_world(db: Db) -> Option<World> {
 /// Buys the prediction bundle as payer 0; the settlement answer is pending, the receipt issued.
 async fn buy_on_pending(w: &World) -> String {
     let url = format!("{}/v2/price-prediction/aave", w.proxy.url);
-    let accepted = first_accept(&get(&w.http, &url, &[]).await);
-    let pay = [("PAYMENT-SIGNATURE", v2_header(&w.env, 0, &accepted))];
-    let a = get(&w.http, &url, &pay).await;
+    let a = w.pay_first_offer(&url, 0).await;
     assert_eq!(a.status, 200, "{a:?}");
     let settled = a.decoded("payment-response");
     assert_eq!(

@@ -88,7 +88,7 @@ impl Gateway {
         let verdict = self.verify(call).await?;
         let answer = self.run(call.route, req, next).await?;
         let settled = self.settle(call, &answer).await?;
-        let pending = settled.error_reason.as_deref() == Some(reason::SETTLEMENT_PENDING);
+        let pending = is_pending(&settled);
         // A bundle sold on a pending settlement is checked later with this very body.
         let recheck = Some(call.body.as_slice()).filter(|_| pending);
         let payer = settled.payer.clone().or(verdict.payer).unwrap_or_default();
@@ -229,7 +229,7 @@ impl Gateway {
                 return Err(unavailable(&e));
             }
         };
-        let pending = settled.error_reason.as_deref() == Some(reason::SETTLEMENT_PENDING);
+        let pending = is_pending(&settled);
         let outcome = match (settled.success, pending) {
             (true, _) => "success",
             (false, true) => "pending",
@@ -254,4 +254,9 @@ impl Gateway {
         refused.headers_mut().insert(name, value);
         Err(refused)
     }
+}
+
+/// Whether the facilitator answered that the settlement is sent and its result not yet known.
+fn is_pending(settled: &SettleResponse) -> bool {
+    settled.error_reason.as_deref() == Some(reason::SETTLEMENT_PENDING)
 }

@@ -81,11 +81,12 @@ pub(crate) async fn run<M: Method>(
             .map_err(|r| r.with_payer(payer()))?;
         Ok::<_, Rejection>((!vouched).then(|| method.bad_signature(&read.signature)))
     };
-    let checked = match method.check(reads, view, &read) {
-        Ok(extra) => reads.ensure_deployed(read.token).await.map(|()| extra),
-        Err(r) => Err(r),
+    let checked = async {
+        let extra = method.check(reads, view, &read)?;
+        reads.ensure_deployed(read.token).await?;
+        Ok::<_, Rejection>(extra)
     };
-    let extra = match checked {
+    let extra = match checked.await {
         Ok(extra) => extra,
         Err(r) => {
             return Err(match signature_fault().await? {

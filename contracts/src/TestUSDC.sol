@@ -2,8 +2,8 @@
 // Test contracts for local chains (anvil) only. Not audited; never deploy to a real network.
 //
 // TestUSDC: a 6-decimal "USDC" with the parts of Circle's FiatToken v2.2 that x402 uses:
-// EIP-3009 transfer/receive/cancel authorization (v,r,s and bytes overloads, the bytes one
-// accepting ERC-1271 signatures from contract wallets) and EIP-2612 permit.
+// EIP-3009 transferWithAuthorization (v,r,s and bytes overloads, the bytes one accepting
+// ERC-1271 signatures from contract wallets) and EIP-2612 permit.
 // The EIP-712 domain name/version come from the constructor, e.g. ("USD Coin", "2").
 pragma solidity ^0.8.24;
 
@@ -14,16 +14,10 @@ contract TestUSDC is ERC20Permit {
     bytes32 public constant TRANSFER_WITH_AUTHORIZATION_TYPEHASH = keccak256(
         "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
     );
-    bytes32 public constant RECEIVE_WITH_AUTHORIZATION_TYPEHASH = keccak256(
-        "ReceiveWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
-    );
-    bytes32 public constant CANCEL_AUTHORIZATION_TYPEHASH =
-        keccak256("CancelAuthorization(address authorizer,bytes32 nonce)");
 
     mapping(address => mapping(bytes32 => bool)) internal _authorizationStates;
 
     event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
-    event AuthorizationCanceled(address indexed authorizer, bytes32 indexed nonce);
 
     constructor(string memory name_, string memory version_) ERC20Permit(name_, "USDC", version_) {}
 
@@ -31,7 +25,7 @@ contract TestUSDC is ERC20Permit {
         return 6;
     }
 
-    /// True once `nonce` was used or canceled by `authorizer`.
+    /// True once `authorizer` used `nonce`.
     function authorizationState(address authorizer, bytes32 nonce) external view returns (bool) {
         return _authorizationStates[authorizer][nonce];
     }
@@ -47,11 +41,11 @@ contract TestUSDC is ERC20Permit {
         bytes32 r,
         bytes32 s
     ) external {
-        _transferWithAuthorization(
-            TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, abi.encodePacked(r, s, v)
-        );
+        transferWithAuthorization(from, to, value, validAfter, validBefore, nonce, abi.encodePacked(r, s, v));
     }
 
+    /// The overload contract wallets sign for: `signature` is checked with ERC-1271 when `from`
+    /// has code.
     function transferWithAuthorization(
         address from,
         address to,
@@ -60,66 +54,12 @@ contract TestUSDC is ERC20Permit {
         uint256 validBefore,
         bytes32 nonce,
         bytes memory signature
-    ) external {
-        _transferWithAuthorization(
-            TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, signature
-        );
-    }
-
-    function receiveWithAuthorization(
-        address from,
-        address to,
-        uint256 value,
-        uint256 validAfter,
-        uint256 validBefore,
-        bytes32 nonce,
-        uint8 v,
-        bytes32 r,
-        bytes32 s
-    ) external {
-        require(to == msg.sender, "caller must be the payee");
-        _transferWithAuthorization(
-            RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, abi.encodePacked(r, s, v)
-        );
-    }
-
-    function receiveWithAuthorization(
-        address from,
-        address to,
-        uint256 value,
-        uint256 validAfter,
-        uint256 validBefore,
-        bytes32 nonce,
-        bytes memory signature
-    ) external {
-        require(to == msg.sender, "caller must be the payee");
-        _transferWithAuthorization(
-            RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, signature
-        );
-    }
-
-    function cancelAuthorization(address authorizer, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external {
-        _cancelAuthorization(authorizer, nonce, abi.encodePacked(r, s, v));
-    }
-
-    function cancelAuthorization(address authorizer, bytes32 nonce, bytes memory signature) external {
-        _cancelAuthorization(authorizer, nonce, signature);
-    }
-
-    function _transferWithAuthorization(
-        bytes32 typehash,
-        address from,
-        address to,
-        uint256 value,
-        uint256 validAfter,
-        uint256 validBefore,
-        bytes32 nonce,
-        bytes memory signature
-    ) internal {
+    ) public {
         require(block.timestamp > validAfter, "authorization is not yet valid");
         require(block.timestamp < validBefore, "authorization is expired");
-        require(!_authorizationStates[from][nonce], "authorization is used or canceled");
-        bytes32 structHash = keccak256(abi.encode(typehash, from, to, value, validAfter, validBefore, nonce));
+        require(!_authorizationStates[from][nonce], "authorization is used");
+        bytes32 structHash =
+            keccak256(abi.encode(TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce));
         require(SignatureChecker.isValid(from, _hashTypedData(structHash), signature), "invalid signature");
 
         _authorizationStates[from][nonce] = true;
@@ -127,12 +67,4 @@ contract TestUSDC is ERC20Permit {
         _transfer(from, to, value);
     }
 
-    function _cancelAuthorization(address authorizer, bytes32 nonce, bytes memory signature) internal {
-        require(!_authorizationStates[authorizer][nonce], "authorization is used or canceled");
-        bytes32 structHash = keccak256(abi.encode(CANCEL_AUTHORIZATION_TYPEHASH, authorizer, nonce));
-        require(SignatureChecker.isValid(authorizer, _hashTypedData(structHash), signature), "invalid signature");
-
-        _authorizationStates[authorizer][nonce] = true;
-        emit AuthorizationCanceled(authorizer, nonce);
-    }
 }

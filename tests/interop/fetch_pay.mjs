@@ -4,12 +4,7 @@
 // Env: URL, NETWORK (CAIP-2), ASSET, CAP (atomic per-payment cap for ASSET), PAYER_KEY (EVM: hex
 // private key; Solana: base58 64-byte keypair), RPC_URL (Solana only).
 import { wrapFetchWithPaymentFromConfig, decodePaymentResponseHeader } from "@x402/fetch";
-
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
+import { env } from "./peers.mjs";
 
 async function schemeClient(network) {
   if (network.startsWith("solana:")) {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tollgate_facilitator::{Doors, Facilitator};
 
@@ -63,6 +63,49 @@ impl Api {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// Sends `body` to `/verify` and `/settle`: both must refuse it with `want`, and nothing
+    /// may be broadcast.
+    pub async fn refused(&self, what: &str, body: &Value, want: &str) {
+        let (status, v) = self.post("/verify", body).await;
+        assert_eq!(status, 200, "{what}: {v}");
+        assert_eq!(
+            (&v["isValid"], &v["invalidReason"]),
+            (&json!(false), &json!(want)),
+            "{what}: {v}"
+        );
+        let (status, s) = self.post("/settle", body).await;
+        assert_eq!(status, 200, "{what}: {s}");
+        assert_eq!(
+            (&s["success"], &s["errorReason"]),
+            (&json!(false), &json!(want)),
+            "{what}: {s}"
+        );
+        assert_eq!(s["transaction"], json!(""), "{what}: nothing broadcast");
+    }
+
+    /// Sends `body` to `/settle` ten times at once: exactly one settles, every other answer is
+    /// a duplicate. Returns the winning answer.
+    pub async fn settled_once_of_ten(&self, body: &Value) -> Value {
+        let answers = futures::future::join_all((0..10).map(|_| self.post("/settle", body))).await;
+        let wins: Vec<&Value> = answers
+            .iter()
+            .filter(|(_, r)| r["success"] == json!(true))
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(wins.len(), 1, "{answers:?}");
+        for (status, r) in &answers {
+            assert_eq!(*status, 200, "{r}");
+            if r["success"] != json!(true) {
+                assert_eq!(
+                    r["errorReason"],
+                    json!(tollgate_proto::reason::DUPLICATE_SETTLEMENT),
+                    "{r}"
+                );
+            }
+        }
+        wins[0].clone()
     }
 
     /// GETs a path, returning status and body text.

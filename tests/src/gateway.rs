@@ -21,24 +21,10 @@ use tollgate_proto::codec::{decode_header, encode_header};
 /// The `[pay_to]` table and the USDC `[[assets]]` entry of a gateway that takes USDC on the
 /// local anvil chain: the part every single-asset gateway config of the tests shares.
 pub fn anvil_usdc_toml(dev: &DevEvm) -> String {
-    let usdc = &dev.usdc;
     format!(
-        r#"
-[pay_to]
-"eip155:31337" = "{pay_to}"
-
-[[assets]]
-symbol = "USDC"
-network = "eip155:31337"
-address = "{address}"
-decimals = 6
-usd_rate = "1"
-extra = {{ name = "{name}", version = "{version}" }}
-"#,
-        pay_to = dev.pay_to.to_checksum(None),
-        address = usdc.address.to_checksum(None),
-        name = usdc.name,
-        version = usdc.version,
+        "\n[pay_to]\n\"eip155:31337\" = \"{}\"\n\n{}",
+        dev.pay_to.to_checksum(None),
+        dev.usdc_asset_toml()
     )
 }
 
@@ -60,9 +46,11 @@ pub fn ring(kids: &[&str], signing: &str) -> KeyRing {
     KeyRing::parse(&text.join(","), signing).expect("test keys")
 }
 
+/// Dollars per TMAI in the tests' gateway config.
+pub const TMAI_USD: &str = "0.02";
+
 /// The gateway TOML for this environment, as an operator would write it.
 pub fn config_toml(env: &Env, upstream: &str, lease: u32, calls: u64) -> String {
-    let usdc = &env.dev.usdc;
     format!(
         r#"
 upstream = "{upstream}"
@@ -72,23 +60,7 @@ public_url = "http://gateway.test"
 "eip155:31337" = "{pay_to}"
 "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1" = "CKPKJWNdJEqa81x7CkZ14BVPiY6y16Sxs7owznqtWYp5"
 
-[[assets]]
-symbol = "USDC"
-network = "eip155:31337"
-address = "{usdc_addr}"
-decimals = 6
-usd_rate = "1"
-extra = {{ name = "{name}", version = "{version}" }}
-
-[[assets]]
-symbol = "TMAI"
-network = "eip155:31337"
-address = "0x00000000000000000000000000000000000000aa"
-decimals = 18
-usd_rate = "0.02"
-discount_percent = "10"
-extra = {{ assetTransferMethod = "permit2" }}
-
+{evm_assets}
 [[assets]]
 symbol = "USDC"
 network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
@@ -104,9 +76,7 @@ signing_key = "k1"
 lease = {lease}
 "#,
         pay_to = env.dev.pay_to.to_checksum(None),
-        usdc_addr = usdc.address.to_checksum(None),
-        name = usdc.name,
-        version = usdc.version,
+        evm_assets = env.dev.gateway_assets_toml(TMAI_USD),
         routes = routes_toml(calls),
         db = env.db.url,
     )
@@ -258,6 +228,25 @@ impl World {
         let accepted = first_accept(&get(&self.http, url, &[]).await);
         let pay = [("PAYMENT-SIGNATURE", v2_header(&self.env, payer, &accepted))];
         get(&self.http, url, &pay).await
+    }
+
+    /// Pays the first offer for `url` as payer `payer` while the settlement cannot be mined
+    /// yet: the call is served and its settlement answered pending, with its transaction.
+    pub async fn pay_while_pending(&self, url: &str, payer: usize) -> Answer {
+        let a = self.pay_first_offer(url, payer).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        let settled = a.decoded("payment-response");
+        assert_eq!(
+            settled["errorReason"],
+            json!("settlement_pending"),
+            "{settled}"
+        );
+        assert_eq!(
+            settled["transaction"].as_str().map(str::len),
+            Some(66),
+            "{settled}"
+        );
+        a
     }
 }
 

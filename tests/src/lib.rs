@@ -186,8 +186,20 @@ impl Env {
 
 /// Declares one async test per ledger backend; the PostgreSQL one says it is skipped when
 /// `TOLLGATE_TEST_DATABASE_URL` is unset.
+///
+/// `both_stores!(name, |db: Db| async move { .. })` hands the body the backend;
+/// `both_stores!(name, env = Env::start, { .. })` starts what the body needs on it first
+/// (`start(db)` gives `None` where the backend is not available, and the test returns).
 #[macro_export]
 macro_rules! both_stores {
+    ($name:ident, $env:pat = $start:expr, $body:block) => {
+        $crate::both_stores!($name, |db: $crate::Db| async move {
+            let Some($env) = ($start)(db).await else {
+                return;
+            };
+            $body
+        });
+    };
     ($name:ident, $body:expr) => {
         mod $name {
             #[allow(unused_imports)]

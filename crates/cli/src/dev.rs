@@ -128,8 +128,8 @@ fn gateway_toml(
     facilitator: &str,
     db: &str,
 ) -> String {
-    let (usdc, tmai) = (&dev.usdc, &dev.tmai);
     let (sol_pay_to, sol_asset) = solana_toml(sol);
+    let evm_assets = dev.gateway_assets_toml(TMAI_USD);
     format!(
         r#"upstream = "{upstream}"
 public_url = "{public}"
@@ -141,23 +141,7 @@ url = "{facilitator}"
 [pay_to]
 "eip155:{CHAIN_ID}" = "{pay_to}"
 {sol_pay_to}
-[[assets]]
-symbol = "USDC"
-network = "eip155:{CHAIN_ID}"
-address = "{usdc_addr}"
-decimals = 6
-usd_rate = "1"
-extra = {{ name = "{usdc_name}", version = "{usdc_version}" }}
-
-[[assets]]
-symbol = "TMAI"
-network = "eip155:{CHAIN_ID}"
-address = "{tmai_addr}"
-decimals = 18
-usd_rate = "{TMAI_USD}"
-discount_percent = "10"
-extra = {{ assetTransferMethod = "permit2", name = "{tmai_name}", version = "{tmai_version}" }}
-{sol_asset}
+{evm_assets}{sol_asset}
 {routes}
 [receipts]
 database_url = "{db}"
@@ -165,12 +149,6 @@ keys_env = "DEV_RECEIPT_KEYS"
 signing_key = "k1"
 "#,
         pay_to = dev.pay_to,
-        usdc_addr = usdc.address,
-        usdc_name = usdc.name,
-        usdc_version = usdc.version,
-        tmai_addr = tmai.address,
-        tmai_name = tmai.name,
-        tmai_version = tmai.version,
         routes = RouteTable::demo().to_toml(),
     )
 }

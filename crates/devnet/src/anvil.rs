@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::client::RpcClient;
 use anyhow::{Context, bail};
@@ -140,6 +141,14 @@ impl Anvil {
         RootProvider::new(RpcClient::new_http(
             self.rpc_url.parse().expect("loopback url"),
         ))
+    }
+
+    /// Gives `who` exactly `wei` of ETH (`anvil_setBalance`): gas money, or none of it.
+    pub async fn set_balance(&self, who: Address, wei: U256) -> anyhow::Result<()> {
+        self.provider()
+            .raw_request::<_, ()>("anvil_setBalance".into(), (who, wei))
+            .await
+            .context("anvil_setBalance")
     }
 
     /// Stops the node now (also happens on drop).

@@ -123,15 +123,12 @@ impl DevEvm {
         let facilitator = PrivateKeySigner::random();
         let payers: Vec<_> = (0..payers).map(|_| PrivateKeySigner::random()).collect();
         let pay_to = PrivateKeySigner::random().address();
-        let provider = anvil.provider();
         let eth = U256::from(1000u64) * U256::from(10u64).pow(U256::from(18u64));
         for a in [deployer.address(), facilitator.address()]
             .into_iter()
             .chain(payers.iter().map(|p| p.address()))
         {
-            provider
-                .raw_request::<_, ()>("anvil_setBalance".into(), (a, eth))
-                .await?;
+            anvil.set_balance(a, eth).await?;
         }
         let usdc = deploy_test_usdc(&anvil.rpc_url, &deployer, "USD Coin", "2").await?;
         let tmai = deploy_test_token18(&anvil.rpc_url, &deployer, "TMAI", "TMAI", "1").await?;
@@ -220,5 +217,57 @@ impl DevEvm {
     /// How many transactions `who` has sent (its account nonce).
     pub async fn tx_count(&self, who: Address) -> anyhow::Result<u64> {
         Ok(self.anvil.provider().get_transaction_count(who).await?)
+    }
+
+    /// The `[[assets]]` a gateway config names for this chain's tokens: USDC and TMAI. One
+    /// text for `tollgate dev` and the tests, so both configure the gateway as an operator would.
+    pub fn gateway_assets_toml(&self, tmai_usd: &str) -> String {
+        format!(
+            "{}\n{}",
+            self.usdc_asset_toml(),
+            self.tmai_asset_toml(tmai_usd)
+        )
+    }
+
+    /// The gateway's `[[assets]]` entry for USDC, paid through EIP-3009.
+    pub fn usdc_asset_toml(&self) -> String {
+        self.asset_toml("USDC", &self.usdc, "1", "", "")
+    }
+
+    /// The gateway's `[[assets]]` entry for TMAI, paid through Permit2 at `tmai_usd` dollars a
+    /// token and 10% off.
+    pub fn tmai_asset_toml(&self, tmai_usd: &str) -> String {
+        self.asset_toml(
+            "TMAI",
+            &self.tmai,
+            tmai_usd,
+            "discount_percent = \"10\"\n",
+            "assetTransferMethod = \"permit2\", ",
+        )
+    }
+
+    fn asset_toml(
+        &self,
+        symbol: &str,
+        token: &TestToken,
+        usd_rate: &str,
+        terms: &str,
+        method: &str,
+    ) -> String {
+        format!(
+            r#"[[assets]]
+symbol = "{symbol}"
+network = "eip155:{chain}"
+address = "{address}"
+decimals = {decimals}
+usd_rate = "{usd_rate}"
+{terms}extra = {{ {method}name = "{name}", version = "{version}" }}
+"#,
+            chain = self.anvil.chain_id,
+            address = token.address.to_checksum(None),
+            decimals = token.decimals,
+            name = token.name,
+            version = token.version,
+        )
     }
 }

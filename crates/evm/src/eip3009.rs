@@ -2,11 +2,11 @@
 //! domain a payer signs. The authorization and its strict reading live in `tollgate-payload`;
 //! verification is the `verify` pipeline's `Eip3009` method.
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, Bytes, Signature, U256};
 use alloy::signers::SignerSync;
-use alloy::sol_types::{Eip712Domain, SolStruct};
+use alloy::sol_types::{Eip712Domain, SolCall, SolStruct};
 
-use crate::contracts::{TransferWithAuthorization, Typed};
+use crate::contracts::{IEip3009, TransferWithAuthorization, Typed};
 pub use crate::wire::VALID_BEFORE_BUFFER_SECS;
 
 pub use tollgate_payload::eip3009::Eip3009Authorization;
@@ -47,4 +47,39 @@ pub fn sign_eip3009(
 ) -> Result<Vec<u8>, alloy::signers::Error> {
     let hash = auth.typed().eip712_signing_hash(domain);
     Ok(signer.sign_hash_sync(&hash)?.as_bytes().to_vec())
+}
+
+/// Calldata of the transfer: the (v, r, s) form for a 65-byte signature, as the reference picks;
+/// the bytes form otherwise (ERC-1271 / ERC-6492 wallets).
+pub fn transfer_calldata(auth: &Eip3009Authorization, signature: &[u8]) -> Bytes {
+    let ecdsa = (signature.len() == 65)
+        .then(|| Signature::try_from(signature).ok())
+        .flatten();
+    if let Some(sig) = ecdsa {
+        IEip3009::transferWithAuthorization_0Call {
+            from: auth.from,
+            to: auth.to,
+            value: auth.value,
+            validAfter: auth.valid_after,
+            validBefore: auth.valid_before,
+            nonce: auth.nonce,
+            v: 27 + sig.v() as u8,
+            r: sig.r().into(),
+            s: sig.s().into(),
+        }
+        .abi_encode()
+        .into()
+    } else {
+        IEip3009::transferWithAuthorization_1Call {
+            from: auth.from,
+            to: auth.to,
+            value: auth.value,
+            validAfter: auth.valid_after,
+            validBefore: auth.valid_before,
+            nonce: auth.nonce,
+            signature: signature.to_vec().into(),
+        }
+        .abi_encode()
+        .into()
+    }
 }

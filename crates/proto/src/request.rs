@@ -62,6 +62,21 @@ fn typed<T: DeserializeOwned>(
     serde_json::from_value(v).map_err(|e| RequestError::new(reason, format!("{what}: {e}")))
 }
 
+/// The payload and requirements of one protocol version, each refused with its own reason.
+fn typed_parts<P: DeserializeOwned, R: DeserializeOwned>(
+    payload: Value,
+    requirements: Value,
+) -> Result<(P, R), RequestError> {
+    Ok((
+        typed(payload, reason::INVALID_PAYLOAD, "paymentPayload")?,
+        typed(
+            requirements,
+            reason::INVALID_PAYMENT_REQUIREMENTS,
+            "paymentRequirements",
+        )?,
+    ))
+}
+
 impl FacilitatorRequest {
     /// Parses a request body strictly: size-capped JSON, known version, every required field.
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
@@ -97,22 +112,20 @@ impl FacilitatorRequest {
             ));
         }
         match version {
-            Some(1) => Ok(Self::V1 {
-                payload: typed(payload, reason::INVALID_PAYLOAD, "paymentPayload")?,
-                requirements: typed(
+            Some(1) => {
+                let (payload, requirements) = typed_parts(payload, requirements)?;
+                Ok(Self::V1 {
+                    payload,
                     requirements,
-                    reason::INVALID_PAYMENT_REQUIREMENTS,
-                    "paymentRequirements",
-                )?,
-            }),
-            Some(2) => Ok(Self::V2 {
-                payload: typed(payload, reason::INVALID_PAYLOAD, "paymentPayload")?,
-                requirements: typed(
+                })
+            }
+            Some(2) => {
+                let (payload, requirements) = typed_parts(payload, requirements)?;
+                Ok(Self::V2 {
+                    payload,
                     requirements,
-                    reason::INVALID_PAYMENT_REQUIREMENTS,
-                    "paymentRequirements",
-                )?,
-            }),
+                })
+            }
             Some(v) => Err(RequestError::new(
                 reason::INVALID_X402_VERSION,
                 format!("x402Version {v} is not 1 or 2"),
@@ -149,46 +162,61 @@ impl FacilitatorRequest {
                 RequestError::new(reason::INVALID_PAYMENT_REQUIREMENTS, format!("amount: {e}"))
             })
         };
-        match self {
-            Self::V1 {
-                payload,
-                requirements: r,
-            } => Ok(PaymentView {
-                version: 1,
-                scheme: &payload.scheme,
-                network: networks.resolve_v1(&payload.network),
-                payload: &payload.payload,
-                extensions: None,
-                requirements: RequirementsView {
-                    scheme: &r.scheme,
-                    network: resolve_req(&r.network, true)?,
-                    amount: amount(&r.max_amount_required)?,
-                    asset: &r.asset,
-                    pay_to: &r.pay_to,
-                    max_timeout_seconds: r.max_timeout_seconds,
-                    extra: r.extra.as_ref(),
-                },
-            }),
-            Self::V2 {
-                payload,
-                requirements: r,
-            } => Ok(PaymentView {
-                version: 2,
-                scheme: &payload.accepted.scheme,
-                network: Network::from_caip2(&payload.accepted.network),
-                payload: &payload.payload,
-                extensions: payload.extensions.as_ref(),
-                requirements: RequirementsView {
-                    scheme: &r.scheme,
-                    network: resolve_req(&r.network, false)?,
-                    amount: amount(&r.amount)?,
-                    asset: &r.asset,
-                    pay_to: &r.pay_to,
-                    max_timeout_seconds: r.max_timeout_seconds,
-                    extra: r.extra.as_ref(),
-                },
-            }),
+        // v1 and v2 requirements name every field alike but the amount.
+        macro_rules! terms {
+            ($r:expr, $network:expr, $amount:expr) => {
+                RequirementsView {
+                    scheme: &$r.scheme,
+                    network: $network,
+                    amount: $amount,
+                    asset: &$r.asset,
+                    pay_to: &$r.pay_to,
+                    max_timeout_seconds: $r.max_timeout_seconds,
+                    extra: $r.extra.as_ref(),
+                }
+            };
         }
+        let (head, requirements) = match self {
+            Self::V1 {
+                payload: p,
+                requirements: r,
+            } => (
+                (
+                    1,
+                    &p.scheme,
+                    networks.resolve_v1(&p.network),
+                    &p.payload,
+                    None,
+                ),
+                terms!(
+                    r,
+                    resolve_req(&r.network, true)?,
+                    amount(&r.max_amount_required)?
+                ),
+            ),
+            Self::V2 {
+                payload: p,
+                requirements: r,
+            } => (
+                (
+                    2,
+                    &p.accepted.scheme,
+                    Network::from_caip2(&p.accepted.network),
+                    &p.payload,
+                    p.extensions.as_ref(),
+                ),
+                terms!(r, resolve_req(&r.network, false)?, amount(&r.amount)?),
+            ),
+        };
+        let (version, scheme, network, payload, extensions) = head;
+        Ok(PaymentView {
+            version,
+            scheme,
+            network,
+            payload,
+            extensions,
+            requirements,
+        })
     }
 }
 

@@ -10,8 +10,6 @@ use tollgate_client::{
 use tollgate_e2e::gateway::*;
 use tollgate_e2e::{Db, Env};
 
-const TMAI_PLACEHOLDER: &str = "0x00000000000000000000000000000000000000aa";
-
 /// A gateway whose TMAI asset is the chain's real TMAI at `tmai_usd` dollars per token.
 async fn gateway_world(tmai_usd: &str) -> (Env, DemoApi, Proxy) {
     let env = Env::start(Db::Sqlite).await.expect("sqlite always runs");
@@ -30,9 +28,10 @@ async fn gateway_world(tmai_usd: &str) -> (Env, DemoApi, Proxy) {
         .await
         .unwrap();
     let api = start_demo().await;
-    let toml = config_toml(&env, &api.url, 1, 10)
-        .replace(TMAI_PLACEHOLDER, &tmai.to_checksum(None))
-        .replace("usd_rate = \"0.02\"", &format!("usd_rate = \"{tmai_usd}\""));
+    let toml = config_toml(&env, &api.url, 1, 10).replace(
+        &format!("usd_rate = \"{TMAI_USD}\""),
+        &format!("usd_rate = \"{tmai_usd}\""),
+    );
     let gw = gateway(&env, &toml, &["k1"], "k1").await;
     let proxy = serve(gw, &api.url).await;
     (env, api, proxy)

@@ -12,10 +12,7 @@ fn tx_hash(v: &Value) -> &str {
     v["transaction"].as_str().expect("transaction field")
 }
 
-both_stores!(v2_payment_verifies_and_settles_once, |db: Db| async move {
-    let Some(env) = Env::start(db).await else {
-        return;
-    };
+both_stores!(v2_payment_verifies_and_settles_once, env = Env::start, {
     let pay = env.payment(0, PRICE);
     let payer = env.payer(0).address();
     let before = env.usdc(payer).await;
@@ -35,10 +32,7 @@ both_stores!(v2_payment_verifies_and_settles_once, |db: Db| async move {
     assert_eq!(env.settlements_sent().await, 1);
 });
 
-both_stores!(v1_payment_verifies_and_settles_once, |db: Db| async move {
-    let Some(env) = Env::start(db).await else {
-        return;
-    };
+both_stores!(v1_payment_verifies_and_settles_once, env = Env::start, {
     let pay = env.payment(1, PRICE);
     let (status, v) = env.post("/verify", &pay.v1()).await;
     assert_eq!((status, &v["isValid"]), (200, &json!(true)), "{v}");
@@ -55,10 +49,8 @@ both_stores!(v1_payment_verifies_and_settles_once, |db: Db| async move {
 
 both_stores!(
     replay_is_refused_with_the_original_hash,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         let pay = env.payment(0, PRICE);
         let (_, first) = env.post("/settle", &pay.v2()).await;
         assert_eq!(first["success"], json!(true), "{first}");
@@ -83,23 +75,9 @@ both_stores!(
     }
 );
 
-both_stores!(ten_concurrent_settles_broadcast_once, |db: Db| async move {
-    let Some(env) = Env::start(db).await else {
-        return;
-    };
+both_stores!(ten_concurrent_settles_broadcast_once, env = Env::start, {
     let body = env.payment(0, PRICE).v2();
-    let results = futures::future::join_all((0..10).map(|_| env.post("/settle", &body))).await;
-    let wins: Vec<_> = results
-        .iter()
-        .filter(|(_, r)| r["success"] == json!(true))
-        .collect();
-    assert_eq!(wins.len(), 1, "{results:?}");
-    for (status, r) in &results {
-        assert_eq!(*status, 200);
-        if r["success"] != json!(true) {
-            assert_eq!(r["errorReason"], json!(reason::DUPLICATE_SETTLEMENT), "{r}");
-        }
-    }
+    env.settled_once_of_ten(&body).await;
     assert_eq!(env.settlements_sent().await, 1);
     assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(PRICE));
 });
@@ -216,27 +194,14 @@ fn rejection_cases() -> Vec<(&'static str, Tamper, &'static str)> {
 
 both_stores!(
     each_bad_payment_is_refused_with_its_reason_and_moves_nothing,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         let payer = env.payer(0).address();
         let before = env.usdc(payer).await;
         for (what, tamper, want) in rejection_cases() {
             let mut pay = env.payment(0, PRICE);
             tamper(&mut pay, &env);
-            let (status, v) = env.post("/verify", &pay.v2()).await;
-            assert_eq!(status, 200, "{what}: {v}");
-            assert_eq!(v["isValid"], json!(false), "{what}: {v}");
-            assert_eq!(v["invalidReason"], json!(want), "{what}: {v}");
-            let (status, s) = env.post("/settle", &pay.v2()).await;
-            assert_eq!(status, 200, "{what}: {s}");
-            assert_eq!(
-                (&s["success"], &s["errorReason"]),
-                (&json!(false), &json!(want)),
-                "{what}: {s}"
-            );
-            assert_eq!(s["transaction"], json!(""), "{what}: nothing broadcast");
+            env.refused(what, &pay.v2(), want).await;
         }
         assert_eq!(env.usdc(payer).await, before);
         assert_eq!(env.usdc(env.dev.pay_to).await, U256::ZERO);
@@ -246,10 +211,8 @@ both_stores!(
 
 both_stores!(
     missing_domain_and_wrong_scheme_are_refused,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         let pay = env.payment(0, PRICE);
         let mut no_domain = pay.v2();
         no_domain["paymentRequirements"]["extra"] = json!({});
@@ -282,10 +245,8 @@ fn set(body: &mut Value, path: &[&str], v: Option<Value>) {
 
 both_stores!(
     malformed_requests_get_400_with_a_reason,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         let good = env.payment(0, PRICE).v2();
         let auth = ["paymentPayload", "payload", "authorization"];
         let mut cases: Vec<(String, Value, &str)> = Vec::new();
@@ -391,10 +352,8 @@ both_stores!(
 
 both_stores!(
     erc1271_wallet_pays_through_the_bytes_overload,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         let owner = env.payer(0).address();
         let wallet = env
             .dev

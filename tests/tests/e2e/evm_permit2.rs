@@ -51,10 +51,7 @@ fn payment(env: &Env, i: usize, amount: U256) -> Permit2Payment {
     Permit2Payment::new(&env.dev, &env.network, env.payer(i).clone(), amount)
 }
 
-both_stores!(approved_payments_settle_once_each, |db: Db| async move {
-    let Some(env) = Env::start(db).await else {
-        return;
-    };
+both_stores!(approved_payments_settle_once_each, env = Env::start, {
     fund(&env, 0, tmai(1000), true).await;
     let payer = env.payer(0).address();
     let big = tmai(200);
@@ -87,10 +84,8 @@ both_stores!(approved_payments_settle_once_each, |db: Db| async move {
 
 both_stores!(
     eip2612_permit_pays_without_approval_or_gas,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         fund(&env, 0, tmai(300), false).await;
         let payer = env.payer(0).address();
         let eth_before = env.dev.eth_balance(payer).await.expect("eth");
@@ -148,26 +143,16 @@ both_stores!(
 
 both_stores!(
     without_approval_or_permit_an_allowance_is_required,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         fund(&env, 0, tmai(10), false).await;
         let pay = payment(&env, 0, price());
-        let (status, v) = env.post("/verify", &pay.v2()).await;
-        assert_eq!(status, 200);
-        assert_eq!(
-            (&v["isValid"], &v["invalidReason"]),
-            (&json!(false), &json!(reason::PERMIT2_ALLOWANCE_REQUIRED)),
-            "{v}"
-        );
-        let (_, s) = env.post("/settle", &pay.v2()).await;
-        assert_eq!(
-            s["errorReason"],
-            json!(reason::PERMIT2_ALLOWANCE_REQUIRED),
-            "{s}"
-        );
-        assert_eq!(s["transaction"], json!(""));
+        env.refused(
+            "no allowance",
+            &pay.v2(),
+            reason::PERMIT2_ALLOWANCE_REQUIRED,
+        )
+        .await;
         assert_eq!(tmai_of(&env, env.dev.pay_to).await, U256::ZERO);
         assert_eq!(env.settlements_sent().await, 0);
     }
@@ -251,10 +236,8 @@ fn rejection_cases() -> Vec<(&'static str, Tamper, &'static str)> {
 
 both_stores!(
     each_bad_payment_is_refused_with_its_reason_and_moves_nothing,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         fund(&env, 0, tmai(10), true).await;
         fund(&env, 1, U256::ZERO, true).await;
         let mut cases: Vec<(&str, Permit2Payment, &str)> = rejection_cases()
@@ -272,21 +255,7 @@ both_stores!(
         ));
         let payer = env.payer(0).address();
         for (what, pay, want) in &cases {
-            let (status, v) = env.post("/verify", &pay.v2()).await;
-            assert_eq!(status, 200, "{what}: {v}");
-            assert_eq!(
-                (&v["isValid"], &v["invalidReason"]),
-                (&json!(false), &json!(want)),
-                "{what}: {v}"
-            );
-            let (status, s) = env.post("/settle", &pay.v2()).await;
-            assert_eq!(status, 200, "{what}: {s}");
-            assert_eq!(
-                (&s["success"], &s["errorReason"]),
-                (&json!(false), &json!(want)),
-                "{what}: {s}"
-            );
-            assert_eq!(s["transaction"], json!(""), "{what}: nothing broadcast");
+            env.refused(what, &pay.v2(), want).await;
         }
         assert_eq!(tmai_of(&env, payer).await, tmai(10));
         assert_eq!(tmai_of(&env, env.dev.pay_to).await, U256::ZERO);
@@ -296,10 +265,8 @@ both_stores!(
 
 both_stores!(
     bad_eip2612_permits_are_refused_and_move_nothing,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         fund(&env, 0, tmai(10), false).await;
         let payer = env.payer(0).address();
         let good = || payment(&env, 0, price()).with_permit(U256::ZERO);
@@ -367,46 +334,25 @@ both_stores!(
             ),
         ];
         for (what, pay, want) in &cases {
-            let (status, v) = env.post("/verify", &pay.v2()).await;
-            assert_eq!(status, 200, "{what}: {v}");
-            assert_eq!(v["invalidReason"], json!(want), "{what}: {v}");
-            let (_, s) = env.post("/settle", &pay.v2()).await;
-            assert_eq!(s["errorReason"], json!(want), "{what}: {s}");
-            assert_eq!(s["transaction"], json!(""), "{what}: nothing broadcast");
+            env.refused(what, &pay.v2(), want).await;
         }
         assert_eq!(tmai_of(&env, payer).await, tmai(10));
         assert_eq!(env.settlements_sent().await, 0);
     }
 );
 
-both_stores!(ten_concurrent_settles_broadcast_once, |db: Db| async move {
-    let Some(env) = Env::start(db).await else {
-        return;
-    };
+both_stores!(ten_concurrent_settles_broadcast_once, env = Env::start, {
     fund(&env, 0, tmai(300), true).await;
     let body = payment(&env, 0, tmai(200)).v2();
-    let results = futures::future::join_all((0..10).map(|_| env.post("/settle", &body))).await;
-    let wins = results
-        .iter()
-        .filter(|(_, r)| r["success"] == json!(true))
-        .count();
-    assert_eq!(wins, 1, "{results:?}");
-    for (status, r) in &results {
-        assert_eq!(*status, 200);
-        if r["success"] != json!(true) {
-            assert_eq!(r["errorReason"], json!(reason::DUPLICATE_SETTLEMENT), "{r}");
-        }
-    }
+    env.settled_once_of_ten(&body).await;
     assert_eq!(env.settlements_sent().await, 1);
     assert_eq!(tmai_of(&env, env.dev.pay_to).await, tmai(200));
 });
 
 both_stores!(
     a_chain_without_the_proxy_offers_no_permit2,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         let with = env.facilitator.supported();
         assert_eq!(with.extensions, vec![EIP2612_GAS_SPONSORING.to_string()]);
         let permit2_kind = |k: &tollgate_proto::v2::SupportedKind| {

@@ -28,10 +28,8 @@ async fn impatient(db: Db) -> Option<Env> {
 
 both_stores!(
     slow_receipt_answers_pending_then_reconciles,
-    |db: Db| async move {
-        let Some(env) = impatient(db).await else {
-            return;
-        };
+    env = impatient,
+    {
         let provider = env.dev.anvil.provider();
         provider
             .raw_request::<_, serde_json::Value>("evm_setAutomine".into(), (false,))
@@ -75,10 +73,7 @@ both_stores!(
     }
 );
 
-both_stores!(supported_health_and_metrics_answer, |db: Db| async move {
-    let Some(env) = Env::start(db).await else {
-        return;
-    };
+both_stores!(supported_health_and_metrics_answer, env = Env::start, {
     let (status, body) = env.get("/supported").await;
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -130,21 +125,11 @@ both_stores!(supported_health_and_metrics_answer, |db: Db| async move {
 
 both_stores!(
     a_refused_send_frees_the_payment_and_its_nonce,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
-        let provider = env.dev.anvil.provider();
+    env = Env::start,
+    {
         let signer = env.dev.facilitator.address();
-        let set_balance = |wei: U256| {
-            let p = provider.clone();
-            async move {
-                p.raw_request::<_, serde_json::Value>("anvil_setBalance".into(), (signer, wei))
-                    .await
-                    .unwrap()
-            }
-        };
-        set_balance(U256::ZERO).await;
+        let set_balance = |wei: U256| env.dev.anvil.set_balance(signer, wei);
+        set_balance(U256::ZERO).await.unwrap();
         let pay = env.payment(0, 17_000);
         let (_, s) = env.post("/settle", &pay.v2()).await;
         assert_eq!(s["success"], json!(false), "{s}");
@@ -156,7 +141,9 @@ both_stores!(
         assert_eq!(s["transaction"], json!(""), "nothing landed");
         assert_eq!(env.facilitator.ledger().pending_count().await.unwrap(), 0);
 
-        set_balance(U256::from(10u64).pow(U256::from(18u64))).await;
+        set_balance(U256::from(10u64).pow(U256::from(18u64)))
+            .await
+            .unwrap();
         let (_, s) = env.post("/settle", &pay.v2()).await;
         assert_eq!(
             s["success"],
@@ -174,10 +161,7 @@ both_stores!(
     }
 );
 
-both_stores!(one_instance_reconciles_at_a_time, |db: Db| async move {
-    let Some(env) = impatient(db).await else {
-        return;
-    };
+both_stores!(one_instance_reconciles_at_a_time, env = impatient, {
     // Another instance holds the reconciler's lease (taken before there is work, so
     // this environment's own reconciler cannot take it first).
     let ledger = Ledger::connect(&env.db.url).await.unwrap();
@@ -239,10 +223,8 @@ both_stores!(one_instance_reconciles_at_a_time, |db: Db| async move {
 
 both_stores!(
     a_stuck_settlement_is_re_sent_at_a_higher_fee,
-    |db: Db| async move {
-        let Some(env) = impatient(db).await else {
-            return;
-        };
+    env = impatient,
+    {
         let provider = env.dev.anvil.provider();
         let rpc = |method: &'static str, params: serde_json::Value| {
             let provider = provider.clone();

@@ -23,7 +23,6 @@ use tollgate_e2e::{Db, Env, Permit2Payment, both_stores};
 use tollgate_gateway::{Gateway, PaywallLayer};
 use tollgate_proto::codec::encode_header;
 
-const TMAI_PLACEHOLDER: &str = "0x00000000000000000000000000000000000000aa";
 /// Headers that carry money or a receipt and must never reach an upstream.
 const SECRET_HEADERS: [&str; 3] = ["payment-signature", "x-payment", "tollgate-receipt"];
 
@@ -108,7 +107,7 @@ struct Stage {
 async fn stage(db: Db, instances: usize) -> Option<Stage> {
     let env = Env::start(db).await?;
     let up = start_upstream().await;
-    let toml = stage_toml(&env, &up.url);
+    let toml = config_toml(&env, &up.url, 1, BUNDLE_CALLS);
     let mut proxies = Vec::new();
     for _ in 0..instances {
         let gw = gateway(&env, &toml, &["k1"], "k1").await;
@@ -122,9 +121,15 @@ async fn stage(db: Db, instances: usize) -> Option<Stage> {
     })
 }
 
-fn stage_toml(env: &Env, upstream: &str) -> String {
-    config_toml(env, upstream, 1, BUNDLE_CALLS)
-        .replace(TMAI_PLACEHOLDER, &env.dev.tmai.address.to_checksum(None))
+impl Stage {
+    /// Pays the first offer for `url` through the first proxy and returns the bundle's receipt.
+    async fn buy_bundle(&self, url: &str) -> String {
+        let accepted = first_accept(&get(&self.http, url, &[]).await);
+        let header = v2_header(&self.env, 0, &accepted);
+        let paid = get(&self.http, url, &[("PAYMENT-SIGNATURE", header)]).await;
+        assert_eq!(paid.status, 200, "{paid:?}");
+        paid.header("tollgate-receipt").expect("receipt issued")
+    }
 }
 
 /// Sends one request byte for byte (no client-side path clean-up) and returns status and text.
@@ -183,8 +188,8 @@ async fn assert_spellings_priced(base: &str) {
 
 both_stores!(
     respelled_paths_never_pass_the_proxy_unpaid,
-    |db: Db| async move {
-        let Some(s) = stage(db, 1).await else { return };
+    s = |db| stage(db, 1),
+    {
         let base = &s.proxies[0].url;
         assert_spellings_priced(base).await;
         assert_eq!(
@@ -237,8 +242,8 @@ async fn layered_app(
 
 both_stores!(
     respelled_paths_never_pass_the_layer_unpaid,
-    |db: Db| async move {
-        let Some(s) = stage(db, 1).await else { return };
+    s = |db| stage(db, 1),
+    {
         for outer in [false, true] {
             let gw = s.proxies[0].gateway.clone();
             let (url, runs, task) = layered_app(gw, outer).await;
@@ -300,8 +305,8 @@ fn assert_served_once(answers: &[Answer]) {
 
 both_stores!(
     usdc_copies_across_two_instances_run_the_handler_once,
-    |db: Db| async move {
-        let Some(s) = stage(db, 2).await else { return };
+    s = |db| stage(db, 2),
+    {
         let path = "/v2/trading-signals";
         let accepted =
             first_accept(&get(&s.http, &format!("{}{path}", s.proxies[0].url), &[]).await);
@@ -380,8 +385,8 @@ both_stores!(
 
 both_stores!(
     tmai_copies_across_two_instances_run_the_handler_once,
-    |db: Db| async move {
-        let Some(s) = stage(db, 2).await else { return };
+    s = |db| stage(db, 2),
+    {
         let payer = s.env.payer(0).clone();
         let tmai = s.env.dev.tmai.address;
         let whole = U256::from(10u64).pow(U256::from(18u64));
@@ -440,8 +445,8 @@ fn payment_id_ext(id: &str) -> Value {
 
 both_stores!(
     a_lost_answer_is_replayed_to_a_retry_with_the_same_payment_identifier,
-    |db: Db| async move {
-        let Some(s) = stage(db, 1).await else { return };
+    s = |db| stage(db, 1),
+    {
         let url = format!("{}/v2/trading-signals", s.proxies[0].url);
         let challenge = get(&s.http, &url, &[]).await;
         let offered = &challenge.decoded("payment-required")["extensions"]["payment-identifier"];
@@ -504,18 +509,10 @@ both_stores!(
 
 both_stores!(
     a_receipt_call_the_upstream_fails_keeps_its_call,
-    |db: Db| async move {
-        let Some(s) = stage(db, 1).await else { return };
+    s = |db| stage(db, 1),
+    {
         let url = format!("{}/v2/price-prediction/AAVE", s.proxies[0].url);
-        let accepted = first_accept(&get(&s.http, &url, &[]).await);
-        let paid = get(
-            &s.http,
-            &url,
-            &[("PAYMENT-SIGNATURE", v2_header(&s.env, 0, &accepted))],
-        )
-        .await;
-        assert_eq!(paid.status, 200, "{paid:?}");
-        let receipt = paid.header("tollgate-receipt").expect("receipt issued");
+        let receipt = s.buy_bundle(&url).await;
         let with = [("TOLLGATE-RECEIPT", receipt)];
 
         s.up.rec.fail.store(true, Ordering::SeqCst);
@@ -540,8 +537,8 @@ both_stores!(
 
 both_stores!(
     secrets_and_connection_named_headers_never_reach_the_upstream,
-    |db: Db| async move {
-        let Some(s) = stage(db, 1).await else { return };
+    s = |db| stage(db, 1),
+    {
         let base = s.proxies[0].url.clone();
         let secrets = [
             ("PAYMENT-SIGNATURE", "c2VjcmV0"),
@@ -555,15 +552,7 @@ both_stores!(
 
         // A paid call and a receipt call carry their headers to the gateway, not beyond it.
         let url = format!("{base}/v2/price-prediction/AAVE");
-        let accepted = first_accept(&get(&s.http, &url, &[]).await);
-        let paid = get(
-            &s.http,
-            &url,
-            &[("PAYMENT-SIGNATURE", v2_header(&s.env, 0, &accepted))],
-        )
-        .await;
-        assert_eq!(paid.status, 200, "{paid:?}");
-        let receipt = paid.header("tollgate-receipt").expect("receipt issued");
+        let receipt = s.buy_bundle(&url).await;
         let served = get(&s.http, &url, &[("TOLLGATE-RECEIPT", receipt)]).await;
         assert_eq!(served.status, 200, "{served:?}");
 
@@ -583,8 +572,8 @@ both_stores!(
 
 both_stores!(
     the_client_never_carries_a_payment_to_another_origin,
-    |db: Db| async move {
-        let Some(s) = stage(db, 1).await else { return };
+    s = |db| stage(db, 1),
+    {
         let thief = start_upstream().await;
         *s.up.rec.redirect_to.lock().unwrap() = Some(format!("{}/collect", thief.url));
         let url = format!("{}/v2/trading-signals", s.proxies[0].url);

@@ -5,8 +5,6 @@ use serde_json::json;
 use tollgate_e2e::Db;
 use tollgate_e2e::gateway::*;
 
-const TMAI: &str = "0x00000000000000000000000000000000000000aa";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn challenge_carries_both_forms_with_exact_amounts() {
     let w = world(Db::Sqlite, 1).await.expect("sqlite");
@@ -55,11 +53,9 @@ async fn preferred_token_goes_first_and_browsers_get_a_page() {
     let w = world(Db::Sqlite, 1).await.expect("sqlite");
     let url = format!("{}/v2/grades/AAVE", w.proxy.url);
     let a = get(&w.http, &url, &[("x-payment-token", "tmai".into())]).await;
-    assert_eq!(
-        a.decoded("payment-required")["accepts"][0]["asset"],
-        json!(TMAI)
-    );
-    assert_eq!(a.body["accepts"][0]["asset"], json!(TMAI));
+    let tmai = json!(w.env.dev.tmai.address.to_checksum(None));
+    assert_eq!(a.decoded("payment-required")["accepts"][0]["asset"], tmai);
+    assert_eq!(a.body["accepts"][0]["asset"], tmai);
 
     let html = get(
         &w.http,

@@ -126,10 +126,8 @@ fn error_of(a: &Answer) -> String {
 
 tollgate_e2e::both_stores!(
     live_rotation_keeps_old_receipts_until_their_key_is_removed,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         let http = reqwest::Client::new();
         let mut g = rotating(&env).await;
         let old = buy_window(&http, &env, &g.url(), 0).await;
@@ -170,10 +168,8 @@ tollgate_e2e::both_stores!(
 
 tollgate_e2e::both_stores!(
     rotation_under_receipt_load_fails_no_request,
-    |db: Db| async move {
-        let Some(env) = Env::start(db).await else {
-            return;
-        };
+    env = Env::start,
+    {
         let http = reqwest::Client::new();
         let mut g = rotating(&env).await;
         let token = buy_window(&http, &env, &g.url(), 0).await;

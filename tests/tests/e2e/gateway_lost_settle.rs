@@ -123,13 +123,13 @@ async fn a_settle_the_facilitator_could_not_finish_is_retried_without_a_second_r
         .get_balance(signer)
         .await
         .expect("balance");
-    set_balance(&env, signer, U256::ZERO).await;
+    env.dev.anvil.set_balance(signer, U256::ZERO).await.unwrap();
     let refused = get(&http, &url, &pay).await;
     assert_eq!(refused.status, 402, "{refused:?}");
     assert_eq!(refused.body["error"], reason::UNEXPECTED_SETTLE_ERROR);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 
-    set_balance(&env, signer, gas).await;
+    env.dev.anvil.set_balance(signer, gas).await.unwrap();
     let retry = get(&http, &url, &pay).await;
     assert_eq!(retry.status, 200, "{retry:?}");
     assert_eq!(retry.body["indices"], 7);
@@ -143,14 +143,4 @@ async fn a_settle_the_facilitator_could_not_finish_is_retried_without_a_second_r
     assert_ne!(again.status, 200, "a replay was served: {again:?}");
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     served.abort();
-}
-
-async fn set_balance(env: &Env, who: Address, wei: U256) {
-    let _: serde_json::Value = env
-        .dev
-        .anvil
-        .provider()
-        .raw_request("anvil_setBalance".into(), (who, wei))
-        .await
-        .expect("anvil_setBalance");
 }

@@ -17,72 +17,78 @@ use tollgate_gateway::PaywallLayer;
 
 const SIGNALS_PRICE: u64 = 17_000; // $0.017 in USDC atomic units
 
-both_stores!(v2_payment_is_served_and_settled_once, |db: Db| async move {
-    let Some(w) = world(db, 1).await else { return };
-    let url = format!("{}/v2/trading-signals", w.proxy.url);
-    let payer = w.env.payer(0).address();
-    let before = w.env.usdc(payer).await;
-    let accepted = first_accept(&get(&w.http, &url, &[]).await);
-    assert_eq!(accepted["amount"], json!(SIGNALS_PRICE.to_string()));
+both_stores!(
+    v2_payment_is_served_and_settled_once,
+    w = |db| world(db, 1),
+    {
+        let url = format!("{}/v2/trading-signals", w.proxy.url);
+        let payer = w.env.payer(0).address();
+        let before = w.env.usdc(payer).await;
+        let accepted = first_accept(&get(&w.http, &url, &[]).await);
+        assert_eq!(accepted["amount"], json!(SIGNALS_PRICE.to_string()));
 
-    let header = v2_header(&w.env, 0, &accepted);
-    let a = get(&w.http, &url, &[("PAYMENT-SIGNATURE", header.clone())]).await;
-    assert_eq!(a.status, 200, "{a:?}");
-    assert_eq!(a.body["data"][0]["symbol"], json!("AAVE"));
-    let settled = a.decoded("payment-response");
-    assert_eq!(settled["success"], json!(true), "{settled}");
-    assert_eq!(settled["payer"], json!(payer.to_checksum(None)));
-    assert_eq!(w.env.usdc(payer).await, before - U256::from(SIGNALS_PRICE));
-    assert_eq!(
-        w.env.usdc(w.env.dev.pay_to).await,
-        U256::from(SIGNALS_PRICE)
-    );
+        let header = v2_header(&w.env, 0, &accepted);
+        let a = get(&w.http, &url, &[("PAYMENT-SIGNATURE", header.clone())]).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(a.body["data"][0]["symbol"], json!("AAVE"));
+        let settled = a.decoded("payment-response");
+        assert_eq!(settled["success"], json!(true), "{settled}");
+        assert_eq!(settled["payer"], json!(payer.to_checksum(None)));
+        assert_eq!(w.env.usdc(payer).await, before - U256::from(SIGNALS_PRICE));
+        assert_eq!(
+            w.env.usdc(w.env.dev.pay_to).await,
+            U256::from(SIGNALS_PRICE)
+        );
 
-    // The same header again is a replay: refused, handler not run, nothing moves.
-    let again = get(&w.http, &url, &[("PAYMENT-SIGNATURE", header)]).await;
-    assert_eq!(again.status, 402, "{again:?}");
-    assert_eq!(
-        again.decoded("payment-required")["error"],
-        json!("duplicate_settlement")
-    );
-    assert_eq!(w.api.demo.served(), 1);
-    assert_eq!(w.env.settlements_sent().await, 1);
-    assert_eq!(
-        w.env.usdc(w.env.dev.pay_to).await,
-        U256::from(SIGNALS_PRICE)
-    );
-});
+        // The same header again is a replay: refused, handler not run, nothing moves.
+        let again = get(&w.http, &url, &[("PAYMENT-SIGNATURE", header)]).await;
+        assert_eq!(again.status, 402, "{again:?}");
+        assert_eq!(
+            again.decoded("payment-required")["error"],
+            json!("duplicate_settlement")
+        );
+        assert_eq!(w.api.demo.served(), 1);
+        assert_eq!(w.env.settlements_sent().await, 1);
+        assert_eq!(
+            w.env.usdc(w.env.dev.pay_to).await,
+            U256::from(SIGNALS_PRICE)
+        );
+    }
+);
 
-both_stores!(v1_payment_is_served_and_settled_once, |db: Db| async move {
-    let Some(w) = world(db, 1).await else { return };
-    let url = format!("{}/v2/grades/aave", w.proxy.url);
-    let challenge = get(&w.http, &url, &[]).await;
-    assert_eq!(challenge.body["x402Version"], json!(1));
-    let price = challenge.body["accepts"][0]["maxAmountRequired"].clone();
-    assert_eq!(price, json!("34000"));
+both_stores!(
+    v1_payment_is_served_and_settled_once,
+    w = |db| world(db, 1),
+    {
+        let url = format!("{}/v2/grades/aave", w.proxy.url);
+        let challenge = get(&w.http, &url, &[]).await;
+        assert_eq!(challenge.body["x402Version"], json!(1));
+        let price = challenge.body["accepts"][0]["maxAmountRequired"].clone();
+        assert_eq!(price, json!("34000"));
 
-    let a = get(
-        &w.http,
-        &url,
-        &[("X-PAYMENT", v1_header(&w.env, 1, &challenge.body))],
-    )
-    .await;
-    assert_eq!(a.status, 200, "{a:?}");
-    assert_eq!(a.body["data"]["tm_grade"], json!(72));
-    assert!(
-        a.header("payment-response").is_none(),
-        "v1 answers in X-PAYMENT-RESPONSE"
-    );
-    let settled = a.decoded("x-payment-response");
-    assert_eq!(settled["success"], json!(true), "{settled}");
-    assert_eq!(w.env.usdc(w.env.dev.pay_to).await, U256::from(34_000u64));
-    assert_eq!(w.env.settlements_sent().await, 1);
-});
+        let a = get(
+            &w.http,
+            &url,
+            &[("X-PAYMENT", v1_header(&w.env, 1, &challenge.body))],
+        )
+        .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(a.body["data"]["tm_grade"], json!(72));
+        assert!(
+            a.header("payment-response").is_none(),
+            "v1 answers in X-PAYMENT-RESPONSE"
+        );
+        let settled = a.decoded("x-payment-response");
+        assert_eq!(settled["success"], json!(true), "{settled}");
+        assert_eq!(w.env.usdc(w.env.dev.pay_to).await, U256::from(34_000u64));
+        assert_eq!(w.env.settlements_sent().await, 1);
+    }
+);
 
 both_stores!(
     ten_identical_headers_run_the_handler_once,
-    |db: Db| async move {
-        let Some(w) = world(db, 1).await else { return };
+    w = |db| world(db, 1),
+    {
         let url = format!("{}/v2/trading-signals", w.proxy.url);
         let accepted = first_accept(&get(&w.http, &url, &[]).await);
         let header = v2_header(&w.env, 0, &accepted);
@@ -110,8 +116,7 @@ both_stores!(
     }
 );
 
-both_stores!(failing_upstream_settles_nothing, |db: Db| async move {
-    let Some(w) = world(db, 1).await else { return };
+both_stores!(failing_upstream_settles_nothing, w = |db| world(db, 1), {
     let url = format!("{}/v2/indices", w.proxy.url);
     let a = w.pay_first_offer(&url, 0).await;
     assert_eq!(a.status, 503, "the upstream's error passes through: {a:?}");
@@ -123,8 +128,8 @@ both_stores!(failing_upstream_settles_nothing, |db: Db| async move {
 
 both_stores!(
     mismatched_or_bad_payments_are_refused,
-    |db: Db| async move {
-        let Some(w) = world(db, 1).await else { return };
+    w = |db| world(db, 1),
+    {
         let url = format!("{}/v2/trading-signals", w.proxy.url);
         let mut accepted = first_accept(&get(&w.http, &url, &[]).await);
         accepted["amount"] = json!("1");
@@ -161,8 +166,8 @@ both_stores!(
 // The Layer inside an axum app: a handler answering 500 is never settled; one answering 200 is.
 both_stores!(
     layer_settles_only_successful_handlers,
-    |db: Db| async move {
-        let Some(w) = world(db, 1).await else { return };
+    w = |db| world(db, 1),
+    {
         let runs = Arc::new(AtomicU64::new(0));
         let r = runs.clone();
         let app = Router::new()
@@ -208,15 +213,7 @@ both_stores!(settlement_pending_is_served, |db: Db| async move {
     };
     let w = world_on(env, 1).await;
     let url = format!("{}/v2/trading-signals", w.proxy.url);
-    let a = w.pay_first_offer(&url, 0).await;
-    assert_eq!(a.status, 200, "{a:?}");
-    let settled = a.decoded("payment-response");
-    assert_eq!(
-        settled["errorReason"],
-        json!("settlement_pending"),
-        "{settled}"
-    );
-    assert_eq!(settled["transaction"].as_str().unwrap().len(), 66);
+    w.pay_while_pending(&url, 0).await;
     assert_eq!(w.api.demo.served(), 1);
 });
 

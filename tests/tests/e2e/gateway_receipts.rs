@@ -41,8 +41,7 @@ fn error_of(a: &Answer) -> String {
         .to_string()
 }
 
-both_stores!(bundle_serves_exactly_n_then_402, |db: Db| async move {
-    let Some(w) = world(db, 1).await else { return };
+both_stores!(bundle_serves_exactly_n_then_402, w = |db| world(db, 1), {
     let token = buy_bundle(&w.http, &w.env, &w.proxy.url, 0).await;
     let rcpt = [("tollgate-receipt", token)];
     // The paying call was the first of BUNDLE_CALLS; the rest alternate over covered routes.
@@ -64,8 +63,8 @@ both_stores!(bundle_serves_exactly_n_then_402, |db: Db| async move {
 
 both_stores!(
     bad_receipts_are_refused_before_any_lookup,
-    |db: Db| async move {
-        let Some(w) = world(db, 1).await else { return };
+    w = |db| world(db, 1),
+    {
         let token = buy_bundle(&w.http, &w.env, &w.proxy.url, 0).await;
         let meter = w.proxy.gateway.meter().expect("receipts on");
         let url = format!("{}/v2/price-prediction/aave", w.proxy.url);
@@ -118,8 +117,7 @@ both_stores!(
     }
 );
 
-both_stores!(rotated_keys_work_until_retired, |db: Db| async move {
-    let Some(w) = world(db, 1).await else { return };
+both_stores!(rotated_keys_work_until_retired, w = |db| world(db, 1), {
     let old = buy_bundle(&w.http, &w.env, &w.proxy.url, 0).await;
     assert!(old.starts_with("tg1.k1."));
     let toml = config_toml(&w.env, &w.api.url, 1, BUNDLE_CALLS);
@@ -149,8 +147,8 @@ both_stores!(rotated_keys_work_until_retired, |db: Db| async move {
 
 both_stores!(
     time_window_bundle_serves_until_expiry,
-    |db: Db| async move {
-        let Some(w) = world(db, 1).await else { return };
+    w = |db| world(db, 1),
+    {
         let url = format!("{}/v2/technology-grade/aave", w.proxy.url);
         let a = w.pay_first_offer(&url, 0).await;
         assert_eq!(a.status, 200, "{a:?}");

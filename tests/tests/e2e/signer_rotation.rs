@@ -39,8 +39,9 @@ async fn land(chain: &EvmChain, dev: &DevEvm, tx: &SignedTx) -> (Address, u64) {
     (t.from(), t.nonce())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retired_key_finishes_its_transactions_and_resumes_its_nonces() {
+/// A dev chain, and a chain client signing with the facilitator's key `a`; `b` is a second
+/// key with ETH, not yet in use.
+async fn chain_with_two_keys() -> (DevEvm, EvmChain, PrivateKeySigner, PrivateKeySigner) {
     let anvil = Anvil::start(AnvilOptions::default()).await.expect("anvil");
     let dev = DevEvm::start(anvil, 0, U256::ZERO)
         .await
@@ -48,16 +49,18 @@ async fn a_retired_key_finishes_its_transactions_and_resumes_its_nonces() {
     let a = dev.facilitator.clone();
     let b = PrivateKeySigner::random();
     dev.anvil
-        .provider()
-        .raw_request::<_, ()>(
-            "anvil_setBalance".into(),
-            (b.address(), U256::from(10u128.pow(21))),
-        )
+        .set_balance(b.address(), U256::from(10u128.pow(21)))
         .await
-        .expect("fund b");
+        .unwrap();
     let network = Network::evm(dev.anvil.chain_id);
     let cfg = ChainConfig::new(network, dev.anvil.rpc_url.clone(), vec![a.clone()]);
     let chain = EvmChain::connect(cfg).await.expect("connects");
+    (dev, chain, a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_key_finishes_its_transactions_and_resumes_its_nonces() {
+    let (dev, chain, a, b) = chain_with_two_keys().await;
     let call = || chain.sign_call(dev.pay_to, Bytes::new());
 
     let unsent = call().await.expect("a signs nonce 0");
@@ -115,25 +118,7 @@ async fn a_retired_key_finishes_its_transactions_and_resumes_its_nonces() {
 /// signs nothing new that could take it, and the second transaction still lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retired_keys_refused_nonce_is_filled_so_its_later_transaction_lands() {
-    let anvil = Anvil::start(AnvilOptions::default()).await.expect("anvil");
-    let dev = DevEvm::start(anvil, 0, U256::ZERO)
-        .await
-        .expect("dev chain");
-    let a = dev.facilitator.clone();
-    let b = PrivateKeySigner::random();
-    let set_balance = |who: Address, wei: U256| {
-        let provider = dev.anvil.provider();
-        async move {
-            provider
-                .raw_request::<_, ()>("anvil_setBalance".into(), (who, wei))
-                .await
-                .expect("anvil_setBalance")
-        }
-    };
-    set_balance(b.address(), U256::from(10u128.pow(21))).await;
-    let network = Network::evm(dev.anvil.chain_id);
-    let cfg = ChainConfig::new(network, dev.anvil.rpc_url.clone(), vec![a.clone()]);
-    let chain = EvmChain::connect(cfg).await.expect("connects");
+    let (dev, chain, a, b) = chain_with_two_keys().await;
     let first = chain.sign_call(dev.pay_to, Bytes::new()).await.expect("0");
     let second = chain.sign_call(dev.pay_to, Bytes::new()).await.expect("1");
     chain.set_signers(vec![b]).await.expect("retire a");
@@ -142,7 +127,10 @@ async fn a_retired_keys_refused_nonce_is_filled_so_its_later_transaction_lands()
     let max_fee = TxEnvelope::decode_2718(&mut first.raw.as_slice())
         .expect("decodes")
         .max_fee_per_gas();
-    set_balance(a.address(), U256::from(100_000u128 * max_fee)).await;
+    dev.anvil
+        .set_balance(a.address(), U256::from(100_000u128 * max_fee))
+        .await
+        .unwrap();
     let refused = chain.broadcast(&first).await;
     assert!(
         matches!(&refused, Broadcast::Rejected(m) if m.to_lowercase().contains("insufficient funds")),
@@ -156,6 +144,9 @@ async fn a_retired_keys_refused_nonce_is_filled_so_its_later_transaction_lands()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    set_balance(a.address(), U256::from(10u128.pow(18))).await;
+    dev.anvil
+        .set_balance(a.address(), U256::from(10u128.pow(18)))
+        .await
+        .unwrap();
     assert_eq!(land(&chain, &dev, &second).await, (a.address(), 1));
 }

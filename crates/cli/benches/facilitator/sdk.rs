@@ -30,8 +30,7 @@ pub async fn start(dev: &DevEvm, nonce_manager: bool) -> Result<SdkFacilitator, 
     let key = PrivateKeySigner::random();
     let eth = U256::from(1000u64) * U256::from(10u64).pow(U256::from(18u64));
     dev.anvil
-        .provider()
-        .raw_request::<_, ()>("anvil_setBalance".into(), (key.address(), eth))
+        .set_balance(key.address(), eth)
         .await
         .map_err(|e| format!("funding the SDK's key: {e}"))?;
     let mut child = Command::new("node")

@@ -142,27 +142,11 @@ async fn permit2_payments(dev: &DevEvm, n: usize) -> Vec<Vec<u8>> {
 
 /// The `eth_call` a verify makes, as raw JSON-RPC bodies.
 fn eth_calls(dev: &DevEvm, p: &[Payment]) -> Arc<Vec<Vec<u8>>> {
-    use alloy::sol_types::SolCall;
-    use tollgate_evm::contracts::IEip3009;
     let to = dev.usdc.address;
     Arc::new(
         p.iter()
             .map(|p| {
-                let sig = alloy::primitives::Signature::try_from(p.signature_bytes().as_slice())
-                    .expect("sig");
-                let a = &p.auth;
-                let data = IEip3009::transferWithAuthorization_0Call {
-                    from: a.from,
-                    to: a.to,
-                    value: a.value,
-                    validAfter: a.valid_after,
-                    validBefore: a.valid_before,
-                    nonce: a.nonce,
-                    v: 27 + sig.v() as u8,
-                    r: sig.r().into(),
-                    s: sig.s().into(),
-                }
-                .abi_encode();
+                let data = tollgate_evm::eip3009::transfer_calldata(&p.auth, &p.signature_bytes());
                 let call = json!({"from": dev.facilitator.address(), "to": to,
                     "input": format!("0x{}", alloy::hex::encode(data))});
                 serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_call",

@@ -10,7 +10,7 @@ use tokio::process::Child;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
 use tollgate_e2e::process::{post_settle as settle, spawn_facilitator};
 use tollgate_e2e::wait::finished;
-use tollgate_e2e::{Db, Payment, TestDb};
+use tollgate_e2e::{Db, Payment, TestDb, both_stores};
 use tollgate_proto::{Network, reason};
 use tollgate_store::{Ledger, SettlementState};
 
@@ -46,7 +46,35 @@ impl Setup {
             _db: test_db,
         })
     }
+
+    /// A payment of 0.017 USDC from payer `i`, in its v2 request form.
+    fn payment(&self, i: usize) -> serde_json::Value {
+        Payment::new(
+            &self.dev,
+            &Network::evm(31337),
+            self.dev.payers[i].clone(),
+            U256::from(PRICE),
+        )
+        .v2()
+    }
+
+    /// USDC the payee holds.
+    async fn paid(&self) -> U256 {
+        let dev = &self.dev;
+        dev.balance(dev.usdc.address, dev.pay_to).await.unwrap()
+    }
+
+    /// Transactions the facilitator's key has sent.
+    async fn sent(&self) -> u64 {
+        self.dev
+            .tx_count(self.dev.facilitator.address())
+            .await
+            .unwrap()
+    }
 }
+
+/// 0.017 USDC in atomic units.
+const PRICE: u64 = 17_000;
 
 /// Starts the facilitator binary on the test chain and ledger.
 async fn start(s: &Setup, failpoint: Option<&str>) -> (Child, String) {
@@ -65,145 +93,93 @@ async fn start(s: &Setup, failpoint: Option<&str>) -> (Child, String) {
     spawn_facilitator(Path::new(env!("CARGO_BIN_EXE_tollgate")), &s.config, &envs).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_crash_after_broadcast_is_recovered_without_rebroadcast() {
-    crash_after_broadcast_is_recovered(Db::Sqlite).await;
-}
+both_stores!(
+    crash_after_broadcast_is_recovered_without_rebroadcast,
+    s = Setup::new,
+    {
+        let body = s.payment(0);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_crash_after_broadcast_is_recovered_without_rebroadcast() {
-    crash_after_broadcast_is_recovered(Db::Postgres).await;
-}
+        let (mut child, url) = start(&s, Some("after_broadcast")).await;
+        assert!(
+            settle(&url, &body).await.is_err(),
+            "the process dies before answering"
+        );
+        let status = child.wait().await.expect("wait");
+        assert_eq!(status.code(), Some(86), "died at the failpoint");
 
-async fn crash_after_broadcast_is_recovered(db: Db) {
-    let Some(s) = Setup::new(db).await else {
-        return;
-    };
-    let pay = Payment::new(
-        &s.dev,
-        &Network::evm(31337),
-        s.dev.payers[0].clone(),
-        U256::from(17_000u64),
-    );
-    let body = pay.v2();
+        assert_eq!(s.paid().await, U256::from(PRICE));
+        let ledger = Ledger::connect(&s.db_url).await.expect("ledger");
+        let open = ledger.unfinished().await.expect("unfinished");
+        assert_eq!(open.len(), 1, "broadcast but unrecorded");
+        let hash = open[0]
+            .tx_hash
+            .clone()
+            .expect("hash recorded before broadcast");
 
-    let (mut child, url) = start(&s, Some("after_broadcast")).await;
-    assert!(
-        settle(&url, &body).await.is_err(),
-        "the process dies before answering"
-    );
-    let status = child.wait().await.expect("wait");
-    assert_eq!(status.code(), Some(86), "died at the failpoint");
-
-    assert_eq!(
-        s.dev
-            .balance(s.dev.usdc.address, s.dev.pay_to)
+        let (mut child, url) = start(&s, None).await;
+        // Start-up reconciliation runs beside serving, not before it.
+        let rec = finished(&ledger, &open[0].id, Duration::from_secs(30))
             .await
-            .unwrap(),
-        U256::from(17_000u64)
-    );
-    let ledger = Ledger::connect(&s.db_url).await.expect("ledger");
-    let open = ledger.unfinished().await.expect("unfinished");
-    assert_eq!(open.len(), 1, "broadcast but unrecorded");
-    let hash = open[0]
-        .tx_hash
-        .clone()
-        .expect("hash recorded before broadcast");
+            .expect("reconciled soon after start");
+        assert_eq!(rec.state, SettlementState::Settled, "reconciled at start");
+        assert_eq!(rec.tx_hash.as_deref(), Some(hash.as_str()));
 
-    let (mut child, url) = start(&s, None).await;
-    // Start-up reconciliation runs beside serving, not before it.
-    let rec = finished(&ledger, &open[0].id, Duration::from_secs(30))
-        .await
-        .expect("reconciled soon after start");
-    assert_eq!(rec.state, SettlementState::Settled, "reconciled at start");
-    assert_eq!(rec.tx_hash.as_deref(), Some(hash.as_str()));
+        let again = settle(&url, &body).await.expect("answer");
+        assert_eq!(again["success"], json!(false));
+        assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+        assert_eq!(again["transaction"], json!(hash));
+        assert_eq!(s.sent().await, 1, "never rebroadcast as a new tx");
+        assert_eq!(s.paid().await, U256::from(PRICE));
 
-    let again = settle(&url, &body).await.expect("answer");
-    assert_eq!(again["success"], json!(false));
-    assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
-    assert_eq!(again["transaction"], json!(hash));
-    assert_eq!(
-        s.dev.tx_count(s.dev.facilitator.address()).await.unwrap(),
-        1,
-        "never rebroadcast as a new tx"
-    );
-    assert_eq!(
-        s.dev
-            .balance(s.dev.usdc.address, s.dev.pay_to)
+        let closed = reqwest::Client::new()
+            .post(format!("{url}/close"))
+            .send()
             .await
-            .unwrap(),
-        U256::from(17_000u64)
-    );
-
-    let closed = reqwest::Client::new()
-        .post(format!("{url}/close"))
-        .send()
-        .await
-        .expect("close");
-    assert_eq!(closed.status().as_u16(), 200);
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("stops")
-        .expect("wait");
-    assert!(status.success(), "graceful stop after POST /close");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_crash_between_claim_and_broadcast_keeps_its_nonce() {
-    crash_after_claim_keeps_its_nonce(Db::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_crash_between_claim_and_broadcast_keeps_its_nonce() {
-    crash_after_claim_keeps_its_nonce(Db::Postgres).await;
-}
-
-/// The process dies after claiming a payment and before sending it: the node never saw that
-/// transaction, so its pending count does not include the nonce. On restart a new payment must
-/// not take that nonce: both the recorded one (sent by the reconciler) and the new one land.
-async fn crash_after_claim_keeps_its_nonce(db: Db) {
-    let Some(s) = Setup::new(db).await else {
-        return;
-    };
-    let net = Network::evm(31337);
-    let amount = U256::from(17_000u64);
-    let first = Payment::new(&s.dev, &net, s.dev.payers[0].clone(), amount).v2();
-    let second = Payment::new(&s.dev, &net, s.dev.payers[1].clone(), amount).v2();
-
-    let (mut child, url) = start(&s, Some("after_claim")).await;
-    assert!(settle(&url, &first).await.is_err(), "dies before answering");
-    assert_eq!(child.wait().await.expect("wait").code(), Some(86));
-    assert_eq!(
-        s.dev.tx_count(s.dev.facilitator.address()).await.unwrap(),
-        0
-    );
-
-    let (_child, url) = start(&s, None).await;
-    let answer = settle(&url, &second).await.expect("answer");
-    assert_eq!(answer["success"], json!(true), "{answer}");
-    let ledger = Ledger::connect(&s.db_url).await.expect("ledger");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while ledger.pending_count().await.unwrap() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "reconciled");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+            .expect("close");
+        assert_eq!(closed.status().as_u16(), 200);
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("stops")
+            .expect("wait");
+        assert!(status.success(), "graceful stop after POST /close");
     }
-    let again = settle(&url, &first).await.expect("answer");
-    assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
-    assert_eq!(
-        again["extra"]["settlementState"],
-        json!("settled"),
-        "{again}"
-    );
-    assert_eq!(
-        s.dev
-            .balance(s.dev.usdc.address, s.dev.pay_to)
-            .await
-            .unwrap(),
-        amount * U256::from(2u64),
-        "both payments landed"
-    );
-    assert_eq!(
-        s.dev.tx_count(s.dev.facilitator.address()).await.unwrap(),
-        2
-    );
-}
+);
+
+// The process dies after claiming a payment and before sending it: the node never saw that
+// transaction, so its pending count does not include the nonce. On restart a new payment must
+// not take that nonce: both the recorded one (sent by the reconciler) and the new one land.
+both_stores!(
+    crash_between_claim_and_broadcast_keeps_its_nonce,
+    s = Setup::new,
+    {
+        let (first, second) = (s.payment(0), s.payment(1));
+
+        let (mut child, url) = start(&s, Some("after_claim")).await;
+        assert!(settle(&url, &first).await.is_err(), "dies before answering");
+        assert_eq!(child.wait().await.expect("wait").code(), Some(86));
+        assert_eq!(s.sent().await, 0);
+
+        let (_child, url) = start(&s, None).await;
+        let answer = settle(&url, &second).await.expect("answer");
+        assert_eq!(answer["success"], json!(true), "{answer}");
+        let ledger = Ledger::connect(&s.db_url).await.expect("ledger");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while ledger.pending_count().await.unwrap() > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "reconciled");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let again = settle(&url, &first).await.expect("answer");
+        assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+        assert_eq!(
+            again["extra"]["settlementState"],
+            json!("settled"),
+            "{again}"
+        );
+        assert_eq!(
+            s.paid().await,
+            U256::from(2 * PRICE),
+            "both payments landed"
+        );
+        assert_eq!(s.sent().await, 2);
+    }
+);

@@ -46,6 +46,16 @@ struct Stack {
     _dir: tempfile::TempDir,
 }
 
+impl Stack {
+    /// Settles a new payment of `AMOUNT` from payer 0: the facilitator's answer.
+    async fn settle_new_payment(&self) -> Value {
+        let network = Network::evm(31337);
+        let payer = self.dev.payers[0].clone();
+        let p = Payment::new(&self.dev, &network, payer, U256::from(AMOUNT));
+        post_settle(&self.url, &p.v2()).await.expect("answer")
+    }
+}
+
 /// A fresh signer with `wei` of gas money on the dev chain.
 async fn funded_signer(dev: &DevEvm, wei: u128) -> PrivateKeySigner {
     let s = PrivateKeySigner::random();
@@ -54,11 +64,7 @@ async fn funded_signer(dev: &DevEvm, wei: u128) -> PrivateKeySigner {
 }
 
 async fn set_balance(dev: &DevEvm, who: Address, wei: u128) {
-    dev.anvil
-        .provider()
-        .raw_request::<_, ()>("anvil_setBalance".into(), (who, U256::from(wei)))
-        .await
-        .expect("anvil_setBalance");
+    dev.anvil.set_balance(who, U256::from(wei)).await.unwrap();
 }
 
 /// Writes a key file the way an operator should: a dotfile first (which the facilitator must
@@ -386,15 +392,8 @@ async fn a_signer_low_on_gas_leaves_rotation_and_shows_it() {
         "{m}"
     );
 
-    let network = Network::evm(31337);
     for _ in 0..6 {
-        let p = Payment::new(
-            &s.dev,
-            &network,
-            s.dev.payers[0].clone(),
-            U256::from(AMOUNT),
-        );
-        let v = post_settle(&s.url, &p.v2()).await.expect("answer");
+        let v = s.settle_new_payment().await;
         assert_eq!(v["success"], json!(true), "{v}");
         let from = sender(&s.dev, v["transaction"].as_str().expect("hash")).await;
         assert_eq!(from, rich.address(), "only the funded signer settles");
@@ -411,13 +410,7 @@ async fn a_signer_low_on_gas_leaves_rotation_and_shows_it() {
             .is_some_and(|c| c.contains("below")),
         "{h}"
     );
-    let p = Payment::new(
-        &s.dev,
-        &network,
-        s.dev.payers[0].clone(),
-        U256::from(AMOUNT),
-    );
-    let v = post_settle(&s.url, &p.v2()).await.expect("answer");
+    let v = s.settle_new_payment().await;
     assert_eq!(v["success"], json!(true), "settles with what is left: {v}");
 
     // Refilled: back in rotation.

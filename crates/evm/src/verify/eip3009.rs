@@ -2,7 +2,7 @@
 //! code and the simulation, a bad signature named first; a refusal is diagnosed with one
 //! batched read.
 
-use alloy::primitives::{Address, Bytes, Signature, U256};
+use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::{SolCall, SolStruct};
 use tollgate_payload::read::Signed;
 use tollgate_proto::{PaymentView, Rejection, reason};
@@ -11,7 +11,9 @@ use super::ChainReads;
 use super::pipeline::{Method, Read};
 use crate::contracts::IEip3009;
 use crate::contracts::Typed;
-use crate::eip3009::{Eip3009Authorization, identity, parse_payload, token_domain};
+use crate::eip3009::{
+    Eip3009Authorization, identity, parse_payload, token_domain, transfer_calldata,
+};
 use crate::wire::{VALID_BEFORE_BUFFER_SECS, unix_now};
 
 /// EIP-3009 `transferWithAuthorization` (USDC), as the verify pipeline runs it.
@@ -150,39 +152,4 @@ async fn diagnose(
         return reason::EVM_INSUFFICIENT_BALANCE;
     }
     reason::EVM_SIMULATION_FAILED
-}
-
-/// Calldata of the transfer: the (v, r, s) form for a 65-byte signature, as the reference picks;
-/// the bytes form otherwise (ERC-1271 / ERC-6492 wallets).
-fn transfer_calldata(auth: &Eip3009Authorization, signature: &[u8]) -> Bytes {
-    let ecdsa = (signature.len() == 65)
-        .then(|| Signature::try_from(signature).ok())
-        .flatten();
-    if let Some(sig) = ecdsa {
-        IEip3009::transferWithAuthorization_0Call {
-            from: auth.from,
-            to: auth.to,
-            value: auth.value,
-            validAfter: auth.valid_after,
-            validBefore: auth.valid_before,
-            nonce: auth.nonce,
-            v: 27 + sig.v() as u8,
-            r: sig.r().into(),
-            s: sig.s().into(),
-        }
-        .abi_encode()
-        .into()
-    } else {
-        IEip3009::transferWithAuthorization_1Call {
-            from: auth.from,
-            to: auth.to,
-            value: auth.value,
-            validAfter: auth.valid_after,
-            validBefore: auth.valid_before,
-            nonce: auth.nonce,
-            signature: signature.to_vec().into(),
-        }
-        .abi_encode()
-        .into()
-    }
 }

@@ -19,10 +19,8 @@ use tollgate_store::{Claim, Intent, SettlementState};
 
 both_stores!(
     valid_payment_settles_once_and_replays_are_refused,
-    |db: Db| async move {
-        let Some(env) = SvmEnv::start(db).await else {
-            return;
-        };
+    env = SvmEnv::start,
+    {
         let payer = env.accounts.payer.pubkey().to_string();
         let tx = env.sign(&env.order(17_000)).await;
         let body = env.v2(&tx, &env.requirements(17_000, None));
@@ -80,59 +78,46 @@ fn tx_id_after_cosign(env: &SvmEnv, tx: &tollgate_e2e_svm::VersionedTransaction)
         .to_string()
 }
 
-both_stores!(ten_concurrent_settles_send_once, |db: Db| async move {
-    let Some(env) = SvmEnv::start(db).await else {
-        return;
-    };
+both_stores!(ten_concurrent_settles_send_once, env = SvmEnv::start, {
     let tx = env.sign(&env.order(5_000)).await;
     let body = env.v2(&tx, &env.requirements(5_000, None));
-    let answers = futures::future::join_all((0..10).map(|_| env.api.post("/settle", &body))).await;
-    let ok: Vec<_> = answers
-        .iter()
-        .filter(|(_, s)| s["success"] == json!(true))
-        .collect();
-    assert_eq!(ok.len(), 1, "{answers:?}");
-    for (status, s) in &answers {
-        assert_eq!(*status, 200);
-        if s["success"] != json!(true) {
-            assert_eq!(s["errorReason"], json!(reason::DUPLICATE_SETTLEMENT), "{s}");
-        }
-    }
+    env.api.settled_once_of_ten(&body).await;
     assert_eq!(env.balances().await, (PAYER_USDC - 5_000, 5_000));
     assert_eq!(env.facilitator.ledger().pending_count().await.unwrap(), 0);
 });
 
-both_stores!(two_instances_on_one_ledger_send_once, |db: Db| async move {
-    let Some(env) = SvmEnv::start(db).await else {
-        return;
-    };
-    let second = Arc::new(
-        SvmEnv::facilitator(
-            env.devnet,
-            env.fee_payer.insecure_clone(),
-            &env.db.url,
-            Duration::from_secs(20),
-        )
-        .await,
-    );
-    let other = Api::serve(second).await;
-    let tx = env.sign(&env.order(7_000)).await;
-    let body = env.v2(&tx, &env.requirements(7_000, None));
-    let answers = futures::future::join_all((0..6).map(|i| {
-        if i % 2 == 0 {
-            env.api.post("/settle", &body)
-        } else {
-            other.post("/settle", &body)
-        }
-    }))
-    .await;
-    let ok = answers
-        .iter()
-        .filter(|(_, s)| s["success"] == json!(true))
-        .count();
-    assert_eq!(ok, 1, "{answers:?}");
-    assert_eq!(env.balances().await, (PAYER_USDC - 7_000, 7_000));
-});
+both_stores!(
+    two_instances_on_one_ledger_send_once,
+    env = SvmEnv::start,
+    {
+        let second = Arc::new(
+            SvmEnv::facilitator(
+                env.devnet,
+                env.fee_payer.insecure_clone(),
+                &env.db.url,
+                Duration::from_secs(20),
+            )
+            .await,
+        );
+        let other = Api::serve(second).await;
+        let tx = env.sign(&env.order(7_000)).await;
+        let body = env.v2(&tx, &env.requirements(7_000, None));
+        let answers = futures::future::join_all((0..6).map(|i| {
+            if i % 2 == 0 {
+                env.api.post("/settle", &body)
+            } else {
+                other.post("/settle", &body)
+            }
+        }))
+        .await;
+        let ok = answers
+            .iter()
+            .filter(|(_, s)| s["success"] == json!(true))
+            .count();
+        assert_eq!(ok, 1, "{answers:?}");
+        assert_eq!(env.balances().await, (PAYER_USDC - 7_000, 7_000));
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v1_payment_settles() {

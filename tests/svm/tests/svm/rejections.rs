@@ -13,13 +13,7 @@ use tollgate_solana::programs::{MEMO, TOKEN, associated_token_address};
 
 /// Sends `body` to `/verify` and `/settle`; both must refuse with `want`.
 async fn refused(env: &SvmEnv, case: &str, body: &Value, want: &str) {
-    let (status, v) = env.api.post("/verify", body).await;
-    assert_eq!(status, 200, "{case}: {v}");
-    assert_eq!(v["isValid"], json!(false), "{case}: {v}");
-    assert_eq!(v["invalidReason"], json!(want), "{case}: {v}");
-    let (_, s) = env.api.post("/settle", body).await;
-    assert_eq!(s["success"], json!(false), "{case}: {s}");
-    assert_eq!(s["errorReason"], json!(want), "{case}: {s}");
+    env.api.refused(case, body, want).await;
 }
 
 fn with_data(mut ix: Instruction, data: Vec<u8>) -> Instruction {

@@ -68,21 +68,33 @@ impl Api {
     /// Sends `body` to `/verify` and `/settle`: both must refuse it with `want`, and nothing
     /// may be broadcast.
     pub async fn refused(&self, what: &str, body: &Value, want: &str) {
+        for (path, ok, why) in [
+            ("/verify", "isValid", "invalidReason"),
+            ("/settle", "success", "errorReason"),
+        ] {
+            let (status, v) = self.post(path, body).await;
+            assert_eq!(status, 200, "{path} {what}: {v}");
+            assert_eq!(
+                (&v[ok], &v[why]),
+                (&json!(false), &json!(want)),
+                "{path} {what}: {v}"
+            );
+            if path == "/settle" {
+                assert_eq!(v["transaction"], json!(""), "{what}: nothing broadcast");
+            }
+        }
+    }
+
+    /// Sends `body` to `/verify` and `/settle`: both must accept it as `payer`'s payment.
+    /// Returns the settlement answer.
+    pub async fn settles(&self, body: &Value, payer: &str) -> Value {
         let (status, v) = self.post("/verify", body).await;
-        assert_eq!(status, 200, "{what}: {v}");
-        assert_eq!(
-            (&v["isValid"], &v["invalidReason"]),
-            (&json!(false), &json!(want)),
-            "{what}: {v}"
-        );
+        assert_eq!((status, &v["isValid"]), (200, &json!(true)), "{v}");
+        assert_eq!(v["payer"], json!(payer), "{v}");
         let (status, s) = self.post("/settle", body).await;
-        assert_eq!(status, 200, "{what}: {s}");
-        assert_eq!(
-            (&s["success"], &s["errorReason"]),
-            (&json!(false), &json!(want)),
-            "{what}: {s}"
-        );
-        assert_eq!(s["transaction"], json!(""), "{what}: nothing broadcast");
+        assert_eq!((status, &s["success"]), (200, &json!(true)), "{s}");
+        assert_eq!(s["payer"], json!(payer), "{s}");
+        s
     }
 
     /// Sends `body` to `/settle` ten times at once: exactly one settles, every other answer is

@@ -8,6 +8,7 @@ mod pay;
 mod permit2;
 pub mod process;
 pub mod tcp_proxy;
+mod terms;
 pub mod wait;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use api::Api;
 pub use db::{Db, TestDb};
 pub use pay::{Payment, now};
 pub use permit2::Permit2Payment;
+pub use terms::Terms;
 
 /// A facilitator serving one scheme over the ledger at `db_url`, not yet serving HTTP. The
 /// test tokens live at deployment addresses, so it settles any asset.

@@ -11,6 +11,8 @@ use tollgate_evm::eip3009::token_domain;
 use tollgate_evm::{Eip3009Authorization, sign_eip3009};
 use tollgate_proto::Network;
 
+use crate::terms::Terms;
+
 /// Unix seconds now.
 pub fn now() -> u64 {
     SystemTime::now()
@@ -19,20 +21,12 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
-/// One payment and the requirements it answers.
+/// One payment and the requirements it answers (`pay.amount` etc. reach them through `Deref`).
 #[derive(Clone)]
 pub struct Payment {
     pub signer: PrivateKeySigner,
     pub auth: Eip3009Authorization,
-    /// Requirements side.
-    pub network: String,
-    pub amount: U256,
-    pub asset: Address,
-    pub pay_to: Address,
-    pub name: String,
-    pub version: String,
-    /// Payload side: the network the payer claims.
-    pub accepted_network: String,
+    pub terms: Terms,
     /// Domain the payer signs over: (name, version, chain id, token).
     pub sign_domain: (String, String, u64, Address),
     /// Replaces the computed signature when set.
@@ -55,13 +49,7 @@ impl Payment {
         Self {
             signer,
             auth,
-            network: network.caip2().to_string(),
-            amount,
-            asset: dev.usdc.address,
-            pay_to: dev.pay_to,
-            name: dev.usdc.name.clone(),
-            version: dev.usdc.version.clone(),
-            accepted_network: network.caip2().to_string(),
+            terms: Terms::new(dev, network, &dev.usdc, amount),
             sign_domain: (
                 dev.usdc.name.clone(),
                 dev.usdc.version.clone(),
@@ -81,13 +69,6 @@ impl Payment {
         sign_eip3009(&self.signer, &token_domain(n, v, *id, *token), &self.auth).expect("sign")
     }
 
-    /// v2 requirements.
-    pub fn requirements(&self) -> Value {
-        json!({"scheme": "exact", "network": self.network, "amount": self.amount.to_string(),
-            "asset": self.asset.to_checksum(None), "payTo": self.pay_to.to_checksum(None), "maxTimeoutSeconds": 60,
-            "extra": {"name": self.name, "version": self.version}})
-    }
-
     /// The scheme payload object.
     pub fn payload(&self) -> Value {
         Value::Object(self.auth.to_payload(&self.signature_bytes()))
@@ -95,11 +76,7 @@ impl Payment {
 
     /// A v2 `/verify` or `/settle` body.
     pub fn v2(&self) -> Value {
-        let mut accepted = self.requirements();
-        accepted["network"] = json!(self.accepted_network);
-        json!({"x402Version": 2,
-            "paymentPayload": {"x402Version": 2, "resource": {"url": "http://127.0.0.1/data"}, "accepted": accepted, "payload": self.payload()},
-            "paymentRequirements": self.requirements()})
+        self.terms.v2(self.payload(), None)
     }
 
     /// A v1 `/verify` or `/settle` body.
@@ -113,3 +90,5 @@ impl Payment {
             "paymentRequirements": req})
     }
 }
+
+crate::terms::reach_terms!(Payment);

@@ -1,9 +1,9 @@
 //! Builds x402 `exact` Permit2 payments (TMAI) the way a payer's wallet would, optionally with
 //! an `eip2612GasSponsoring` permit, with every field open to tampering.
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tollgate_devnet::DevEvm;
 use tollgate_evm::{
     EXACT_PERMIT2_PROXY, Eip2612Permit, PERMIT2, Permit2Authorization, sign_eip2612_permit,
@@ -12,25 +12,16 @@ use tollgate_evm::{
 use tollgate_proto::Network;
 
 use crate::pay::now;
+use crate::terms::Terms;
 
-/// One Permit2 payment and the requirements it answers.
+/// One Permit2 payment and the requirements it answers (reached through `Deref`).
 #[derive(Clone)]
 pub struct Permit2Payment {
     pub signer: PrivateKeySigner,
     pub auth: Permit2Authorization,
     /// Chain id the payer signs for.
     pub sign_chain_id: u64,
-    /// Requirements side.
-    pub network: String,
-    pub amount: U256,
-    pub asset: Address,
-    pub pay_to: Address,
-    pub name: String,
-    pub version: String,
-    /// `extra.assetTransferMethod`; `None` leaves it out.
-    pub method: Option<String>,
-    /// Payload side: the network the payer claims.
-    pub accepted_network: String,
+    pub terms: Terms,
     /// Replaces the computed signature when set.
     pub signature: Option<Vec<u8>>,
     /// The EIP-2612 gas-sponsoring permit, if attached.
@@ -57,14 +48,10 @@ impl Permit2Payment {
             signer,
             auth,
             sign_chain_id: network.chain_id().expect("evm network"),
-            network: network.caip2().to_string(),
-            amount,
-            asset: dev.tmai.address,
-            pay_to: dev.pay_to,
-            name: dev.tmai.name.clone(),
-            version: dev.tmai.version.clone(),
-            method: Some("permit2".into()),
-            accepted_network: network.caip2().to_string(),
+            terms: Terms {
+                method: Some("permit2".into()),
+                ..Terms::new(dev, network, &dev.tmai, amount)
+            },
             signature: None,
             permit2612: None,
             extensions: None,
@@ -97,28 +84,15 @@ impl Permit2Payment {
         sign_permit2(&self.signer, self.sign_chain_id, &self.auth).expect("sign")
     }
 
-    /// v2 requirements.
-    pub fn requirements(&self) -> Value {
-        let mut extra = json!({"name": self.name, "version": self.version});
-        if let Some(m) = &self.method {
-            extra["assetTransferMethod"] = json!(m);
-        }
-        json!({"scheme": "exact", "network": self.network, "amount": self.amount.to_string(),
-            "asset": self.asset.to_checksum(None), "payTo": self.pay_to.to_checksum(None),
-            "maxTimeoutSeconds": 60, "extra": extra})
-    }
-
     /// A v2 `/verify` or `/settle` body.
     pub fn v2(&self) -> Value {
-        let mut accepted = self.requirements();
-        accepted["network"] = json!(self.accepted_network);
-        let mut payload = json!({"x402Version": 2, "resource": {"url": "http://127.0.0.1/data"},
-            "accepted": accepted, "payload": Value::Object(self.auth.to_payload(&self.signature_bytes()))});
-        if let Some(ext) = &self.extensions {
-            payload["extensions"] = ext.clone();
-        } else if let Some(p) = &self.permit2612 {
-            payload["extensions"] = Value::Object(p.to_extensions());
-        }
-        json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": self.requirements()})
+        let payload = Value::Object(self.auth.to_payload(&self.signature_bytes()));
+        let extensions = self
+            .extensions
+            .clone()
+            .or_else(|| Some(Value::Object(self.permit2612.as_ref()?.to_extensions())));
+        self.terms.v2(payload, extensions)
     }
 }
+
+crate::terms::reach_terms!(Permit2Payment);

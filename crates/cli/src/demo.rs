@@ -51,16 +51,7 @@ fn policy(s: &Stack) -> anyhow::Result<SpendPolicy> {
     book.add("USDC", &net, &s.dev.usdc.address.to_string(), 6);
     book.add("TMAI", &net, &s.dev.tmai.address.to_string(), 18);
     book.add("USDC", &sol, &s.solana.usdc.mint.to_string(), 6);
-    let mut p = SpendPolicy {
-        book: book.clone(),
-        ..Default::default()
-    };
-    for cap in ["0.1 USDC", "100 TMAI"] {
-        p.per_call.extend(book.parse_limit(cap)?);
-    }
-    for budget in ["5 USDC", "2000 TMAI"] {
-        p.budget.extend(book.parse_limit(budget)?);
-    }
+    let mut p = SpendPolicy::capped(book, &["0.1 USDC", "100 TMAI"], &["5 USDC", "2000 TMAI"])?;
     p.networks = Some(vec![net, sol]);
     Ok(p)
 }

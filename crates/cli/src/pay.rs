@@ -114,16 +114,7 @@ fn policy(args: &Args) -> anyhow::Result<SpendPolicy> {
     for t in &args.tokens {
         add_token(&mut book, t)?;
     }
-    let mut p = SpendPolicy {
-        book: book.clone(),
-        ..Default::default()
-    };
-    for m in &args.max {
-        p.per_call.extend(book.parse_limit(m)?);
-    }
-    for b in &args.budget {
-        p.budget.extend(book.parse_limit(b)?);
-    }
+    let mut p = SpendPolicy::capped(book, &args.max, &args.budget)?;
     if !args.network.is_empty() {
         let names = Networks::default();
         let nets = args.network.iter().map(|n| {

@@ -174,6 +174,26 @@ impl Default for SpendPolicy {
 }
 
 impl SpendPolicy {
+    /// A policy over `book` that pays each asset named in `caps` (e.g. "0.1 USDC") at most
+    /// that much a call, and within `budgets` in total; every other limit at its default.
+    pub fn capped<S: AsRef<str>>(
+        book: AssetBook,
+        caps: &[S],
+        budgets: &[S],
+    ) -> Result<Self, PolicyError> {
+        let mut p = Self {
+            book,
+            ..Default::default()
+        };
+        for cap in caps {
+            p.per_call.extend(p.book.parse_limit(cap.as_ref())?);
+        }
+        for budget in budgets {
+            p.budget.extend(p.book.parse_limit(budget.as_ref())?);
+        }
+        Ok(p)
+    }
+
     /// Judges one offer, given what was already spent in its asset.
     pub fn check(&self, offer: &Offer, spent: U256) -> Result<AssetKey, PolicyError> {
         let r = &offer.requirements;
@@ -342,14 +362,7 @@ mod tests {
     #[test]
     fn huge_amounts_do_not_overflow() {
         let b = book();
-        let mut p = SpendPolicy {
-            book: b.clone(),
-            ..Default::default()
-        };
-        for (k, v) in b.parse_limit("200 TMAI").unwrap() {
-            p.per_call.insert(k.clone(), v);
-            p.budget.insert(k, v);
-        }
+        let p = SpendPolicy::capped(book(), &["200 TMAI"], &["200 TMAI"]).unwrap();
         let o = offer(TMAI, U256::from(10u64).pow(U256::from(20u64)));
         assert!(
             p.check(&o, U256::from(10u64).pow(U256::from(20u64)))

@@ -127,12 +127,7 @@ async fn data(State(shop): State<Arc<Shop>>, headers: HeaderMap) -> Response {
 fn client(env: &Env, budget: &str) -> (PayingClient, AssetKey) {
     let mut book = AssetBook::default();
     book.add("USDC", "eip155:31337", &env.dev.usdc.address.to_string(), 6);
-    let mut p = SpendPolicy {
-        book: book.clone(),
-        ..Default::default()
-    };
-    p.per_call.extend(book.parse_limit("0.01 USDC").unwrap());
-    p.budget.extend(book.parse_limit(budget).unwrap());
+    let p = SpendPolicy::capped(book, &["0.01 USDC"], &[budget]).unwrap();
     let key = AssetKey::new("eip155:31337", &env.dev.usdc.address.to_string());
     let wallet = EvmWallet::from_hex(&alloy::hex::encode(env.payer(0).to_bytes()))
         .unwrap()

@@ -49,13 +49,7 @@ async fn tollgate_client_pays_an_official_sdk_server() {
         &env.dev.usdc.address.to_string(),
         6,
     );
-    let mut policy = SpendPolicy {
-        book: book.clone(),
-        ..Default::default()
-    };
-    policy
-        .per_call
-        .extend(book.parse_limit("0.05 USDC").unwrap());
+    let policy = SpendPolicy::capped(book, &["0.05 USDC"], &[]).unwrap();
     let wallet = EvmWallet::from_hex(&alloy::hex::encode(env.payer(0).to_bytes())).unwrap();
     let client = PayingClient::new(wallet, policy, Arc::new(Spending::in_memory()));
 

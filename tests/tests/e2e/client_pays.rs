@@ -50,16 +50,7 @@ fn client_for(env: &Env, payer: usize, caps: &[&str], budgets: &[&str]) -> Payin
         &env.dev.tmai.address.to_string(),
         18,
     );
-    let mut p = SpendPolicy {
-        book: book.clone(),
-        ..Default::default()
-    };
-    for c in caps {
-        p.per_call.extend(book.parse_limit(c).unwrap());
-    }
-    for b in budgets {
-        p.budget.extend(book.parse_limit(b).unwrap());
-    }
+    let p = SpendPolicy::capped(book, caps, budgets).unwrap();
     let wallet = EvmWallet::from_hex(&alloy::hex::encode(env.payer(payer).to_bytes())).unwrap();
     PayingClient::new(wallet, p, Arc::new(Spending::in_memory()))
 }

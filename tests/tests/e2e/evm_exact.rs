@@ -17,15 +17,8 @@ both_stores!(v2_payment_verifies_and_settles_once, env = Env::start, {
     let payer = env.payer(0).address();
     let before = env.usdc(payer).await;
 
-    let (status, v) = env.post("/verify", &pay.v2()).await;
-    assert_eq!((status, &v["isValid"]), (200, &json!(true)), "{v}");
-    assert_eq!(v["payer"], json!(payer.to_checksum(None)));
-
-    let (status, s) = env.post("/settle", &pay.v2()).await;
-    assert_eq!(status, 200);
-    assert_eq!(s["success"], json!(true), "{s}");
+    let s = env.settles(&pay.v2(), &payer.to_checksum(None)).await;
     assert_eq!(s["network"], json!(env.network.caip2()));
-    assert_eq!(s["payer"], json!(payer.to_checksum(None)));
     assert_eq!(tx_hash(&s).len(), 66);
     assert_eq!(env.usdc(payer).await, before - U256::from(PRICE));
     assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(PRICE));
@@ -370,11 +363,7 @@ both_stores!(
         // the wallet (ERC-1271) through the bytes overload.
         let mut pay = env.payment(0, PRICE);
         pay.auth.from = wallet;
-        let (status, v) = env.post("/verify", &pay.v2()).await;
-        assert_eq!((status, &v["isValid"]), (200, &json!(true)), "{v}");
-        assert_eq!(v["payer"], json!(wallet.to_checksum(None)));
-        let (_, s) = env.post("/settle", &pay.v2()).await;
-        assert_eq!(s["success"], json!(true), "{s}");
+        env.settles(&pay.v2(), &wallet.to_checksum(None)).await;
         assert_eq!(env.usdc(wallet).await, U256::from(PRICE));
         assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(PRICE));
 

@@ -584,13 +584,7 @@ both_stores!(
             &s.env.dev.usdc.address.to_string(),
             6,
         );
-        let mut policy = tollgate_client::SpendPolicy {
-            book: book.clone(),
-            ..Default::default()
-        };
-        policy
-            .per_call
-            .extend(book.parse_limit("0.1 USDC").unwrap());
+        let policy = tollgate_client::SpendPolicy::capped(book, &["0.1 USDC"], &[]).unwrap();
         let key = alloy::hex::encode(s.env.payer(0).to_bytes());
         let wallet = tollgate_client::EvmWallet::from_hex(&key).unwrap();
         let client = tollgate_client::PayingClient::new(

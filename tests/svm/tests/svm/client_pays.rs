@@ -54,20 +54,17 @@ async fn agent_pays_usdc_on_solana_through_the_gateway() {
         &env.accounts.mint.to_string(),
         6,
     );
-    let mut policy = SpendPolicy {
-        book: book.clone(),
-        ..Default::default()
+    // A client paying from the test payer's wallet at most `cap` a call.
+    let client_capped_at = |cap: &str| {
+        let policy = SpendPolicy::capped(book.clone(), &[cap], &[]).unwrap();
+        let wallet = SvmWallet::from_text(
+            &env.accounts.payer.to_base58_string(),
+            &env.devnet.rpc_url(),
+        )
+        .expect("wallet");
+        PayingClient::with_wallets(None, Some(wallet), policy, Arc::new(Spending::in_memory()))
     };
-    policy
-        .per_call
-        .extend(book.parse_limit("0.02 USDC").unwrap());
-    let wallet = SvmWallet::from_text(
-        &env.accounts.payer.to_base58_string(),
-        &env.devnet.rpc_url(),
-    )
-    .expect("wallet");
-    let client =
-        PayingClient::with_wallets(None, Some(wallet), policy, Arc::new(Spending::in_memory()));
+    let client = client_capped_at("0.02 USDC");
 
     let payer = env.accounts.payer.pubkey();
     let sol_before = env.devnet.lamports(&payer).await.unwrap();
@@ -91,20 +88,7 @@ async fn agent_pays_usdc_on_solana_through_the_gateway() {
         "the fee payer paid the fee"
     );
 
-    let mut tight = SpendPolicy {
-        book: book.clone(),
-        ..Default::default()
-    };
-    tight
-        .per_call
-        .extend(book.parse_limit("0.01 USDC").unwrap());
-    let wallet = SvmWallet::from_text(
-        &env.accounts.payer.to_base58_string(),
-        &env.devnet.rpc_url(),
-    )
-    .expect("wallet");
-    let refusing =
-        PayingClient::with_wallets(None, Some(wallet), tight, Arc::new(Spending::in_memory()));
+    let refusing = client_capped_at("0.01 USDC");
     let err = refusing
         .get(&format!("{}/v2/trading-signals", proxy.url))
         .await

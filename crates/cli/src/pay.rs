@@ -129,7 +129,7 @@ fn policy(args: &Args) -> anyhow::Result<SpendPolicy> {
         let keys: Vec<AssetKey> = args
             .asset
             .iter()
-            .flat_map(|sym| book.parse_limit(&format!("0 {sym}")).unwrap_or_default())
+            .flat_map(|sym| p.book.parse_limit(&format!("0 {sym}")).unwrap_or_default())
             .map(|(k, _)| k)
             .collect();
         if keys.is_empty() {

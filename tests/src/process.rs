@@ -62,13 +62,33 @@ pub async fn post_settle(
         .await
 }
 
+/// `node <script>` in `tests/interop`, where the official x402 SDK's peers live.
+pub fn interop_node(script: &str) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.arg(script)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"))
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// An SDK peer (`interop_node(script)`) told to sell GET /data for `amount` USDC atomic units
+/// on `env`'s chain, to its payee.
+pub fn sdk_usdc_seller(env: &crate::Env, script: &str, amount: u64) -> Command {
+    let mut cmd = interop_node(script);
+    cmd.env("NETWORK", env.network.caip2())
+        .env("ASSET", env.dev.usdc.address.to_checksum(None))
+        .env("AMOUNT", amount.to_string())
+        .env("PAY_TO", env.dev.pay_to.to_checksum(None))
+        .env("TOKEN_NAME", &env.dev.usdc.name)
+        .env("TOKEN_VERSION", &env.dev.usdc.version);
+    cmd
+}
+
 /// Runs the official x402 fetch client (`tests/interop/fetch_pay.mjs`) with `envs` and returns
 /// the one JSON line it prints: `{status, body, paymentResponse}`.
 pub async fn official_fetch_pay(envs: &[(&str, String)]) -> serde_json::Value {
-    let mut cmd = Command::new("node");
-    cmd.arg("fetch_pay.mjs")
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"))
-        .stderr(Stdio::inherit());
+    let mut cmd = interop_node("fetch_pay.mjs");
     for (k, v) in envs {
         cmd.env(k, v);
     }

@@ -9,29 +9,20 @@ use std::time::Duration;
 use alloy::primitives::U256;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tollgate_client::{AssetBook, EvmWallet, PayingClient, SpendPolicy, Spending};
+use tollgate_e2e::process::sdk_usdc_seller;
 use tollgate_e2e::{Db, Env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tollgate_client_pays_an_official_sdk_server() {
     let env = Env::start(Db::Sqlite).await.expect("sqlite always runs");
     let sdk_settler = env.dev.deployer.clone(); // has ETH for gas; not our facilitator's key
-    let mut child = tokio::process::Command::new("node")
-        .arg("sdk_server_and_facilitator.mjs")
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"))
+    let mut child = sdk_usdc_seller(&env, "sdk_server_and_facilitator.mjs", 34_000)
         .env("RPC_URL", &env.dev.anvil.rpc_url)
         .env(
             "FACILITATOR_KEY",
             format!("0x{}", alloy::hex::encode(sdk_settler.to_bytes())),
         )
-        .env("NETWORK", env.network.caip2())
-        .env("ASSET", env.dev.usdc.address.to_checksum(None))
-        .env("AMOUNT", "34000")
-        .env("PAY_TO", env.dev.pay_to.to_checksum(None))
-        .env("TOKEN_NAME", &env.dev.usdc.name)
-        .env("TOKEN_VERSION", &env.dev.usdc.version)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
         .spawn()
         .expect("node runs (is Node.js installed and tests/interop set up?)");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -55,9 +55,7 @@ async fn post(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unlisted_assets_and_payees_are_refused_without_spending_gas() {
-    let Some(env) = Env::start(Db::Sqlite).await else {
-        return;
-    };
+    let env = Env::start(Db::Sqlite).await.expect("SQLite always runs");
     let pay = env.payment(0, 17_000);
     let before = env.usdc(env.dev.pay_to).await;
 
@@ -94,9 +92,7 @@ async fn unlisted_assets_and_payees_are_refused_without_spending_gas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_json_and_close_guard_the_doors() {
-    let Some(env) = Env::start(Db::Sqlite).await else {
-        return;
-    };
+    let env = Env::start(Db::Sqlite).await.expect("SQLite always runs");
     let pay = env.payment(0, 17_000);
     let before = env.usdc(env.dev.pay_to).await;
     let doors = Doors::default().with_tokens(["server-a-token", "server-b-token"]);
@@ -150,32 +146,18 @@ async fn tokens_json_and_close_guard_the_doors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_plain_body_cannot_settle_on_an_open_facilitator() {
-    let Some(env) = Env::start(Db::Sqlite).await else {
-        return;
-    };
+    let env = Env::start(Db::Sqlite).await.expect("SQLite always runs");
     let pay = env.payment(0, 17_000);
     let before = env.usdc(env.dev.pay_to).await;
     // The shared harness facilitator: no token, any asset. A browser page could send this.
-    let (s, v) = post(&env.url, "/settle", "text/plain", None, &pay.v2()).await;
-    assert_eq!(s, 415, "{v}");
-    let (s, _) = post(
-        &env.url,
-        "/verify",
-        "text/plain;charset=UTF-8",
-        None,
-        &pay.v2(),
-    )
-    .await;
-    assert_eq!(s, 415);
-    let (s, _) = post(
-        &env.url,
-        "/settle",
-        "application/x-www-form-urlencoded",
-        None,
-        &pay.v2(),
-    )
-    .await;
-    assert_eq!(s, 415);
+    for (path, content_type) in [
+        ("/settle", "text/plain"),
+        ("/verify", "text/plain;charset=UTF-8"),
+        ("/settle", "application/x-www-form-urlencoded"),
+    ] {
+        let (s, v) = post(&env.url, path, content_type, None, &pay.v2()).await;
+        assert_eq!(s, 415, "{path} as {content_type}: {v}");
+    }
     assert_eq!(env.settlements_sent().await, 0);
     assert_eq!(env.usdc(env.dev.pay_to).await, before);
 }

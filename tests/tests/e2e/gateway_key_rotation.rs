@@ -52,6 +52,7 @@ struct Rotating {
     keys: PathBuf,
     proxy: Proxy,
     api: DemoApi,
+    http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
 
@@ -80,6 +81,7 @@ async fn rotating(env: &Env) -> Rotating {
         keys,
         proxy,
         api,
+        http: reqwest::Client::new(),
         _dir: dir,
     }
 }
@@ -97,19 +99,21 @@ impl Rotating {
     fn url(&self) -> String {
         format!("{}{WINDOW}", self.proxy.url)
     }
-}
 
-/// Buys the hour-long window as payer `i`; returns its receipt token.
-async fn buy_window(http: &reqwest::Client, env: &Env, url: &str, i: usize) -> String {
-    let accepted = first_accept(&get(http, url, &[]).await);
-    let a = get(
-        http,
-        url,
-        &[("PAYMENT-SIGNATURE", v2_header(env, i, &accepted))],
-    )
-    .await;
-    assert_eq!(a.status, 200, "{a:?}");
-    a.header("tollgate-receipt").expect("receipt header")
+    /// Buys the hour-long window as payer `i`; returns its receipt token.
+    async fn buy(&self, env: &Env, i: usize) -> String {
+        let url = self.url();
+        let accepted = first_accept(&get(&self.http, &url, &[]).await);
+        let pay = [("PAYMENT-SIGNATURE", v2_header(env, i, &accepted))];
+        let a = get(&self.http, &url, &pay).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        a.header("tollgate-receipt").expect("receipt header")
+    }
+
+    /// Calls the window with `token`.
+    async fn spend(&self, token: &str) -> Answer {
+        spend(&self.http, &self.url(), token).await
+    }
 }
 
 async fn spend(http: &reqwest::Client, url: &str, token: &str) -> Answer {
@@ -128,17 +132,16 @@ tollgate_e2e::both_stores!(
     live_rotation_keeps_old_receipts_until_their_key_is_removed,
     env = Env::start,
     {
-        let http = reqwest::Client::new();
         let mut g = rotating(&env).await;
-        let old = buy_window(&http, &env, &g.url(), 0).await;
+        let old = g.buy(&env, 0).await;
         assert!(old.starts_with("tg1.k1."), "{old}");
 
         let r = g.rotate(&["k1", "k2"], "k2");
         assert_eq!((r.added, r.removed), (vec!["k2".to_string()], vec![]));
         assert_eq!(r.signing, "k2");
-        let a = spend(&http, &g.url(), &old).await;
+        let a = g.spend(&old).await;
         assert_eq!(a.status, 200, "a k1 receipt works while k1 is kept: {a:?}");
-        let new = buy_window(&http, &env, &g.url(), 1).await;
+        let new = g.buy(&env, 1).await;
         assert!(
             new.starts_with("tg1.k2."),
             "new receipts are signed with k2: {new}"
@@ -146,9 +149,9 @@ tollgate_e2e::both_stores!(
 
         let r = g.rotate(&["k2"], "k2");
         assert_eq!(r.removed, ["k1"]);
-        let e = error_of(&spend(&http, &g.url(), &old).await);
+        let e = error_of(&g.spend(&old).await);
         assert!(e.starts_with("receipt_unknown_key"), "{e}");
-        assert_eq!(spend(&http, &g.url(), &new).await.status, 200);
+        assert_eq!(g.spend(&new).await.status, 200);
 
         // A reload that fails (a reversed entry, a signing key not in the file) changes nothing
         // and its error names no secret.
@@ -159,8 +162,8 @@ tollgate_e2e::both_stores!(
         write_keys(&g.keys, &["k1"]);
         let e = g.gw.reload_receipt_keys(&g.rc, &no_env).unwrap_err();
         assert!(e.to_string().contains("k2"), "{e}");
-        assert_eq!(spend(&http, &g.url(), &new).await.status, 200);
-        let e = error_of(&spend(&http, &g.url(), &old).await);
+        assert_eq!(g.spend(&new).await.status, 200);
+        let e = error_of(&g.spend(&old).await);
         assert!(e.starts_with("receipt_unknown_key"), "{e}");
         assert_eq!(g.api.demo.served(), 5);
     }
@@ -170,10 +173,9 @@ tollgate_e2e::both_stores!(
     rotation_under_receipt_load_fails_no_request,
     env = Env::start,
     {
-        let http = reqwest::Client::new();
         let mut g = rotating(&env).await;
-        let token = buy_window(&http, &env, &g.url(), 0).await;
-        let load = Load::start(&http, &g.url(), &token, 6);
+        let token = g.buy(&env, 0).await;
+        let load = Load::start(&g.http, &g.url(), &token, 6);
         // k1, which signed the receipt in use, is kept through every rotation.
         let steps: [(&[&str], &str); 6] = [
             (&["k1", "k2"], "k2"),
@@ -189,9 +191,9 @@ tollgate_e2e::both_stores!(
                 assert_eq!(g.rotate(kids, signing).signing, signing);
             }
             // A bundle sold mid-load is signed with the key in force, and works.
-            let bought = buy_window(&http, &env, &g.url(), 1).await;
+            let bought = g.buy(&env, 1).await;
             assert!(bought.starts_with("tg1.k2."), "round {round}: {bought}");
-            assert_eq!(spend(&http, &g.url(), &bought).await.status, 200);
+            assert_eq!(g.spend(&bought).await.status, 200);
         }
         load.wait_for_more(5).await;
         let (served, failures) = load.stop().await;
@@ -199,7 +201,7 @@ tollgate_e2e::both_stores!(
         assert!(served >= 18 * 5, "load ran across the rotations: {served}");
         // The receipt dies the moment its key is removed, also mid-load.
         g.rotate(&["k2"], "k2");
-        let e = error_of(&spend(&http, &g.url(), &token).await);
+        let e = error_of(&g.spend(&token).await);
         assert!(e.starts_with("receipt_unknown_key"), "{e}");
     }
 );
@@ -280,22 +282,19 @@ fn claims_of(token: &str) -> Claims {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_added_by_hand_verifies_receipts_it_signs() {
-    let Some(env) = Env::start(Db::Sqlite).await else {
-        return;
-    };
-    let http = reqwest::Client::new();
+    let env = Env::start(Db::Sqlite).await.expect("SQLite always runs");
     let mut g = rotating(&env).await;
-    let token = buy_window(&http, &env, &g.url(), 0).await;
+    let token = g.buy(&env, 0).await;
     let under_k3 = sign_as("k3", &claims_of(&token));
-    let e = error_of(&spend(&http, &g.url(), &under_k3).await);
+    let e = error_of(&g.spend(&under_k3).await);
     assert!(e.starts_with("receipt_unknown_key"), "{e}");
     // Rotation from the embedding code, without a file: the handle the Layer user holds.
     let ring = KeyRing::parse(&[entry("k1"), entry("k3")].join(","), "k1").expect("ring");
     let r = g.gw.receipt_keys().expect("receipts on").rotate(ring);
     assert_eq!(r.added, ["k3"]);
-    assert_eq!(spend(&http, &g.url(), &under_k3).await.status, 200);
-    assert_eq!(spend(&http, &g.url(), &token).await.status, 200);
+    assert_eq!(g.spend(&under_k3).await.status, 200);
+    assert_eq!(g.spend(&token).await.status, 200);
     g.rotate(&["k3"], "k3");
-    let e = error_of(&spend(&http, &g.url(), &token).await);
+    let e = error_of(&g.spend(&token).await);
     assert!(e.starts_with("receipt_unknown_key"), "{e}");
 }

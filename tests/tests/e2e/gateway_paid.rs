@@ -314,9 +314,9 @@ fn patient_client() -> reqwest::Client {
 /// it as a refusal by that reason, and the handler runs only as often as the upstream saw calls.
 #[tokio::test]
 async fn a_call_refused_busy_is_not_counted_as_a_handler_run() {
-    let Some(env) = tollgate_e2e::Env::start(Db::Sqlite).await else {
-        return;
-    };
+    let env = tollgate_e2e::Env::start(Db::Sqlite)
+        .await
+        .expect("SQLite always runs");
     let h = HeldRoute::start(&env, "indices", "/v2/indices", "/v2/indices").await;
     let http = patient_client();
     let accepted = first_accept(&get(&http, &h.url, &[]).await);
@@ -344,9 +344,9 @@ async fn a_call_refused_busy_is_not_counted_as_a_handler_run() {
 /// it sold, and the refusal is counted by its reason, not as a handler run.
 #[tokio::test]
 async fn a_receipt_call_refused_busy_keeps_its_call() {
-    let Some(env) = tollgate_e2e::Env::start(Db::Sqlite).await else {
-        return;
-    };
+    let env = tollgate_e2e::Env::start(Db::Sqlite)
+        .await
+        .expect("SQLite always runs");
     let path = "/v2/price-prediction/{symbol}";
     let h = HeldRoute::start(&env, "prediction", path, "/v2/price-prediction/AAVE").await;
     let http = patient_client();

@@ -2,32 +2,21 @@
 //! through a Tollgate facilitator, and its fetch client pays. Needs `tests/interop/node_modules`
 //! (installed by `scripts/setup.sh`).
 
-use std::process::Stdio;
-
 use alloy::primitives::U256;
 use serde_json::{Value, json};
+use tollgate_e2e::process::sdk_usdc_seller;
 use tollgate_e2e::{Db, Env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_sdk_server_and_client_settle_through_tollgate() {
     let env = Env::start(Db::Sqlite).await.expect("sqlite always runs");
     let payer = env.payer(0);
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/interop");
-    let out = tokio::process::Command::new("node")
-        .arg("express_via_facilitator.mjs")
-        .current_dir(dir)
+    let out = sdk_usdc_seller(&env, "express_via_facilitator.mjs", 17_000)
         .env("FACILITATOR_URL", &env.url)
         .env(
             "PAYER_KEY",
             format!("0x{}", alloy::hex::encode(payer.to_bytes())),
         )
-        .env("NETWORK", env.network.caip2())
-        .env("ASSET", env.dev.usdc.address.to_checksum(None))
-        .env("AMOUNT", "17000")
-        .env("PAY_TO", env.dev.pay_to.to_checksum(None))
-        .env("TOKEN_NAME", &env.dev.usdc.name)
-        .env("TOKEN_VERSION", &env.dev.usdc.version)
-        .stderr(Stdio::inherit())
         .output()
         .await
         .expect("node runs (is Node.js installed and tests/interop set up?)");

@@ -59,20 +59,31 @@ both_stores!(two_instances_on_one_store_settle_once, env = Env::start, {
     assert!(!m.contains("outcome=\"internal\""), "{m}");
 });
 
+/// Two instances' connections to one fresh ledger (and the ledger, kept while they live).
+async fn two_ledgers(db: Db) -> Option<(tollgate_e2e::TestDb, Ledger, Ledger)> {
+    let test_db = tollgate_e2e::TestDb::create(db).await?;
+    let a = Ledger::connect(&test_db.url).await.unwrap();
+    let b = Ledger::connect(&test_db.url).await.unwrap();
+    Some((test_db, a, b))
+}
+
+/// A payment of `amount` on chain 1, told apart by `nonce`.
+fn intent(nonce: &str, amount: &str) -> Intent {
+    Intent {
+        id: format!("eip155:1/0xtoken/0xpayer/{nonce}"),
+        network: "eip155:1".into(),
+        scheme: "exact".into(),
+        payer: "0xpayer".into(),
+        amount: amount.into(),
+        payment_digest: None,
+    }
+}
+
 both_stores!(
     claims_race_to_exactly_one_winner,
-    test_db = tollgate_e2e::TestDb::create,
+    (_db, a, b) = two_ledgers,
     {
-        let a = Ledger::connect(&test_db.url).await.unwrap();
-        let b = Ledger::connect(&test_db.url).await.unwrap();
-        let intent = Intent {
-            id: "eip155:1/0xtoken/0xpayer/0x01".into(),
-            network: "eip155:1".into(),
-            scheme: "exact".into(),
-            payer: "0xpayer".into(),
-            amount: "200000000000000000000".into(),
-            payment_digest: None,
-        };
+        let intent = intent("0x01", "200000000000000000000");
         let claims = futures::future::join_all((0..20).map(|i| {
             let (l, intent) = (if i % 2 == 0 { &a } else { &b }, intent.clone());
             async move {
@@ -108,18 +119,9 @@ both_stores!(
 
 both_stores!(
     a_fee_bump_keeps_every_candidate,
-    test_db = tollgate_e2e::TestDb::create,
+    (_db, a, b) = two_ledgers,
     {
-        let a = Ledger::connect(&test_db.url).await.unwrap();
-        let b = Ledger::connect(&test_db.url).await.unwrap();
-        let intent = Intent {
-            id: "eip155:1/0xtoken/0xpayer/0x02".into(),
-            network: "eip155:1".into(),
-            scheme: "exact".into(),
-            payer: "0xpayer".into(),
-            amount: "17000".into(),
-            payment_digest: None,
-        };
+        let intent = intent("0x02", "17000");
         assert!(matches!(
             a.claim_signed(&intent, "0xh1", b"raw1").await.unwrap(),
             Claim::Won

@@ -27,10 +27,7 @@ async fn a_dropped_gap_filler_is_sent_again_when_a_later_settlement_sticks() {
     scheme.abandon(&never_sent).await;
     anvil(&env, "anvil_dropAllTransactions", serde_json::json!([])).await;
     let later = scheme.sign(&env.harmless(1)).await.expect("signs");
-    assert!(matches!(
-        scheme.broadcast(&later).await,
-        Broadcast::Accepted
-    ));
+    assert_eq!(scheme.broadcast(&later).await, Broadcast::Accepted);
     anvil(&env, "evm_mine", serde_json::json!([])).await;
     assert_eq!(
         env.settlements_sent().await,
@@ -39,10 +36,7 @@ async fn a_dropped_gap_filler_is_sent_again_when_a_later_settlement_sticks() {
     );
 
     let bumped = scheme.replace(&later).await.expect("bump").expect("fits");
-    assert!(matches!(
-        scheme.broadcast(&bumped).await,
-        Broadcast::Accepted
-    ));
+    assert_eq!(scheme.broadcast(&bumped).await, Broadcast::Accepted);
     anvil(&env, "evm_mine", serde_json::json!([])).await;
     assert_eq!(
         env.settlements_sent().await,

@@ -34,6 +34,13 @@ struct Rig {
 }
 
 impl Rig {
+    /// A rig whose one endpoint is the proxy, set to `mode`.
+    async fn proxied_only(mode: Mode) -> Self {
+        let rig = Self::start(|proxied, _| vec![proxied]).await;
+        rig.proxy.set(mode);
+        rig
+    }
+
     /// Starts anvil, a forwarding proxy to it, and a facilitator whose RPC endpoints
     /// `endpoints` picks from (the proxy's URL with the secret, anvil's own URL).
     async fn start(endpoints: impl FnOnce(String, String) -> Vec<String>) -> Self {
@@ -163,8 +170,7 @@ async fn a_hanging_endpoint_fails_over_to_a_healthy_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_hanging_endpoint_answers_within_the_timeout() {
-    let rig = Rig::start(|proxied, _| vec![proxied]).await;
-    rig.proxy.set(Mode::Hang);
+    let rig = Rig::proxied_only(Mode::Hang).await;
     let pay = rig.payment(17_000);
     let (status, v) = within(BOUND, "/verify", rig.api.post("/verify", &pay.v2())).await;
     assert_eq!(status, 200, "{v}");
@@ -185,8 +191,7 @@ async fn a_single_hanging_endpoint_answers_within_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_endpoint_never_shows_its_url() {
-    let rig = Rig::start(|proxied, _| vec![proxied]).await;
-    rig.proxy.set(Mode::Close);
+    let rig = Rig::proxied_only(Mode::Close).await;
     let pay = rig.payment(17_000);
     let (_, v) = within(BOUND, "/verify", rig.api.post("/verify", &pay.v2())).await;
     assert_eq!(v["isValid"], json!(false), "{v}");

@@ -182,6 +182,15 @@ fn resign(token: &str, kid: &str) -> String {
         .sign(&claims)
 }
 
+/// Waits until the gateway refuses `token` as signed by a key it no longer has.
+async fn until_unknown_key(what: &str, s: &Stack, gw: &Gateway, token: &str) {
+    until(what, async || {
+        let (_, error) = spend(&s.http, &window(gw), token).await;
+        error.starts_with("receipt_unknown_key")
+    })
+    .await;
+}
+
 /// Polls `check` until it holds, failing with `what` after 20 s.
 async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -237,13 +246,7 @@ async fn sighup_rotates_receipt_keys_in_the_running_gateway() {
     // Retire k1: its receipts are refused as an unknown key, k2's still work.
     s.files.write(&["k2"], "k2");
     gw.signal("HUP");
-    until("k1 receipts refused after k1 is removed", async || {
-        spend(&s.http, &window(&gw), &t1)
-            .await
-            .1
-            .starts_with("receipt_unknown_key")
-    })
-    .await;
+    until_unknown_key("k1 receipts refused after k1 is removed", &s, &gw, &t1).await;
     assert_eq!(spend(&s.http, &window(&gw), &t2).await.0, 200);
     assert!(gw.alive(), "SIGHUP reloads, it does not stop the gateway");
     for kid in ["k1", "k2"] {
@@ -269,13 +272,7 @@ async fn a_changed_key_file_is_reloaded_without_a_signal() {
 
     // The config names the new signing key and the key file drops k1: both files change.
     s.files.write(&["k2"], "k2");
-    until("k1 receipts refused once k1 left the file", async || {
-        spend(&s.http, &window(&gw), &t1)
-            .await
-            .1
-            .starts_with("receipt_unknown_key")
-    })
-    .await;
+    until_unknown_key("k1 receipts refused once k1 left the file", &s, &gw, &t1).await;
     assert_eq!(spend(&s.http, &window(&gw), &t1_under_k2).await.0, 200);
     let t2 = buy(&s, &window(&gw), 1).await;
     assert!(t2.starts_with("tg1.k2."), "{t2}");

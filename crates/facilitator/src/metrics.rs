@@ -4,10 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use tollgate_proto::U256;
 
 use crate::signers::SignerPoolHealth;
@@ -122,8 +119,11 @@ impl Metrics {
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("tollgate_operation_seconds", "verify and settle latency")
-                .buckets(BUCKETS.to_vec()),
+            prometheus::histogram_opts!(
+                "tollgate_operation_seconds",
+                "verify and settle latency",
+                BUCKETS.to_vec()
+            ),
             &["op"],
         )
         .expect("valid metric");
@@ -181,11 +181,9 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let mut out = Vec::new();
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .expect("text encoding cannot fail");
-        String::from_utf8(out).expect("prometheus text is UTF-8")
+            .encode_to_string(&self.registry.gather())
+            .expect("text encoding cannot fail")
     }
 }
 

@@ -275,49 +275,45 @@ impl Facilitator {
                 return Err(internal(e));
             }
         }
-        self.broadcast_recorded(scheme.as_ref(), &verified, &signed, net)
-            .await
-            .map(ok)
+        let out = Outbound {
+            scheme: scheme.as_ref(),
+            verified: &verified,
+            signed: &signed,
+            net,
+        };
+        self.broadcast_recorded(out).await.map(ok)
     }
 
     /// Broadcasts a settlement the ledger holds, then waits (bounded) for its result.
-    async fn broadcast_recorded(
-        &self,
-        scheme: &dyn PaymentScheme,
-        v: &Verified,
-        signed: &SignedTx,
-        net: String,
-    ) -> Result<SettleResponse, Internal> {
-        let id = &v.identity;
-        match scheme.broadcast(signed).await {
+    async fn broadcast_recorded(&self, out: Outbound<'_>) -> Result<SettleResponse, Internal> {
+        let (v, signed) = (out.verified, out.signed);
+        match out.scheme.broadcast(signed).await {
             Broadcast::Accepted => {}
             Broadcast::Rejected(msg) => {
+                let id = &v.identity;
                 self.ledger.discard_refused(id).await.map_err(internal)?;
                 let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR)
                     .with_message(format!("node refused: {msg}"));
-                return Ok(failed(r.with_payer(v.payer.clone()), net, None));
+                return Ok(failed(r.with_payer(v.payer.clone()), out.net, None));
             }
             Broadcast::Unknown(msg) => {
                 tracing::warn!(tx = %signed.hash, error = %msg, "broadcast outcome unknown; reconciler will finish it");
-                return Ok(pending(
-                    v,
-                    signed,
-                    net,
-                    format!("broadcast outcome unknown: {msg}"),
-                ));
+                let why = format!("broadcast outcome unknown: {msg}");
+                return Ok(pending(v, signed, out.net, why));
             }
         }
         Failpoint::at(&self.opts.failpoint, Step::Broadcast).await;
-        self.finish(scheme, v, signed, net).await
+        self.finish(out).await
     }
 
-    async fn finish(
-        &self,
-        scheme: &dyn PaymentScheme,
-        v: &Verified,
-        signed: &SignedTx,
-        net: String,
-    ) -> Result<SettleResponse, Internal> {
+    /// Waits (bounded) for a broadcast settlement's receipt and records what it says.
+    async fn finish(&self, out: Outbound<'_>) -> Result<SettleResponse, Internal> {
+        let Outbound {
+            scheme,
+            verified: v,
+            signed,
+            net,
+        } = out;
         match scheme
             .confirm(&signed.hash, self.opts.receipt_timeout)
             .await
@@ -380,6 +376,15 @@ impl Facilitator {
             FacilitatorRequest::V2 { .. } => view.requirements.network.caip2().to_string(),
         }
     }
+}
+
+/// A settlement the ledger holds, on its way to the chain: what its answer is made of.
+struct Outbound<'a> {
+    scheme: &'a dyn PaymentScheme,
+    verified: &'a Verified,
+    signed: &'a SignedTx,
+    /// The network as the request named it.
+    net: String,
 }
 
 /// Marks an identity as being settled by this process until dropped.

@@ -6,6 +6,7 @@
 //! its holds back ([`ReceiptStore::release_holds`]); the holds of one that died expire, and the
 //! next take on that receipt puts them back into `calls_left`.
 
+use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::StoreError;
@@ -124,7 +125,7 @@ impl ReceiptStore {
         for (i, &(id, n)) in spends.iter().enumerate() {
             done.push(match out[i] {
                 Some(s) => s,
-                None => self.spend_short(id, holder, n, now, until).await?,
+                None => self.spend_short(holder, (id, n), now, until).await?,
             });
         }
         Ok(done)
@@ -133,9 +134,8 @@ impl ReceiptStore {
     /// A spend its hold does not cover: what the hold has, then the rest from `calls_left`.
     async fn spend_short(
         &self,
-        id: &str,
         holder: &str,
-        n: u64,
+        (id, n): (&str, u64),
         now: u64,
         until: i64,
     ) -> Result<Spent, StoreError> {
@@ -169,21 +169,17 @@ impl ReceiptStore {
             .bind(holder)
             .fetch_all(&self.pool)
             .await?;
-        let mut back = 0;
-        for r in ids {
-            let id: String = r.try_get(0)?;
-            let mut tx = locked(&self.pool, &id).await?;
+        self.give_back_each(ids, async |tx, id| {
             let rows = sqlx::query(
                 "DELETE FROM receipt_holds WHERE receipt_id = $1 AND holder = $2 RETURNING calls",
             )
-            .bind(&id)
+            .bind(id)
             .bind(holder)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?;
-            back += put_back(&mut tx, &id, sum_calls(&rows)?).await?;
-            tx.commit().await?;
-        }
-        Ok(back)
+            put_back(tx, id, sum_calls(&rows)?).await
+        })
+        .await
     }
 
     /// Calls of `id` not yet served anywhere: `calls_left` and every hold.
@@ -210,11 +206,22 @@ impl ReceiptStore {
                 .bind(i64_of(now))
                 .fetch_all(&self.pool)
                 .await?;
+        self.give_back_each(ids, async |tx, id| reclaim_expired(tx, id, now).await)
+            .await
+    }
+
+    /// Runs `give` for each receipt named in the first column of `rows`, under that receipt's
+    /// row lock and committed on its own; the calls given back, summed.
+    async fn give_back_each(
+        &self,
+        rows: Vec<AnyRow>,
+        give: impl AsyncFn(&mut Transaction<'static, Any>, &str) -> Result<u64, StoreError>,
+    ) -> Result<u64, StoreError> {
         let mut back = 0;
-        for r in ids {
+        for r in rows {
             let id: String = r.try_get(0)?;
             let mut tx = locked(&self.pool, &id).await?;
-            back += reclaim_expired(&mut tx, &id, now).await?;
+            back += give(&mut tx, &id).await?;
             tx.commit().await?;
         }
         Ok(back)

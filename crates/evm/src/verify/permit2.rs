@@ -195,23 +195,13 @@ fn settle_calldata(
         to: auth.to,
         validAfter: auth.valid_after,
     };
-    match permit2612 {
-        None => Proxy::settleCall {
-            permit,
-            owner: auth.from,
-            witness,
-            signature,
+    let owner = auth.from;
+    let data = match permit2612 {
+        None => Proxy::settleCall::new((permit, owner, witness, signature)).abi_encode(),
+        Some(p) => {
+            Proxy::settleWithPermitCall::new((p.proxy_arg(), permit, owner, witness, signature))
+                .abi_encode()
         }
-        .abi_encode()
-        .into(),
-        Some(p) => Proxy::settleWithPermitCall {
-            permit2612: p.proxy_arg(),
-            permit,
-            owner: auth.from,
-            witness,
-            signature,
-        }
-        .abi_encode()
-        .into(),
-    }
+    };
+    data.into()
 }

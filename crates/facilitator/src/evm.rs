@@ -12,7 +12,7 @@ use tollgate_proto::{
     Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
 };
 
-use crate::scheme::{PaymentScheme, SchemeError, boxed, exact_kind, exact_kinds};
+use crate::scheme::{PaymentScheme, SchemeError, boxed, exact_checks, exact_kind, exact_kinds};
 use crate::signers::{SignerHealth, SignerPoolHealth};
 
 /// `exact` payments on one EVM chain: EIP-3009 always, Permit2 where its contracts exist.
@@ -67,16 +67,7 @@ impl PaymentScheme for EvmExactScheme {
             .collect()
     }
 
-    fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection> {
-        self.exact.identity(view)
-    }
-
-    fn verify<'a>(
-        &'a self,
-        view: &'a PaymentView<'a>,
-    ) -> BoxFuture<'a, Result<Verified, Rejection>> {
-        self.exact.verify(view).boxed()
-    }
+    exact_checks!();
 
     fn sign<'a>(&'a self, v: &'a Verified) -> BoxFuture<'a, Result<SignedTx, SchemeError>> {
         async move {

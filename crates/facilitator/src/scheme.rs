@@ -12,6 +12,24 @@ use tollgate_proto::{Broadcast, Network, Networks, PaymentView, Rejection, Signe
 
 use crate::signers::SignerPoolHealth;
 
+/// `identity` and `verify` of a [`PaymentScheme`] whose chain crate checks `exact` payments
+/// itself (its `self.exact`): written once for every chain.
+macro_rules! exact_checks {
+    () => {
+        fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection> {
+            self.exact.identity(view)
+        }
+
+        fn verify<'a>(
+            &'a self,
+            view: &'a PaymentView<'a>,
+        ) -> BoxFuture<'a, Result<Verified, Rejection>> {
+            self.exact.verify(view).boxed()
+        }
+    };
+}
+pub(crate) use exact_checks;
+
 /// A payment scheme on one network.
 pub trait PaymentScheme: Send + Sync {
     /// The network it settles on.

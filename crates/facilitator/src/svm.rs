@@ -12,7 +12,7 @@ use tollgate_proto::{
 };
 use tollgate_solana::{ExactSvm, Limits, SolanaChain};
 
-use crate::scheme::{PaymentScheme, SchemeError, boxed, exact_kinds};
+use crate::scheme::{PaymentScheme, SchemeError, boxed, exact_checks, exact_kinds};
 
 /// `exact` SPL payments on one Solana cluster, the facilitator paying the fees.
 pub struct SvmExactScheme {
@@ -54,16 +54,7 @@ impl PaymentScheme for SvmExactScheme {
             .collect()
     }
 
-    fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection> {
-        self.exact.identity(view)
-    }
-
-    fn verify<'a>(
-        &'a self,
-        view: &'a PaymentView<'a>,
-    ) -> BoxFuture<'a, Result<Verified, Rejection>> {
-        self.exact.verify(view).boxed()
-    }
+    exact_checks!();
 
     fn sign<'a>(&'a self, v: &'a Verified) -> BoxFuture<'a, Result<SignedTx, SchemeError>> {
         futures::future::ready(self.exact.sign(v).map_err(SchemeError::Config)).boxed()

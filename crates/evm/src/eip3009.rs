@@ -86,7 +86,6 @@ pub fn transfer_calldata(auth: &Eip3009Authorization, signature: &[u8]) -> Bytes
 
 #[cfg(test)]
 mod tests {
-    use alloy::primitives::Address;
     use alloy::signers::local::PrivateKeySigner;
 
     use super::*;
@@ -116,7 +115,7 @@ mod tests {
         let sig = Signature::try_from(ecdsa.as_slice()).unwrap();
         assert_eq!(
             (c.v, c.r, c.s),
-            (27 + sig.v() as u8, sig.r().into(), sig.s().into())
+            (27 + sig.v() as u8, B256::from(sig.r()), B256::from(sig.s()))
         );
         assert_eq!(Bytes::from(c.abi_encode()), vrs, "nothing trails the call");
 

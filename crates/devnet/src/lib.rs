@@ -8,7 +8,7 @@ mod tokens;
 
 pub use anvil::{Anvil, AnvilOptions, anvil_binary};
 pub use permit2::{
-    EXACT_PERMIT2_PROXY, PERMIT2, expected_permit2_domain_separator, install_permit2,
-    permit2_runtime_code,
+    EXACT_PERMIT2_PROXY, PERMIT2, UPTO_PERMIT2_PROXY, expected_permit2_domain_separator,
+    install_permit2, permit2_runtime_code,
 };
 pub use tokens::{DevEvm, TestToken, deploy_test_token18, deploy_test_usdc};

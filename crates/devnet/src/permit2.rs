@@ -1,5 +1,5 @@
-//! Puts the canonical Permit2 and our x402 exact Permit2 proxy at their fixed addresses on a
-//! local chain. Permit2's runtime code is read at setup time from the npm package
+//! Puts the canonical Permit2 and our x402 exact and upto Permit2 proxies at their fixed
+//! addresses on a local chain. Permit2's runtime code is read at setup time from the npm package
 //! `@uniswap/v4-periphery` (installed by the project's package.json), never copied into the repo.
 
 use std::path::PathBuf;
@@ -17,7 +17,12 @@ pub const PERMIT2: Address = address!("000000000022D473030F116dDEE9F6B43aC78BA3"
 /// Where clients expect the x402 exact Permit2 proxy.
 pub const EXACT_PERMIT2_PROXY: Address = address!("402085c248EeA27D92E8b30b2C58ed07f9E20001");
 
-const PROXY_ARTIFACT: &str = include_str!("../../../contracts/out/X402ExactPermit2Proxy.json");
+/// Where clients expect the x402 upto Permit2 proxy.
+pub const UPTO_PERMIT2_PROXY: Address = address!("4020A4f3b7b90ccA423B9fabCc0CE57C6C240002");
+
+const EXACT_PROXY_ARTIFACT: &str =
+    include_str!("../../../contracts/out/X402ExactPermit2Proxy.json");
+const UPTO_PROXY_ARTIFACT: &str = include_str!("../../../contracts/out/X402UptoPermit2Proxy.json");
 
 /// Permit2's own deploy helper for tests, which embeds its runtime bytecode.
 const PERMIT2_SOURCE: &str =
@@ -93,9 +98,9 @@ fn forget_cached_chain_id(code: &mut [u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Our proxy's runtime bytecode from the committed artifact.
-fn proxy_runtime_code() -> anyhow::Result<Vec<u8>> {
-    let v: serde_json::Value = serde_json::from_str(PROXY_ARTIFACT)?;
+/// A proxy's runtime bytecode from its committed artifact.
+fn runtime_code(artifact: &str) -> anyhow::Result<Vec<u8>> {
+    let v: serde_json::Value = serde_json::from_str(artifact)?;
     let hex = v["deployedBytecode"]
         .as_str()
         .ok_or_else(|| anyhow!("proxy artifact has no deployedBytecode"))?;
@@ -117,13 +122,14 @@ pub fn expected_permit2_domain_separator(chain_id: u64) -> B256 {
     )
 }
 
-/// Places Permit2 and the proxy, then checks Permit2's domain follows the local chain id
+/// Places Permit2 and the proxies, then checks Permit2's domain follows the local chain id
 /// (its cached separator is for chain 1; it recomputes when the chain id differs).
 pub async fn install_permit2(anvil: &Anvil) -> anyhow::Result<()> {
     let provider = anvil.provider();
     for (at, code) in [
         (PERMIT2, permit2_runtime_code()?),
-        (EXACT_PERMIT2_PROXY, proxy_runtime_code()?),
+        (EXACT_PERMIT2_PROXY, runtime_code(EXACT_PROXY_ARTIFACT)?),
+        (UPTO_PERMIT2_PROXY, runtime_code(UPTO_PROXY_ARTIFACT)?),
     ] {
         provider
             .raw_request::<_, ()>("anvil_setCode".into(), (at, Bytes::from(code)))

@@ -9,6 +9,10 @@ pub const PERMIT2: Address = address!("000000000022D473030F116dDEE9F6B43aC78BA3"
 /// The x402 exact Permit2 proxy: the only spender a payer's Permit2 signature may name.
 pub const EXACT_PERMIT2_PROXY: Address = address!("402085c248EeA27D92E8b30b2C58ed07f9E20001");
 
+/// The x402 upto Permit2 proxy: the spender of an `upto` payment, settling any amount up to
+/// the signed maximum, and only for the facilitator the payer named.
+pub const UPTO_PERMIT2_PROXY: Address = address!("4020A4f3b7b90ccA423B9fabCc0CE57C6C240002");
+
 alloy::sol! {
     /// A token with EIP-3009 (USDC): both signature forms, so ERC-1271 wallets can pay.
     interface IEip3009 {
@@ -41,6 +45,14 @@ alloy::sol! {
         struct EIP2612Permit { uint256 value; uint256 deadline; bytes32 r; bytes32 s; uint8 v; }
         function settle(PermitTransferFrom permit, address owner, Witness witness, bytes signature) external;
         function settleWithPermit(EIP2612Permit permit2612, PermitTransferFrom permit, address owner, Witness witness, bytes signature) external;
+    }
+
+    /// The x402 upto Permit2 proxy: pulls `amount` (at most the permitted maximum) to
+    /// `witness.to`, called by `witness.facilitator` only.
+    interface IX402UptoPermit2Proxy {
+        struct Witness { address to; address facilitator; uint256 validAfter; }
+        function settle(IX402ExactPermit2Proxy.PermitTransferFrom permit, uint256 amount, address owner, Witness witness, bytes signature) external;
+        function settleWithPermit(IX402ExactPermit2Proxy.EIP2612Permit permit2612, IX402ExactPermit2Proxy.PermitTransferFrom permit, uint256 amount, address owner, Witness witness, bytes signature) external;
     }
 
     /// The ERC-20 reads the Permit2 diagnostic needs.
@@ -90,6 +102,38 @@ pub mod typed {
             uint256 value;
             uint256 nonce;
             uint256 deadline;
+        }
+    }
+}
+
+/// EIP-712 types of an `upto` payment: Permit2's witness transfer with the upto witness, whose
+/// type names are the same as `exact`'s (so they live apart).
+pub mod typed_upto {
+    alloy::sol! {
+        /// Permit2's token-and-amount pair (the amount is the maximum).
+        #[derive(Debug)]
+        struct TokenPermissions {
+            address token;
+            uint256 amount;
+        }
+
+        /// The upto witness: the recipient, the one facilitator that may settle, the earliest
+        /// settlement time.
+        #[derive(Debug)]
+        struct Witness {
+            address to;
+            address facilitator;
+            uint256 validAfter;
+        }
+
+        /// Permit2's witness transfer as signed by the payer (spender = the upto proxy).
+        #[derive(Debug)]
+        struct PermitWitnessTransferFrom {
+            TokenPermissions permitted;
+            address spender;
+            uint256 nonce;
+            uint256 deadline;
+            Witness witness;
         }
     }
 }

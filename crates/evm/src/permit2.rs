@@ -3,10 +3,11 @@
 //! authorization and its strict reading live in `tollgate-payload`; verification is the
 //! `verify` pipeline's `Permit2` method.
 
-use alloy::primitives::U256;
+use alloy::primitives::{Bytes, Signature, U256};
 use alloy::signers::SignerSync;
 use alloy::sol_types::{Eip712Domain, SolStruct};
 
+use crate::contracts::IX402ExactPermit2Proxy::{PermitTransferFrom, TokenPermissions};
 pub use crate::contracts::{EXACT_PERMIT2_PROXY, PERMIT2};
 use crate::contracts::{Typed, typed};
 
@@ -43,6 +44,31 @@ pub fn permit2_domain(chain_id: u64) -> Eip712Domain {
         Some(PERMIT2),
         None,
     )
+}
+
+/// The proxies' `permit` argument: what Permit2 transfers, at most.
+pub(crate) fn permit_transfer(auth: &Permit2Authorization) -> PermitTransferFrom {
+    PermitTransferFrom {
+        permitted: TokenPermissions {
+            token: auth.token,
+            amount: auth.amount,
+        },
+        nonce: auth.nonce,
+        deadline: auth.deadline,
+    }
+}
+
+/// The payer's signature as Permit2 takes it: it runs ecrecover on a 65-byte signature, which
+/// wants v as 27/28, so a 0/1 `v` is rewritten; anything else passes through untouched for the
+/// wallet to judge.
+pub(crate) fn permit2_signature(signature: &[u8]) -> Bytes {
+    let normalized = (signature.len() == 65 && signature[64] < 2)
+        .then(|| Signature::try_from(signature).ok())
+        .flatten();
+    match normalized {
+        Some(sig) => sig.as_bytes().to_vec().into(),
+        None => signature.to_vec().into(),
+    }
 }
 
 /// Signs a Permit2 witness transfer as the payer; returns the 65-byte r‖s‖v signature.

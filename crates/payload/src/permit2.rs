@@ -71,11 +71,26 @@ struct WirePermitted {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct WireWitness {
     to: String,
+    /// Only in `upto` payloads: the one facilitator that may settle.
+    facilitator: Option<String>,
     valid_after: String,
 }
 
-/// Reads a Permit2 payload strictly: no unknown field, every number, address and hex checked.
+/// Reads an `exact` Permit2 payload strictly: no unknown field, every number, address and hex
+/// checked, and no `witness.facilitator` (that witness is `upto`'s).
 pub fn parse_payload(payload: &Object) -> Result<Signed<Permit2Authorization>, Rejection> {
+    match parse_witnessed(payload)? {
+        (signed, None) => Ok(signed),
+        (_, Some(_)) => Err(bad_payload(
+            "permit2Authorization.witness.facilitator: only an upto payment names a facilitator",
+        )),
+    }
+}
+
+/// Reads a Permit2 payload strictly, with the facilitator its witness names if it names one.
+pub(crate) fn parse_witnessed(
+    payload: &Object,
+) -> Result<(Signed<Permit2Authorization>, Option<Address>), Rejection> {
     let wire: WirePayload = wire(payload)?;
     let a = &wire.permit2_authorization;
     let num = |s: &str, what: &str| {
@@ -84,7 +99,11 @@ pub fn parse_payload(payload: &Object) -> Result<Signed<Permit2Authorization>, R
     let addr = |s: &str, what: &str| {
         parse_address(s, &format!("permit2Authorization.{what}")).map_err(bad_payload)
     };
-    Ok(Signed {
+    let facilitator = match &a.witness.facilitator {
+        Some(f) => Some(addr(f, "witness.facilitator")?),
+        None => None,
+    };
+    let signed = Signed {
         signature: signature(&wire.signature)?,
         auth: Permit2Authorization {
             from: addr(&a.from, "from")?,
@@ -96,7 +115,8 @@ pub fn parse_payload(payload: &Object) -> Result<Signed<Permit2Authorization>, R
             to: addr(&a.witness.to, "witness.to")?,
             valid_after: num(&a.witness.valid_after, "witness.validAfter")?,
         },
-    })
+    };
+    Ok((signed, facilitator))
 }
 
 /// The ledger identity of a Permit2 payment: chain, token, payer, Permit2 nonce.

@@ -14,7 +14,10 @@ use crate::contracts::IX402ExactPermit2Proxy as Proxy;
 use crate::contracts::Typed;
 use crate::contracts::{EXACT_PERMIT2_PROXY, IErc20, IPermit2Nonces, PERMIT2};
 use crate::eip2612::{self, Eip2612Permit};
-use crate::permit2::{Permit2Authorization, identity, parse_payload, permit2_domain};
+use crate::permit2::{
+    Permit2Authorization, identity, parse_payload, permit_transfer, permit2_domain,
+    permit2_signature,
+};
 use crate::wire::{VALID_BEFORE_BUFFER_SECS, unix_now};
 
 /// Permit2 through the x402 exact Permit2 proxy, as the verify pipeline runs it.
@@ -174,23 +177,8 @@ fn settle_calldata(
     signature: &[u8],
     permit2612: Option<&Eip2612Permit>,
 ) -> Bytes {
-    // Permit2 runs ecrecover on a 65-byte signature, which wants v as 27/28; a 0/1 `v` is
-    // rewritten, anything else passes through untouched for the wallet to judge.
-    let normalized = (signature.len() == 65 && signature[64] < 2)
-        .then(|| Signature::try_from(signature).ok())
-        .flatten();
-    let signature: Bytes = match normalized {
-        Some(sig) => sig.as_bytes().to_vec().into(),
-        None => signature.to_vec().into(),
-    };
-    let permit = Proxy::PermitTransferFrom {
-        permitted: Proxy::TokenPermissions {
-            token: auth.token,
-            amount: auth.amount,
-        },
-        nonce: auth.nonce,
-        deadline: auth.deadline,
-    };
+    let signature = permit2_signature(signature);
+    let permit = permit_transfer(auth);
     let witness = Proxy::Witness {
         to: auth.to,
         validAfter: auth.valid_after,

@@ -146,6 +146,7 @@ impl Env {
     /// all a test of nonces and sends needs.
     pub fn harmless(&self, n: u32) -> Verified {
         Verified {
+            signer: None,
             identity: format!("harmless/{n}"),
             payer: "0x0".into(),
             amount: U256::ZERO,

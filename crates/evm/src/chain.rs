@@ -15,16 +15,16 @@ use tollgate_proto::rpc::EndpointHealth;
 use tollgate_proto::{Network, SignedTx};
 
 use crate::config::ChainConfig;
-use crate::contracts::{EXACT_PERMIT2_PROXY, PERMIT2};
+use crate::contracts::{EXACT_PERMIT2_PROXY, PERMIT2, UPTO_PERMIT2_PROXY};
 use crate::error::{EvmError, error_text};
 use crate::fillers::Fillers;
 use crate::landing::LandingWatcher;
 use crate::rpc::{self, Endpoints};
 use crate::signers::{SignerPool, SignerSlot, distinct};
 
-/// Looks for code at the canonical Permit2 and the x402 exact proxy addresses.
-async fn permit2_deployed(provider: &RootProvider) -> Result<bool, EvmError> {
-    for a in [PERMIT2, EXACT_PERMIT2_PROXY] {
+/// Whether every one of `contracts` has code.
+async fn deployed(provider: &RootProvider, contracts: &[Address]) -> Result<bool, EvmError> {
+    for &a in contracts {
         if provider
             .get_code_at(a)
             .await
@@ -66,6 +66,7 @@ pub struct EvmChain {
     pub(crate) fillers: Fillers,
     landings: Arc<LandingWatcher>,
     permit2_deployed: bool,
+    upto_deployed: bool,
     pub(crate) cfg: ChainConfig,
 }
 
@@ -96,7 +97,8 @@ impl EvmChain {
                 .map_err(EvmError::rpc)?;
             slots.push(SignerSlot::new(signer, next));
         }
-        let permit2_deployed = permit2_deployed(&provider).await?;
+        let permit2_deployed = deployed(&provider, &[PERMIT2, EXACT_PERMIT2_PROXY]).await?;
+        let upto_deployed = deployed(&provider, &[PERMIT2, UPTO_PERMIT2_PROXY]).await?;
         let landings = LandingWatcher::spawn(provider.clone(), cfg.receipt_poll);
         let chain = Arc::new(Self {
             network: cfg.network.clone(),
@@ -110,6 +112,7 @@ impl EvmChain {
             fillers: Fillers::default(),
             landings,
             permit2_deployed,
+            upto_deployed,
             cfg,
         });
         chain.check_balances().await;
@@ -121,6 +124,12 @@ impl EvmChain {
     /// without both, Permit2 payments are neither advertised nor accepted.
     pub fn permit2_deployed(&self) -> bool {
         self.permit2_deployed
+    }
+
+    /// Whether Permit2 and the x402 upto Permit2 proxy had code when this chain connected;
+    /// without both, `upto` is neither advertised nor accepted.
+    pub fn upto_deployed(&self) -> bool {
+        self.upto_deployed
     }
 
     /// Whether EIP-2612 permits are sponsored here (configured on, and Permit2 usable).
@@ -183,8 +192,26 @@ impl EvmChain {
     /// first: from taking the nonce to recording it in flight nothing awaits, so a dropped
     /// caller cannot leak a nonce.
     pub async fn sign_call(&self, to: Address, data: Bytes) -> Result<SignedTx, EvmError> {
+        self.sign_call_by(None, to, data).await
+    }
+
+    /// Signs a call as [`Self::sign_call`] does, by `signer` when given (a payment that names
+    /// the one signer allowed to settle it); refused when that signer is not configured.
+    pub async fn sign_call_by(
+        &self,
+        signer: Option<Address>,
+        to: Address,
+        data: Bytes,
+    ) -> Result<SignedTx, EvmError> {
+        let slot = match signer {
+            None => self.signers.next(),
+            Some(a) => self
+                .signers
+                .find(a)
+                .filter(|s| self.signers.is_configured(s))
+                .ok_or_else(|| EvmError::Config(format!("{a} is not a settlement signer here")))?,
+        };
         let fees = self.fees().await?;
-        let slot = self.signers.next();
         let nonce = slot.nonces.acquire();
         let signed = self.sign_at(&slot, nonce, fees, to, data, self.cfg.gas_limit);
         if signed.is_err() {

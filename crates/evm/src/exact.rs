@@ -1,11 +1,12 @@
-//! `exact` on EVM: one scheme, two transfer methods. The payload's shape picks the method
-//! (`permit2Authorization` → Permit2, `authorization` → EIP-3009), and it must agree with the
-//! seller's `extra.assetTransferMethod` (`tollgate-payload` decides); each method verifies in
-//! its own module (`verify`).
+//! Payments on one EVM chain: `exact` with two transfer methods, and `upto`. For `exact` the
+//! payload's shape picks the method (`permit2Authorization` → Permit2, `authorization` →
+//! EIP-3009), and it must agree with the seller's `extra.assetTransferMethod` (`tollgate-payload`
+//! decides); `upto` is Permit2 through its own proxy. Each verifies in its own module
+//! (`verify`), through one pipeline.
 
 use std::sync::Arc;
 
-use tollgate_proto::{PaymentView, Rejection, Verified};
+use tollgate_proto::{PaymentView, Phase, Rejection, Verified, reason};
 
 use crate::chain::EvmChain;
 use crate::eip2612::EIP2612_GAS_SPONSORING;
@@ -37,6 +38,11 @@ impl ExactEvm {
         self.chain().permit2_deployed()
     }
 
+    /// Whether `upto` payments are accepted (and so advertised).
+    pub fn upto_enabled(&self) -> bool {
+        self.chain().upto_deployed()
+    }
+
     /// The payload extensions this scheme honours, for `/supported`.
     pub fn extensions(&self) -> Vec<String> {
         if self.chain().eip2612_gas_sponsoring() {
@@ -51,8 +57,19 @@ impl ExactEvm {
         payment_identity(view)
     }
 
-    /// Verifies in the reference order; a valid payment costs exactly one RPC round trip.
-    pub async fn verify(&self, view: &PaymentView<'_>) -> Result<Verified, Rejection> {
+    /// Verifies in the reference order, for the request of `phase`; a valid payment costs
+    /// exactly one RPC round trip.
+    pub async fn verify(
+        &self,
+        view: &PaymentView<'_>,
+        phase: Phase,
+    ) -> Result<Verified, Rejection> {
+        if view.requirements.scheme == "upto" {
+            return verify::run(&verify::Upto(phase), &self.reads, view).await;
+        }
+        if view.scheme == "upto" {
+            return Err(Rejection::new(reason::UPTO_SCHEME));
+        }
         match TransferMethod::of(view)? {
             TransferMethod::Eip3009 => verify::run(&verify::Eip3009, &self.reads, view).await,
             TransferMethod::Permit2 => verify::run(&verify::Permit2, &self.reads, view).await,

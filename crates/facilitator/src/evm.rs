@@ -15,7 +15,8 @@ use tollgate_proto::{
 use crate::scheme::{PaymentScheme, SchemeError, boxed, exact_checks, exact_kind, exact_kinds};
 use crate::signers::{SignerHealth, SignerPoolHealth};
 
-/// `exact` payments on one EVM chain: EIP-3009 always, Permit2 where its contracts exist.
+/// `exact` payments on one EVM chain (EIP-3009 always, Permit2 where its contracts exist), and
+/// `upto` where its proxy exists.
 pub struct EvmExactScheme {
     exact: ExactEvm,
 }
@@ -48,6 +49,16 @@ impl PaymentScheme for EvmExactScheme {
             extra.insert("assetTransferMethod".into(), "permit2".into());
             kinds.push(exact_kind(2, net.caip2(), Some(extra)));
         }
+        // `upto` is v2-only; its payer pins the signer that settles, so the kind names one.
+        if self.exact.upto_enabled() {
+            let mut extra = Object::new();
+            let settler = self.chain().simulation_sender().to_checksum(None);
+            extra.insert("facilitatorAddress".into(), settler.into());
+            kinds.push(SupportedKind {
+                scheme: "upto".into(),
+                ..exact_kind(2, net.caip2(), Some(extra))
+            });
+        }
         kinds
     }
 
@@ -71,11 +82,14 @@ impl PaymentScheme for EvmExactScheme {
 
     fn sign<'a>(&'a self, v: &'a Verified) -> BoxFuture<'a, Result<SignedTx, SchemeError>> {
         async move {
-            let to = v
-                .target
-                .parse()
-                .map_err(|_| SchemeError::Config(format!("bad target {}", v.target)))?;
-            Ok(self.chain().sign_call(to, v.data.clone().into()).await?)
+            let address = |s: &str| {
+                s.parse()
+                    .map_err(|_| SchemeError::Config(format!("bad address {s}")))
+            };
+            let to = address(&v.target)?;
+            let signer = v.signer.as_deref().map(address).transpose()?;
+            let data = v.data.clone().into();
+            Ok(self.chain().sign_call_by(signer, to, data).await?)
         }
         .boxed()
     }

@@ -47,6 +47,20 @@ pub(crate) fn already_settled(rec: &SettlementRecord) -> Rejection {
         .with_payer(rec.payer.clone())
 }
 
+/// A payment settled by `tx` (empty when nothing needed sending: an `upto` charge of 0).
+pub(crate) fn settled(v: &Verified, network: String, tx: String) -> SettleResponse {
+    SettleResponse {
+        success: true,
+        error_reason: None,
+        error_message: None,
+        payer: Some(v.payer.clone()),
+        transaction: tx,
+        network,
+        amount: Some(v.amount.to_string()),
+        extra: None,
+    }
+}
+
 pub(crate) fn failed(r: Rejection, network: String, tx: Option<String>) -> SettleResponse {
     SettleResponse {
         success: false,

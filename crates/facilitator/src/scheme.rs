@@ -8,7 +8,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tollgate_proto::rpc::{EndpointHealth, scrub_urls};
 use tollgate_proto::v2::{Object, SupportedKind};
-use tollgate_proto::{Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified};
+use tollgate_proto::{
+    Broadcast, Network, Networks, PaymentView, Phase, Rejection, SignedTx, Verified,
+};
 
 use crate::signers::SignerPoolHealth;
 
@@ -23,8 +25,9 @@ macro_rules! exact_checks {
         fn verify<'a>(
             &'a self,
             view: &'a PaymentView<'a>,
+            phase: Phase,
         ) -> BoxFuture<'a, Result<Verified, Rejection>> {
-            self.exact.verify(view).boxed()
+            self.exact.verify(view, phase).boxed()
         }
     };
 }
@@ -46,10 +49,11 @@ pub trait PaymentScheme: Send + Sync {
     fn signers(&self) -> Vec<String>;
     /// The payment's ledger identity, without any I/O.
     fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection>;
-    /// Full verification, including on-chain simulation.
+    /// Full verification for the request of `phase`, including on-chain simulation.
     fn verify<'a>(
         &'a self,
         view: &'a PaymentView<'a>,
+        phase: Phase,
     ) -> BoxFuture<'a, Result<Verified, Rejection>>;
     /// Signs the settlement transaction without sending it.
     fn sign<'a>(&'a self, verified: &'a Verified) -> BoxFuture<'a, Result<SignedTx, SchemeError>>;

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use tollgate_proto::v2::{SettleResponse, SupportedResponse, VerifyResponse};
 use tollgate_proto::{
-    Broadcast, FacilitatorRequest, PaymentView, Rejection, SignedTx, Verified, reason,
+    Broadcast, FacilitatorRequest, PaymentView, Phase, Rejection, SignedTx, Verified, reason,
 };
 use tollgate_store::{Claim, Intent, Ledger, SettlementRecord};
 
@@ -20,7 +20,8 @@ use crate::metrics::Metrics;
 use crate::options::{FacilitatorOptions, ReconcileOptions};
 pub use crate::reply::Reply;
 use crate::reply::{
-    already_settled, duplicate, failed, invalid_verify, ok, pending, refuse_verify, status_of,
+    already_settled, duplicate, failed, invalid_verify, ok, pending, refuse_verify, settled,
+    status_of,
 };
 use crate::scheme::PaymentScheme;
 
@@ -169,7 +170,7 @@ impl Facilitator {
         if let Some(rec) = self.ledger.get(&identity).await.map_err(internal)? {
             return Ok(invalid_verify(already_settled(&rec)));
         }
-        Ok(match scheme.verify(&view).await {
+        Ok(match scheme.verify(&view, Phase::Verify).await {
             Ok(v) => Reply {
                 status: 200,
                 body: VerifyResponse::valid(v.payer),
@@ -234,7 +235,7 @@ impl Facilitator {
                 .with_message("payment already being settled");
             return Ok(ok(failed(r, net, None)));
         };
-        let verified = match scheme.verify(&view).await {
+        let verified = match scheme.verify(&view, Phase::Settle).await {
             Ok(v) => v,
             Err(r) => {
                 return Ok(ok(match self.settled_meanwhile(&identity).await? {
@@ -243,14 +244,6 @@ impl Facilitator {
                 }));
             }
         };
-        let signed = match scheme.sign(&verified).await {
-            Ok(s) => s,
-            Err(e) => {
-                let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR).with_message(e.to_string());
-                return Ok(ok(failed(r.with_payer(verified.payer.clone()), net, None)));
-            }
-        };
-        Failpoint::at(&self.opts.failpoint, Step::Signed).await;
         let intent = Intent {
             id: identity,
             network: view.requirements.network.caip2().to_string(),
@@ -259,6 +252,23 @@ impl Facilitator {
             amount: verified.amount.to_string(),
             payment_digest: Some(digest.clone()),
         };
+        if view.requirements.scheme == "upto" && verified.amount.is_zero() {
+            // A charge of nothing sends nothing, but spends the payment all the same.
+            return Ok(ok(
+                match self.ledger.claim_free(&intent).await.map_err(internal)? {
+                    Claim::Won => settled(&verified, net, String::new()),
+                    Claim::Exists(rec) => duplicate(&rec, net, &digest),
+                },
+            ));
+        }
+        let signed = match scheme.sign(&verified).await {
+            Ok(s) => s,
+            Err(e) => {
+                let r = Rejection::new(reason::UNEXPECTED_SETTLE_ERROR).with_message(e.to_string());
+                return Ok(ok(failed(r.with_payer(verified.payer.clone()), net, None)));
+            }
+        };
+        Failpoint::at(&self.opts.failpoint, Step::Signed).await;
         // One write before broadcast: the claim and the exact bytes to send, or nothing.
         match self
             .ledger
@@ -324,16 +334,7 @@ impl Facilitator {
                     .record_mined(&v.identity, &signed.hash, true, None)
                     .await
                     .map_err(internal)?;
-                Ok(SettleResponse {
-                    success: true,
-                    error_reason: None,
-                    error_message: None,
-                    payer: Some(v.payer.clone()),
-                    transaction: signed.hash.clone(),
-                    network: net,
-                    amount: Some(v.amount.to_string()),
-                    extra: None,
-                })
+                Ok(settled(v, net, signed.hash.clone()))
             }
             Ok(Some(false)) => {
                 let why = scheme.failed_reason();

@@ -1,10 +1,10 @@
-//! What payer, facilitator and gateway read off an `exact` EVM payment the same way: its
-//! transfer method and its ledger identity.
+//! What payer, facilitator and gateway read off an EVM payment the same way: its transfer
+//! method and its ledger identity.
 
 use tollgate_proto::{PaymentView, Rejection, RequirementsView, reason};
 
 use crate::read::requirement_address;
-use crate::{eip3009, permit2};
+use crate::{eip3009, permit2, upto};
 
 /// The way an `exact` EVM payment moves the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +50,19 @@ impl TransferMethod {
     }
 }
 
-/// The ledger identity of an `exact` EVM payment (chain, token, payer, nonce), computed from the
+/// The ledger identity of an EVM payment (chain, token, payer, nonce), computed from the
 /// strictly parsed payload: the facilitator's ledger and the gateway's in-flight lease both name
 /// a payment by this, however its JSON was spelled.
 pub fn payment_identity(view: &PaymentView<'_>) -> Result<String, Rejection> {
     let net = view.requirements.network.caip2();
     let token = requirement_address(view.requirements.asset, "asset")?;
+    if view.requirements.scheme == "upto" {
+        return Ok(upto::identity(
+            net,
+            token,
+            &upto::parse_payload(view.payload)?.auth,
+        ));
+    }
     Ok(match TransferMethod::of(view)? {
         TransferMethod::Eip3009 => {
             eip3009::identity(net, token, &eip3009::parse_payload(view.payload)?.auth)

@@ -22,6 +22,6 @@ pub mod v2;
 pub use alloy_primitives::U256;
 pub use amount::{AmountError, TokenAmount, parse_atomic};
 pub use network::{Network, NetworkFamily, Networks};
-pub use outcome::{Broadcast, Rejection, SignedTx, Verified};
+pub use outcome::{Broadcast, Phase, Rejection, SignedTx, Verified};
 pub use request::{FacilitatorRequest, PaymentView, RequestError, RequirementsView};
 pub use settlement::{SETTLEMENT_STATE, SettlementState, Standing};

@@ -33,6 +33,14 @@ impl Rejection {
     }
 }
 
+/// Which request a payment is checked for: the requirements of an `upto` payment name its
+/// maximum at `/verify` and the actual charge at `/settle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Verify,
+    Settle,
+}
+
 /// A payment that passed every check and is ready to be settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -46,6 +54,8 @@ pub struct Verified {
     pub target: String,
     /// What to submit: calldata on EVM, the transaction co-signed by the fee payer on Solana.
     pub data: Vec<u8>,
+    /// The facilitator signer that must send it (an `upto` payment names one); any when `None`.
+    pub signer: Option<String>,
 }
 
 /// A settlement transaction signed by the facilitator, recorded before broadcast.

@@ -51,6 +51,16 @@ pub const PERMIT2_PAYMENT_TOO_EARLY: &str = "permit2_payment_too_early";
 pub const PERMIT2_INVALID_NONCE: &str = "permit2_invalid_nonce";
 pub const PERMIT2_2612_AMOUNT_MISMATCH: &str = "permit2_2612_amount_mismatch";
 
+// `upto` on EVM (Permit2 through the upto proxy): the TypeScript reference's names.
+pub const UPTO_SCHEME: &str = "invalid_upto_evm_scheme";
+pub const UPTO_NETWORK_MISMATCH: &str = "invalid_upto_evm_network_mismatch";
+pub const UPTO_SETTLEMENT_EXCEEDS_AMOUNT: &str =
+    "invalid_upto_evm_payload_settlement_exceeds_amount";
+pub const UPTO_TRANSACTION_FAILED: &str = "invalid_upto_evm_transaction_failed";
+pub const UPTO_AMOUNT_EXCEEDS_PERMITTED: &str = "upto_amount_exceeds_permitted";
+pub const UPTO_UNAUTHORIZED_FACILITATOR: &str = "upto_unauthorized_facilitator";
+pub const UPTO_FACILITATOR_MISMATCH: &str = "upto_facilitator_mismatch";
+
 pub const EIP2612_EXTENSION_FORMAT: &str = "invalid_eip2612_extension_format";
 pub const EIP2612_FROM_MISMATCH: &str = "eip2612_from_mismatch";
 pub const EIP2612_ASSET_MISMATCH: &str = "eip2612_asset_mismatch";

@@ -9,7 +9,7 @@ use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 use tollgate_payload::svm::{identity as identity_of, payload_transaction};
-use tollgate_proto::{Broadcast, PaymentView, Rejection, SignedTx, U256, Verified, reason};
+use tollgate_proto::{Broadcast, PaymentView, Phase, Rejection, SignedTx, U256, Verified, reason};
 
 use crate::chain::{ChainError, SolanaChain};
 use crate::check::{Expected, Limits, check_message};
@@ -48,8 +48,9 @@ impl ExactSvm {
         self.decode(view).map(|d| d.identity)
     }
 
-    /// Verifies in the reference order, then co-signs and simulates with `sigVerify`.
-    pub async fn verify(&self, view: &PaymentView<'_>) -> Result<Verified, Rejection> {
+    /// Verifies in the reference order, then co-signs and simulates with `sigVerify`; `exact`
+    /// checks the same in either phase.
+    pub async fn verify(&self, view: &PaymentView<'_>, _: Phase) -> Result<Verified, Rejection> {
         let Decoded {
             tx,
             fee_payer,
@@ -66,6 +67,7 @@ impl ExactSvm {
         let signed = self.cosign(tx, &fee_payer)?;
         match self.chain.simulate(&signed).await {
             Ok(Ok(())) => Ok(Verified {
+                signer: None,
                 identity,
                 payer,
                 amount: U256::from(transfer.amount),

@@ -153,6 +153,33 @@ impl Ledger {
         }
     }
 
+    /// Claims `intent` as settled with nothing sent (an `upto` charge of 0): the payment is
+    /// spent, and a repeat finds it like any other.
+    pub async fn claim_free(&self, intent: &Intent) -> Result<Claim, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO settlements \
+             (id, network, scheme, payer, amount, state, payment_digest, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'settled', $6, $7, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&intent.id)
+        .bind(&intent.network)
+        .bind(&intent.scheme)
+        .bind(&intent.payer)
+        .bind(&intent.amount)
+        .bind(&intent.payment_digest)
+        .bind(now())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(Claim::Won);
+        }
+        match self.get(&intent.id).await? {
+            Some(rec) => Ok(Claim::Exists(Box::new(rec))),
+            None => Box::pin(self.claim_free(intent)).await,
+        }
+    }
+
     /// Records the final result of a broadcast transaction.
     pub async fn record_outcome(
         &self,

@@ -5,10 +5,12 @@
 mod eip3009;
 mod permit2;
 mod pipeline;
+mod upto;
 
 pub(crate) use eip3009::Eip3009;
 pub(crate) use permit2::Permit2;
 pub(crate) use pipeline::run;
+pub(crate) use upto::Upto;
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -61,14 +63,16 @@ impl ChainReads {
         Ok((token, pay_to))
     }
 
-    /// Runs `data` against `to` as a settlement would send it (from a settlement signer).
+    /// Runs `data` against `to` as a settlement would send it: from `sender`, else from a
+    /// settlement signer.
     pub(crate) async fn simulate(
         &self,
+        sender: Option<Address>,
         to: Address,
         data: Bytes,
     ) -> Result<Bytes, RpcError<TransportErrorKind>> {
         let sim = TransactionRequest::default()
-            .from(self.chain.simulation_sender())
+            .from(sender.unwrap_or_else(|| self.chain.simulation_sender()))
             .to(to)
             .input(data.into());
         self.chain.provider().call(sim).await

@@ -115,12 +115,17 @@ impl Method for Permit2 {
         _: &PaymentView<'_>,
         read: &Read<Permit2Authorization>,
     ) -> &'static str {
-        diagnose(reads, read.token, &read.auth).await
+        diagnose(reads, EXACT_PERMIT2_PROXY, read.token, &read.auth).await
     }
 }
 
-/// Names why a simulation failed, with one batched round trip of reads.
-async fn diagnose(reads: &ChainReads, token: Address, auth: &Permit2Authorization) -> &'static str {
+/// Names why a simulation through `proxy` failed, with one batched round trip of reads.
+pub(super) async fn diagnose(
+    reads: &ChainReads,
+    proxy: Address,
+    token: Address,
+    auth: &Permit2Authorization,
+) -> &'static str {
     let calls = vec![
         (
             token,
@@ -147,7 +152,7 @@ async fn diagnose(reads: &ChainReads, token: Address, auth: &Permit2Authorizatio
             .into(),
         ),
     ];
-    let Some((code, out)) = reads.batch(Some(EXACT_PERMIT2_PROXY), calls).await else {
+    let Some((code, out)) = reads.batch(Some(proxy), calls).await else {
         return reason::PERMIT2_SIMULATION_FAILED;
     };
     if code.is_some_and(|c| c.is_empty()) {

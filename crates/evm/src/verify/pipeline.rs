@@ -55,6 +55,11 @@ pub(crate) trait Method {
     /// The contract a settlement calls, and its calldata.
     fn call(&self, read: &Read<Self::Auth>, extra: &Self::Extra) -> (Address, Bytes);
 
+    /// The one signer that may send the settlement, when the payment names one.
+    fn sender(&self, _read: &Read<Self::Auth>) -> Option<Address> {
+        None
+    }
+
     /// Names why a simulation failed.
     async fn diagnose(
         &self,
@@ -96,8 +101,10 @@ pub(crate) async fn run<M: Method>(
         }
     };
     let (target, calldata) = method.call(&read, &extra);
-    match reads.simulate(target, calldata.clone()).await {
+    let sender = method.sender(&read);
+    match reads.simulate(sender, target, calldata.clone()).await {
         Ok(_) => Ok(Verified {
+            signer: sender.map(|a| a.to_checksum(None)),
             identity: read.identity.clone(),
             payer: payer(),
             amount: read.amount,

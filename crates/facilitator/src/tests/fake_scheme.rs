@@ -13,7 +13,7 @@ use tokio::sync::{Barrier, Notify};
 use tollgate_proto::rpc::EndpointHealth;
 use tollgate_proto::v2::SupportedKind;
 use tollgate_proto::{
-    Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
+    Broadcast, Network, Networks, PaymentView, Phase, Rejection, SignedTx, Verified, reason,
 };
 
 use crate::scheme::{PaymentScheme, SchemeError, exact_kinds};
@@ -146,6 +146,7 @@ impl FakeChain {
     fn verified(&self, view: &PaymentView<'_>) -> Result<Verified, Rejection> {
         let payer = view.payload.get("from").and_then(|v| v.as_str());
         Ok(Verified {
+            signer: None,
             identity: self.identity(view)?,
             payer: payer.unwrap_or("0xpayer").to_string(),
             amount: view.requirements.amount,
@@ -184,6 +185,7 @@ impl PaymentScheme for FakeChain {
     fn verify<'a>(
         &'a self,
         view: &'a PaymentView<'a>,
+        _: Phase,
     ) -> BoxFuture<'a, Result<Verified, Rejection>> {
         Box::pin(std::future::ready(self.verified(view)))
     }

@@ -178,6 +178,32 @@ impl Env {
             .expect("balance")
     }
 
+    /// TMAI balance of `who`.
+    pub async fn tmai(&self, who: Address) -> U256 {
+        self.dev
+            .balance(self.dev.tmai.address, who)
+            .await
+            .expect("balance")
+    }
+
+    /// Payer `i` holds `held` more TMAI and (optionally) has approved Permit2 for everything.
+    pub async fn fund_tmai(&self, i: usize, held: U256, approve: bool) {
+        let payer = self.payer(i).clone();
+        if held > U256::ZERO {
+            let tmai = self.dev.tmai.address;
+            self.dev
+                .mint(tmai, payer.address(), held)
+                .await
+                .expect("mint");
+        }
+        if approve {
+            self.dev
+                .approve_permit2(&payer, self.dev.tmai.address, U256::MAX)
+                .await
+                .expect("approve");
+        }
+    }
+
     /// Transactions the facilitator's signer has sent.
     pub async fn settlements_sent(&self) -> u64 {
         self.dev
@@ -185,6 +211,11 @@ impl Env {
             .await
             .expect("nonce")
     }
+}
+
+/// `whole` TMAI in atomic units (18 decimals).
+pub fn tmai(whole: u64) -> U256 {
+    U256::from(whole) * U256::from(10u64).pow(U256::from(18u8))
 }
 
 /// Declares one async test per ledger backend; the PostgreSQL one says it is skipped when

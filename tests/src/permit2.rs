@@ -1,13 +1,13 @@
 //! Builds x402 `exact` Permit2 payments (TMAI) the way a payer's wallet would, optionally with
 //! an `eip2612GasSponsoring` permit, with every field open to tampering.
 
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::Value;
 use tollgate_devnet::DevEvm;
 use tollgate_evm::{
-    EXACT_PERMIT2_PROXY, Eip2612Permit, PERMIT2, Permit2Authorization, sign_eip2612_permit,
-    sign_permit2, token_domain,
+    EXACT_PERMIT2_PROXY, Eip2612Permit, PERMIT2, Permit2Authorization, UPTO_PERMIT2_PROXY,
+    UptoAuthorization, sign_eip2612_permit, sign_permit2, sign_upto, token_domain,
 };
 use tollgate_proto::Network;
 
@@ -28,6 +28,8 @@ pub struct Permit2Payment {
     pub permit2612: Option<Eip2612Permit>,
     /// Replaces the whole `extensions` object when set.
     pub extensions: Option<Value>,
+    /// The facilitator the witness names: set, this is an `upto` payment.
+    pub witness_facilitator: Option<Address>,
 }
 
 impl Permit2Payment {
@@ -55,7 +57,32 @@ impl Permit2Payment {
             signature: None,
             permit2612: None,
             extensions: None,
+            witness_facilitator: None,
         }
+    }
+
+    /// A valid `upto` TMAI payment of at most `max` from `signer`, settled by `facilitator`.
+    pub fn upto(
+        dev: &DevEvm,
+        network: &Network,
+        signer: PrivateKeySigner,
+        max: U256,
+        facilitator: Address,
+    ) -> Self {
+        let mut p = Self::new(dev, network, signer, max);
+        p.auth.spender = UPTO_PERMIT2_PROXY;
+        p.witness_facilitator = Some(facilitator);
+        p.terms.scheme = "upto".into();
+        p.terms.facilitator = Some(facilitator);
+        p
+    }
+
+    /// The authorization as `upto` signs it, when this is an `upto` payment.
+    fn upto_auth(&self) -> Option<UptoAuthorization> {
+        Some(UptoAuthorization {
+            permit: self.auth.clone(),
+            facilitator: self.witness_facilitator?,
+        })
     }
 
     /// Attaches an EIP-2612 permit (spender Permit2, exactly the amount) signed by the payer,
@@ -81,17 +108,31 @@ impl Permit2Payment {
         if let Some(s) = &self.signature {
             return s.clone();
         }
-        sign_permit2(&self.signer, self.sign_chain_id, &self.auth).expect("sign")
+        match self.upto_auth() {
+            Some(upto) => sign_upto(&self.signer, self.sign_chain_id, &upto),
+            None => sign_permit2(&self.signer, self.sign_chain_id, &self.auth),
+        }
+        .expect("sign")
     }
 
     /// A v2 `/verify` or `/settle` body.
     pub fn v2(&self) -> Value {
-        let payload = Value::Object(self.auth.to_payload(&self.signature_bytes()));
+        self.v2_charging(self.amount)
+    }
+
+    /// A v2 `/settle` body of an `upto` payment charging `charge` of its maximum.
+    pub fn v2_charging(&self, charge: U256) -> Value {
+        let signature = self.signature_bytes();
+        let payload = match self.upto_auth() {
+            Some(upto) => upto.to_payload(&signature),
+            None => self.auth.to_payload(&signature),
+        };
         let extensions = self
             .extensions
             .clone()
             .or_else(|| Some(Value::Object(self.permit2612.as_ref()?.to_extensions())));
-        self.terms.v2(payload, extensions)
+        self.terms
+            .v2_charging(Value::Object(payload), extensions, charge)
     }
 }
 

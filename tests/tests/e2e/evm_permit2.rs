@@ -5,14 +5,9 @@ use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
-use tollgate_e2e::{Db, Env, Permit2Payment, both_stores, now};
+use tollgate_e2e::{Db, Env, Permit2Payment, both_stores, now, tmai};
 use tollgate_evm::{EIP2612_GAS_SPONSORING, EXACT_PERMIT2_PROXY};
 use tollgate_proto::reason;
-
-/// 10^18: one whole TMAI in atomic units.
-fn tmai(whole: u64) -> U256 {
-    U256::from(whole) * U256::from(10u64).pow(U256::from(18u8))
-}
 
 /// 0.0153 TMAI: a price-sized amount.
 fn price() -> U256 {
@@ -23,36 +18,12 @@ fn tx_hash(v: &Value) -> &str {
     v["transaction"].as_str().expect("transaction field")
 }
 
-async fn tmai_of(env: &Env, who: Address) -> U256 {
-    env.dev
-        .balance(env.dev.tmai.address, who)
-        .await
-        .expect("balance")
-}
-
-/// Payer `i` holds `held` TMAI and (optionally) has approved Permit2 for everything.
-async fn fund(env: &Env, i: usize, held: U256, approve: bool) {
-    let payer = env.payer(i).clone();
-    if held > U256::ZERO {
-        env.dev
-            .mint(env.dev.tmai.address, payer.address(), held)
-            .await
-            .expect("mint");
-    }
-    if approve {
-        env.dev
-            .approve_permit2(&payer, env.dev.tmai.address, U256::MAX)
-            .await
-            .expect("approve");
-    }
-}
-
 fn payment(env: &Env, i: usize, amount: U256) -> Permit2Payment {
     Permit2Payment::new(&env.dev, &env.network, env.payer(i).clone(), amount)
 }
 
 both_stores!(approved_payments_settle_once_each, env = Env::start, {
-    fund(&env, 0, tmai(1000), true).await;
+    env.fund_tmai(0, tmai(1000), true).await;
     let payer = env.payer(0).address();
     let big = tmai(200);
     assert!(big > U256::from(u64::MAX), "200 TMAI does not fit in a u64");
@@ -71,8 +42,8 @@ both_stores!(approved_payments_settle_once_each, env = Env::start, {
         assert_eq!(v["invalidReason"], json!(reason::DUPLICATE_SETTLEMENT));
     }
     let paid = big + price();
-    assert_eq!(tmai_of(&env, payer).await, tmai(1000) - paid);
-    assert_eq!(tmai_of(&env, env.dev.pay_to).await, paid);
+    assert_eq!(env.tmai(payer).await, tmai(1000) - paid);
+    assert_eq!(env.tmai(env.dev.pay_to).await, paid);
     assert_eq!(env.settlements_sent().await, 2);
 });
 
@@ -80,7 +51,7 @@ both_stores!(
     eip2612_permit_pays_without_approval_or_gas,
     env = Env::start,
     {
-        fund(&env, 0, tmai(300), false).await;
+        env.fund_tmai(0, tmai(300), false).await;
         let payer = env.payer(0).address();
         let eth_before = env.dev.eth_balance(payer).await.expect("eth");
         let nonce = env
@@ -112,8 +83,8 @@ both_stores!(
             receipt.gas_used
         );
 
-        assert_eq!(tmai_of(&env, payer).await, tmai(100));
-        assert_eq!(tmai_of(&env, env.dev.pay_to).await, tmai(200));
+        assert_eq!(env.tmai(payer).await, tmai(100));
+        assert_eq!(env.tmai(env.dev.pay_to).await, tmai(200));
         assert_eq!(
             env.dev.eth_balance(payer).await.expect("eth"),
             eth_before,
@@ -139,7 +110,7 @@ both_stores!(
     without_approval_or_permit_an_allowance_is_required,
     env = Env::start,
     {
-        fund(&env, 0, tmai(10), false).await;
+        env.fund_tmai(0, tmai(10), false).await;
         let pay = payment(&env, 0, price());
         env.refused(
             "no allowance",
@@ -147,7 +118,7 @@ both_stores!(
             reason::PERMIT2_ALLOWANCE_REQUIRED,
         )
         .await;
-        assert_eq!(tmai_of(&env, env.dev.pay_to).await, U256::ZERO);
+        assert_eq!(env.tmai(env.dev.pay_to).await, U256::ZERO);
         assert_eq!(env.settlements_sent().await, 0);
     }
 );
@@ -232,8 +203,8 @@ both_stores!(
     each_bad_payment_is_refused_with_its_reason_and_moves_nothing,
     env = Env::start,
     {
-        fund(&env, 0, tmai(10), true).await;
-        fund(&env, 1, U256::ZERO, true).await;
+        env.fund_tmai(0, tmai(10), true).await;
+        env.fund_tmai(1, U256::ZERO, true).await;
         let mut cases: Vec<(&str, Permit2Payment, &str)> = rejection_cases()
             .into_iter()
             .map(|(what, tamper, want)| {
@@ -251,8 +222,8 @@ both_stores!(
         for (what, pay, want) in &cases {
             env.refused(what, &pay.v2(), want).await;
         }
-        assert_eq!(tmai_of(&env, payer).await, tmai(10));
-        assert_eq!(tmai_of(&env, env.dev.pay_to).await, U256::ZERO);
+        assert_eq!(env.tmai(payer).await, tmai(10));
+        assert_eq!(env.tmai(env.dev.pay_to).await, U256::ZERO);
         assert_eq!(env.settlements_sent().await, 0);
     }
 );
@@ -261,7 +232,7 @@ both_stores!(
     bad_eip2612_permits_are_refused_and_move_nothing,
     env = Env::start,
     {
-        fund(&env, 0, tmai(10), false).await;
+        env.fund_tmai(0, tmai(10), false).await;
         let payer = env.payer(0).address();
         let good = || payment(&env, 0, price()).with_permit(U256::ZERO);
         let permit = |f: fn(&mut tollgate_evm::Eip2612Permit)| {
@@ -330,17 +301,17 @@ both_stores!(
         for (what, pay, want) in &cases {
             env.refused(what, &pay.v2(), want).await;
         }
-        assert_eq!(tmai_of(&env, payer).await, tmai(10));
+        assert_eq!(env.tmai(payer).await, tmai(10));
         assert_eq!(env.settlements_sent().await, 0);
     }
 );
 
 both_stores!(ten_concurrent_settles_broadcast_once, env = Env::start, {
-    fund(&env, 0, tmai(300), true).await;
+    env.fund_tmai(0, tmai(300), true).await;
     let body = payment(&env, 0, tmai(200)).v2();
     env.settled_once_of_ten(&body).await;
     assert_eq!(env.settlements_sent().await, 1);
-    assert_eq!(tmai_of(&env, env.dev.pay_to).await, tmai(200));
+    assert_eq!(env.tmai(env.dev.pay_to).await, tmai(200));
 });
 
 both_stores!(
@@ -367,7 +338,7 @@ both_stores!(
         assert!(without.extensions.is_empty(), "{:?}", without.extensions);
         assert!(!without.kinds.iter().any(permit2_kind));
         assert_eq!(without.kinds.len(), 2, "plain v2 and v1 exact remain");
-        fund(&env, 0, tmai(10), true).await;
+        env.fund_tmai(0, tmai(10), true).await;
         let body = serde_json::to_vec(&payment(&env, 0, price()).v2()).expect("json");
         let v = bare.verify(&body).await.expect("verify").body;
         assert_eq!(
@@ -434,8 +405,8 @@ both_stores!(erc1271_wallet_pays_through_permit2, |db: Db| async move {
     assert_eq!(v["isValid"], json!(true), "{v}");
     let (_, s) = env.post("/settle", &pay.v2()).await;
     assert_eq!(s["success"], json!(true), "{s}");
-    assert_eq!(tmai_of(&env, wallet).await, tmai(3));
-    assert_eq!(tmai_of(&env, env.dev.pay_to).await, tmai(2));
+    assert_eq!(env.tmai(wallet).await, tmai(3));
+    assert_eq!(env.tmai(env.dev.pay_to).await, tmai(2));
 
     let mut forged = payment(&env, 1, tmai(2));
     forged.auth.from = wallet;
@@ -445,5 +416,5 @@ both_stores!(erc1271_wallet_pays_through_permit2, |db: Db| async move {
         json!(reason::PERMIT2_SIMULATION_FAILED),
         "{v}"
     );
-    assert_eq!(tmai_of(&env, wallet).await, tmai(3));
+    assert_eq!(env.tmai(wallet).await, tmai(3));
 });

@@ -8,6 +8,7 @@ mod evm_exact;
 mod evm_permit2;
 mod evm_resend;
 mod evm_settlement;
+mod evm_upto;
 mod facilitator_doors;
 mod gateway_attacks;
 mod gateway_challenge;

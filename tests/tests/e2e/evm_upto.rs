@@ -1,0 +1,210 @@
+//! `upto` (TMAI, 18 decimals) on a real anvil with the canonical Permit2 and our x402 upto
+//! proxy, through the facilitator's HTTP API, on SQLite and PostgreSQL: the payer signs a
+//! maximum, the seller settles what was used, and exactly that moves, once.
+
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use serde_json::{Value, json};
+use tollgate_e2e::{Db, Env, Permit2Payment, both_stores, now, tmai};
+use tollgate_proto::reason;
+
+/// The address the facilitator settles `upto` payments from, as `/supported` names it.
+async fn settler(env: &Env) -> Address {
+    let (_, supported) = env.get("/supported").await;
+    let supported: Value = serde_json::from_str(&supported).expect("json");
+    let kind = supported["kinds"]
+        .as_array()
+        .expect("kinds")
+        .iter()
+        .find(|k| k["scheme"] == json!("upto"))
+        .unwrap_or_else(|| panic!("an upto kind: {supported}"));
+    assert_eq!(kind["x402Version"], json!(2), "upto is v2-only");
+    kind["extra"]["facilitatorAddress"]
+        .as_str()
+        .expect("facilitatorAddress")
+        .parse()
+        .expect("address")
+}
+
+/// Payer `i`'s `upto` payment of at most `max`, for the facilitator of `env`.
+async fn upto(env: &Env, i: usize, max: U256) -> Permit2Payment {
+    let facilitator = settler(env).await;
+    Permit2Payment::upto(
+        &env.dev,
+        &env.network,
+        env.payer(i).clone(),
+        max,
+        facilitator,
+    )
+}
+
+/// Settles `pay` charging `charge`; the facilitator's answer.
+async fn settle(env: &Env, pay: &Permit2Payment, charge: U256) -> Value {
+    let (status, s) = env.post("/settle", &pay.v2_charging(charge)).await;
+    assert_eq!(status, 200, "{s}");
+    s
+}
+
+both_stores!(charges_move_exactly_what_was_used_once, env = Env::start, {
+    env.fund_tmai(0, tmai(1000), true).await;
+    let payer = env.payer(0).address();
+    let max = tmai(200);
+    assert!(max > U256::from(u64::MAX), "a maximum above 2^64");
+    let mut moved = U256::ZERO;
+    let mut sent = 0;
+    for (charge, what) in [
+        (max, "the whole maximum"),
+        (tmai(3) + U256::from(7u8), "a part, to the last atomic unit"),
+        (U256::ZERO, "nothing"),
+    ] {
+        let pay = upto(&env, 0, max).await;
+        let payer_text = payer.to_checksum(None);
+        let (status, v) = env.post("/verify", &pay.v2()).await;
+        assert_eq!((status, &v["isValid"]), (200, &json!(true)), "{what}: {v}");
+        assert_eq!(v["payer"], json!(payer_text), "{what}");
+
+        let s = settle(&env, &pay, charge).await;
+        assert_eq!(s["success"], json!(true), "{what}: {s}");
+        assert_eq!(s["amount"], json!(charge.to_string()), "{what}: {s}");
+        assert_eq!(s["payer"], json!(payer_text), "{what}");
+        if charge.is_zero() {
+            assert_eq!(s["transaction"], json!(""), "nothing is sent for nothing");
+        } else {
+            sent += 1;
+            assert_eq!(s["transaction"].as_str().map(str::len), Some(66), "{s}");
+        }
+        moved += charge;
+        assert_eq!(env.tmai(env.dev.pay_to).await, moved, "{what}");
+        assert_eq!(env.tmai(payer).await, tmai(1000) - moved, "{what}");
+        assert_eq!(env.settlements_sent().await, sent, "{what}");
+
+        // The same payment again, at any charge: refused, naming what settled it.
+        for again in [charge, U256::from(1u8)] {
+            let s2 = settle(&env, &pay, again).await;
+            assert_eq!(s2["success"], json!(false), "{what} again: {s2}");
+            assert_eq!(s2["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+            assert_eq!(s2["transaction"], s["transaction"], "{what}: the original");
+        }
+    }
+    assert_eq!(env.tmai(env.dev.pay_to).await, moved);
+    assert_eq!(env.settlements_sent().await, sent);
+});
+
+both_stores!(
+    a_charge_above_the_maximum_moves_nothing,
+    env = Env::start,
+    {
+        env.fund_tmai(0, tmai(10), true).await;
+        let max = tmai(2);
+        let pay = upto(&env, 0, max).await;
+        let s = settle(&env, &pay, max + U256::from(1u8)).await;
+        assert_eq!(
+            (&s["success"], &s["errorReason"]),
+            (
+                &json!(false),
+                &json!(reason::UPTO_SETTLEMENT_EXCEEDS_AMOUNT)
+            ),
+            "{s}"
+        );
+        assert_eq!(s["transaction"], json!(""));
+        assert_eq!(env.tmai(env.dev.pay_to).await, U256::ZERO);
+        assert_eq!(env.settlements_sent().await, 0);
+        // Refused, not spent: the same payment settles within its maximum.
+        let s = settle(&env, &pay, max).await;
+        assert_eq!(s["success"], json!(true), "{s}");
+        assert_eq!(env.tmai(env.dev.pay_to).await, max);
+    }
+);
+
+both_stores!(ten_concurrent_settles_charge_once, env = Env::start, {
+    env.fund_tmai(0, tmai(300), true).await;
+    let pay = upto(&env, 0, tmai(200)).await;
+    let s = env.settled_once_of_ten(&pay.v2_charging(tmai(150))).await;
+    assert_eq!(s["amount"], json!(tmai(150).to_string()));
+    assert_eq!(env.settlements_sent().await, 1);
+    assert_eq!(env.tmai(env.dev.pay_to).await, tmai(150));
+});
+
+type Tamper = fn(&mut Permit2Payment);
+
+fn rejection_cases() -> Vec<(&'static str, Tamper, &'static str)> {
+    vec![
+        (
+            "spender is the exact proxy",
+            |p| p.auth.spender = tollgate_evm::EXACT_PERMIT2_PROXY,
+            reason::PERMIT2_SPENDER,
+        ),
+        (
+            "witness names another facilitator",
+            |p| {
+                let other = Address::repeat_byte(0x42);
+                p.witness_facilitator = Some(other);
+                p.facilitator = Some(other);
+            },
+            reason::UPTO_FACILITATOR_MISMATCH,
+        ),
+        (
+            "deadline passed",
+            |p| p.auth.deadline = U256::from(now() - 10),
+            reason::PERMIT2_DEADLINE_EXPIRED,
+        ),
+        (
+            "validAfter in the future",
+            |p| p.auth.valid_after = U256::from(now() + 60),
+            reason::PERMIT2_NOT_YET_VALID,
+        ),
+        (
+            "signed by another key",
+            |p| p.signer = PrivateKeySigner::random(),
+            reason::PERMIT2_SIGNATURE,
+        ),
+        (
+            "witness pays someone else",
+            |p| p.auth.to = Address::repeat_byte(7),
+            reason::PERMIT2_RECIPIENT_MISMATCH,
+        ),
+    ]
+}
+
+both_stores!(
+    each_bad_payment_is_refused_with_its_reason_and_moves_nothing,
+    env = Env::start,
+    {
+        env.fund_tmai(0, tmai(10), true).await;
+        env.fund_tmai(1, tmai(10), false).await;
+        let max = tmai(1);
+        let mut cases = Vec::new();
+        for (what, tamper, want) in rejection_cases() {
+            let mut p = upto(&env, 0, max).await;
+            tamper(&mut p);
+            cases.push((what, p, want));
+        }
+        cases.push((
+            "no Permit2 allowance and no permit",
+            upto(&env, 1, max).await,
+            reason::PERMIT2_ALLOWANCE_REQUIRED,
+        ));
+        for (what, pay, want) in &cases {
+            env.refused(what, &pay.v2(), want).await;
+        }
+        // The maximum asked at /verify must be what the payer permitted; at /settle the charge
+        // may not pass what was permitted.
+        let mut short = upto(&env, 0, max).await;
+        short.auth.amount -= U256::from(1u8);
+        let (_, v) = env.post("/verify", &short.v2()).await;
+        assert_eq!(
+            v["invalidReason"],
+            json!(reason::PERMIT2_AMOUNT_MISMATCH),
+            "{v}"
+        );
+        let s = settle(&env, &short, max).await;
+        assert_eq!(
+            s["errorReason"],
+            json!(reason::UPTO_SETTLEMENT_EXCEEDS_AMOUNT),
+            "{s}"
+        );
+        assert_eq!(env.tmai(env.payer(0).address()).await, tmai(10));
+        assert_eq!(env.tmai(env.dev.pay_to).await, U256::ZERO);
+        assert_eq!(env.settlements_sent().await, 0);
+    }
+);

@@ -361,7 +361,6 @@ mod tests {
 
     #[test]
     fn huge_amounts_do_not_overflow() {
-        let b = book();
         let p = SpendPolicy::capped(book(), &["200 TMAI"], &["200 TMAI"]).unwrap();
         let o = offer(TMAI, U256::from(10u64).pow(U256::from(20u64)));
         assert!(

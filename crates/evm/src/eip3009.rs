@@ -70,7 +70,8 @@ pub fn transfer_calldata(auth: &Eip3009Authorization, signature: &[u8]) -> Bytes
             IEip3009::transferWithAuthorization_0Call::SELECTOR,
             (
                 words,
-                27 + sig.v() as u8,
+                // uint8 `v` takes one word, as a uint256 of the same value does.
+                U256::from(27 + sig.v() as u8),
                 B256::from(sig.r()),
                 B256::from(sig.s()),
             )

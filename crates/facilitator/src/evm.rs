@@ -8,9 +8,7 @@ use futures::future::BoxFuture;
 use tollgate_evm::{EvmChain, ExactEvm};
 use tollgate_proto::rpc::EndpointHealth;
 use tollgate_proto::v2::{Object, SupportedKind};
-use tollgate_proto::{
-    Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
-};
+use tollgate_proto::{Broadcast, Network, Networks, SignedTx, Verified, reason};
 
 use crate::scheme::{PaymentScheme, SchemeError, boxed, exact_checks, exact_kind, exact_kinds};
 use crate::signers::{SignerHealth, SignerPoolHealth};

@@ -18,16 +18,22 @@ use crate::signers::SignerPoolHealth;
 /// itself (its `self.exact`): written once for every chain.
 macro_rules! exact_checks {
     () => {
-        fn identity(&self, view: &PaymentView<'_>) -> Result<String, Rejection> {
+        fn identity(
+            &self,
+            view: &::tollgate_proto::PaymentView<'_>,
+        ) -> Result<String, ::tollgate_proto::Rejection> {
             self.exact.identity(view)
         }
 
         fn verify<'a>(
             &'a self,
-            view: &'a PaymentView<'a>,
-            phase: Phase,
-        ) -> BoxFuture<'a, Result<Verified, Rejection>> {
-            self.exact.verify(view, phase).boxed()
+            view: &'a ::tollgate_proto::PaymentView<'a>,
+            phase: ::tollgate_proto::Phase,
+        ) -> ::futures::future::BoxFuture<
+            'a,
+            Result<::tollgate_proto::Verified, ::tollgate_proto::Rejection>,
+        > {
+            ::futures::FutureExt::boxed(self.exact.verify(view, phase))
         }
     };
 }

@@ -7,9 +7,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tollgate_proto::rpc::EndpointHealth;
 use tollgate_proto::v2::{Object, SupportedKind};
-use tollgate_proto::{
-    Broadcast, Network, Networks, PaymentView, Rejection, SignedTx, Verified, reason,
-};
+use tollgate_proto::{Broadcast, Network, Networks, SignedTx, Verified, reason};
 use tollgate_solana::{ExactSvm, Limits, SolanaChain};
 
 use crate::scheme::{PaymentScheme, SchemeError, boxed, exact_checks, exact_kinds};

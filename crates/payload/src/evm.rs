@@ -56,7 +56,11 @@ impl TransferMethod {
 pub fn payment_identity(view: &PaymentView<'_>) -> Result<String, Rejection> {
     let net = view.requirements.network.caip2();
     let token = requirement_address(view.requirements.asset, "asset")?;
-    if view.requirements.scheme == "upto" {
+    if view.requirements.scheme == "upto" || view.scheme == "upto" {
+        if view.scheme != view.requirements.scheme {
+            return Err(Rejection::new(reason::UPTO_SCHEME)
+                .with_message("an upto payment answers upto requirements only"));
+        }
         return Ok(upto::identity(
             net,
             token,

@@ -9,6 +9,7 @@ use tollgate_proto::{Rejection, reason};
 pub const MAX_SIGNATURE_BYTES: usize = 4096;
 
 /// A payload read strictly: the authorization and the payer's signature over it.
+#[derive(Debug)]
 pub struct Signed<A> {
     pub auth: A,
     pub signature: Vec<u8>,

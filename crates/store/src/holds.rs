@@ -169,17 +169,7 @@ impl ReceiptStore {
             .bind(holder)
             .fetch_all(&self.pool)
             .await?;
-        self.give_back_each(ids, async |tx, id| {
-            let rows = sqlx::query(
-                "DELETE FROM receipt_holds WHERE receipt_id = $1 AND holder = $2 RETURNING calls",
-            )
-            .bind(id)
-            .bind(holder)
-            .fetch_all(&mut **tx)
-            .await?;
-            put_back(tx, id, sum_calls(&rows)?).await
-        })
-        .await
+        self.give_back_each(ids, GiveBack::HeldBy(holder)).await
     }
 
     /// Calls of `id` not yet served anywhere: `calls_left` and every hold.
@@ -206,26 +196,54 @@ impl ReceiptStore {
                 .bind(i64_of(now))
                 .fetch_all(&self.pool)
                 .await?;
-        self.give_back_each(ids, async |tx, id| reclaim_expired(tx, id, now).await)
-            .await
+        self.give_back_each(ids, GiveBack::ExpiredAt(now)).await
     }
 
-    /// Runs `give` for each receipt named in the first column of `rows`, under that receipt's
-    /// row lock and committed on its own; the calls given back, summed.
+    /// Gives back, as `how` says, the calls held of each receipt named in the first column of
+    /// `rows`, each under that receipt's row lock and committed on its own; the calls given
+    /// back, summed.
     async fn give_back_each(
         &self,
         rows: Vec<AnyRow>,
-        give: impl AsyncFn(&mut Transaction<'static, Any>, &str) -> Result<u64, StoreError>,
+        how: GiveBack<'_>,
     ) -> Result<u64, StoreError> {
         let mut back = 0;
         for r in rows {
             let id: String = r.try_get(0)?;
             let mut tx = locked(&self.pool, &id).await?;
-            back += give(&mut tx, &id).await?;
+            back += match how {
+                GiveBack::HeldBy(holder) => release_held(&mut tx, &id, holder).await?,
+                GiveBack::ExpiredAt(now) => reclaim_expired(&mut tx, &id, now).await?,
+            };
             tx.commit().await?;
         }
         Ok(back)
     }
+}
+
+/// Which holds go back to their receipts.
+#[derive(Clone, Copy)]
+enum GiveBack<'a> {
+    /// Every hold of this holder (a gateway stopping in good order).
+    HeldBy(&'a str),
+    /// Every hold expired at this unix second.
+    ExpiredAt(u64),
+}
+
+/// Puts `holder`'s hold of receipt `id` back into its `calls_left`; the calls put back.
+async fn release_held(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    holder: &str,
+) -> Result<u64, StoreError> {
+    let rows = sqlx::query(
+        "DELETE FROM receipt_holds WHERE receipt_id = $1 AND holder = $2 RETURNING calls",
+    )
+    .bind(id)
+    .bind(holder)
+    .fetch_all(&mut **tx)
+    .await?;
+    put_back(tx, id, sum_calls(&rows)?).await
 }
 
 /// A transaction holding receipt `id`'s row lock, so what it reads of the receipt and its

@@ -3,7 +3,7 @@
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
-use tollgate_e2e::{Db, Env, Payment, both_stores, now};
+use tollgate_e2e::{Env, Payment, both_stores, now};
 use tollgate_proto::reason;
 
 const PRICE: u64 = 17_000; // $0.017 in USDC atomic units
@@ -213,7 +213,7 @@ both_stores!(
         upto["paymentRequirements"]["scheme"] = json!("upto");
         for (body, want) in [
             (no_domain, reason::EVM_MISSING_EIP712_DOMAIN),
-            (upto, reason::EVM_SCHEME),
+            (upto, reason::UPTO_SCHEME),
         ] {
             let (status, v) = env.post("/verify", &body).await;
             assert_eq!((status, &v["invalidReason"]), (200, &json!(want)), "{v}");

@@ -5,7 +5,7 @@
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
-use tollgate_e2e::{Db, Env, Permit2Payment, both_stores, now, tmai};
+use tollgate_e2e::{Env, Permit2Payment, both_stores, now, tmai};
 use tollgate_proto::reason;
 
 /// The address the facilitator settles `upto` payments from, as `/supported` names it.

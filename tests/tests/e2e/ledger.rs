@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use alloy::primitives::U256;
-use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use tollgate_e2e::{Db, Env, both_stores};
 use tollgate_proto::reason;

@@ -3,6 +3,7 @@
 //! nonces (the chain's pending count does not know that transaction yet); added back after
 //! everything it signed has landed, it starts from the chain's count. No nonce gap, no clash.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::consensus::{Transaction as _, TxEnvelope};
@@ -41,7 +42,7 @@ async fn land(chain: &EvmChain, dev: &DevEvm, tx: &SignedTx) -> (Address, u64) {
 
 /// A dev chain, and a chain client signing with the facilitator's key `a`; `b` is a second
 /// key with ETH, not yet in use.
-async fn chain_with_two_keys() -> (DevEvm, EvmChain, PrivateKeySigner, PrivateKeySigner) {
+async fn chain_with_two_keys() -> (DevEvm, Arc<EvmChain>, PrivateKeySigner, PrivateKeySigner) {
     let anvil = Anvil::start(AnvilOptions::default()).await.expect("anvil");
     let dev = DevEvm::start(anvil, 0, U256::ZERO)
         .await

@@ -6,7 +6,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use alloy::primitives::U256;
-use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};

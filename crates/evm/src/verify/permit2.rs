@@ -3,7 +3,7 @@
 //! simulates the very proxy call a settlement sends; a refusal is diagnosed with one batched
 //! read.
 
-use alloy::primitives::{Address, Bytes, Signature, U256};
+use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::{SolCall, SolStruct};
 use tollgate_payload::read::Signed;
 use tollgate_proto::{PaymentView, Rejection, reason};

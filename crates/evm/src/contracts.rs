@@ -106,38 +106,6 @@ pub mod typed {
     }
 }
 
-/// EIP-712 types of an `upto` payment: Permit2's witness transfer with the upto witness, whose
-/// type names are the same as `exact`'s (so they live apart).
-pub mod typed_upto {
-    alloy::sol! {
-        /// Permit2's token-and-amount pair (the amount is the maximum).
-        #[derive(Debug)]
-        struct TokenPermissions {
-            address token;
-            uint256 amount;
-        }
-
-        /// The upto witness: the recipient, the one facilitator that may settle, the earliest
-        /// settlement time.
-        #[derive(Debug)]
-        struct Witness {
-            address to;
-            address facilitator;
-            uint256 validAfter;
-        }
-
-        /// Permit2's witness transfer as signed by the payer (spender = the upto proxy).
-        #[derive(Debug)]
-        struct PermitWitnessTransferFrom {
-            TokenPermissions permitted;
-            address spender;
-            uint256 nonce;
-            uint256 deadline;
-            Witness witness;
-        }
-    }
-}
-
 /// An authorization's EIP-712 message: what the payer signs and the contract checks.
 pub(crate) trait Typed {
     type Message: alloy::sol_types::SolStruct;

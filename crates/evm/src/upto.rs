@@ -3,39 +3,36 @@
 //! Here: the EIP-712 message a payer signs and the proxy call a settlement sends. The
 //! authorization and its strict reading live in `tollgate-payload`.
 
-use alloy::primitives::{Bytes, U256};
+use alloy::primitives::{B256, Bytes, U256, keccak256};
 use alloy::signers::SignerSync;
-use alloy::sol_types::{SolCall, SolStruct};
+use alloy::sol_types::{SolCall, SolValue};
 
 use crate::contracts::IX402UptoPermit2Proxy as Proxy;
-use crate::contracts::{Typed, typed_upto};
 use crate::eip2612::Eip2612Permit;
 use crate::permit2::{permit_transfer, permit2_domain, permit2_signature};
 
 pub use crate::contracts::UPTO_PERMIT2_PROXY;
 pub use tollgate_payload::upto::UptoAuthorization;
 
-impl Typed for UptoAuthorization {
-    type Message = typed_upto::PermitWitnessTransferFrom;
+/// The EIP-712 types of an `upto` payment: Permit2's witness transfer, whose witness also
+/// names the facilitator. (`exact` Permit2 uses the same type names with another witness.)
+const TOKEN_PERMISSIONS: &str = "TokenPermissions(address token,uint256 amount)";
+const WITNESS: &str = "Witness(address to,address facilitator,uint256 validAfter)";
+const PERMIT_WITNESS_TRANSFER_FROM: &str = "PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline,Witness witness)";
 
-    /// The EIP-712 message signed.
-    fn typed(&self) -> typed_upto::PermitWitnessTransferFrom {
-        let p = &self.permit;
-        typed_upto::PermitWitnessTransferFrom {
-            permitted: typed_upto::TokenPermissions {
-                token: p.token,
-                amount: p.amount,
-            },
-            spender: p.spender,
-            nonce: p.nonce,
-            deadline: p.deadline,
-            witness: typed_upto::Witness {
-                to: p.to,
-                facilitator: self.facilitator,
-                validAfter: p.valid_after,
-            },
-        }
-    }
+/// The EIP-712 digest an `upto` payer signs on `chain_id` (Permit2's domain).
+pub fn upto_digest(auth: &UptoAuthorization, chain_id: u64) -> B256 {
+    let p = &auth.permit;
+    let permitted = keccak256((keccak256(TOKEN_PERMISSIONS), p.token, p.amount).abi_encode());
+    let witness =
+        keccak256((keccak256(WITNESS), p.to, auth.facilitator, p.valid_after).abi_encode());
+    let typehash = keccak256(format!(
+        "{PERMIT_WITNESS_TRANSFER_FROM}{TOKEN_PERMISSIONS}{WITNESS}"
+    ));
+    let message =
+        keccak256((typehash, permitted, p.spender, p.nonce, p.deadline, witness).abi_encode());
+    let separator = permit2_domain(chain_id).separator();
+    keccak256([&[0x19, 0x01], separator.as_slice(), message.as_slice()].concat())
 }
 
 /// Signs an `upto` authorization as the payer; returns the 65-byte r‖s‖v signature.
@@ -44,8 +41,10 @@ pub fn sign_upto(
     chain_id: u64,
     auth: &UptoAuthorization,
 ) -> Result<Vec<u8>, alloy::signers::Error> {
-    let hash = auth.typed().eip712_signing_hash(&permit2_domain(chain_id));
-    Ok(signer.sign_hash_sync(&hash)?.as_bytes().to_vec())
+    Ok(signer
+        .sign_hash_sync(&upto_digest(auth, chain_id))?
+        .as_bytes()
+        .to_vec())
 }
 
 /// Calldata of the proxy call moving `amount` (at most the maximum): `settleWithPermit` with
@@ -110,17 +109,9 @@ mod tests {
     }
 
     #[test]
-    fn type_string_is_permit2_stub_plus_the_upto_witness() {
-        assert_eq!(
-            typed_upto::PermitWitnessTransferFrom::eip712_encode_type(),
-            "PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline,Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,address facilitator,uint256 validAfter)"
-        );
-    }
-
-    #[test]
     fn signature_and_calldata_match_the_official_sdk() {
         let (signer, auth) = sdk_vector();
-        let digest = auth.typed().eip712_signing_hash(&permit2_domain(84532));
+        let digest = upto_digest(&auth, 84532);
         assert_eq!(
             digest,
             b256!("f24974d2973b777cd990455cd23e1ef415b0d746b1b2642fc1b4bbbda65dcccd")

@@ -124,48 +124,37 @@ impl Ledger {
         tx_hash: &str,
         raw_tx: &[u8],
     ) -> Result<Claim, StoreError> {
-        let t = now();
-        let inserted = sqlx::query(
-            "INSERT INTO settlements \
-             (id, network, scheme, payer, amount, state, tx_hash, raw_tx, payment_digest, \
-              created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'signed', $6, $7, $9, $8, $8) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&intent.id)
-        .bind(&intent.network)
-        .bind(&intent.scheme)
-        .bind(&intent.payer)
-        .bind(&intent.amount)
-        .bind(tx_hash)
-        .bind(raw_tx.to_vec())
-        .bind(t)
-        .bind(&intent.payment_digest)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            return Ok(Claim::Won);
-        }
-        match self.get(&intent.id).await? {
-            Some(rec) => Ok(Claim::Exists(Box::new(rec))),
-            // Discarded between our insert and read: its broadcast was refused; try again.
-            None => Box::pin(self.claim_signed(intent, tx_hash, raw_tx)).await,
-        }
+        self.claim(intent, SettlementState::Signed, Some((tx_hash, raw_tx)))
+            .await
     }
 
     /// Claims `intent` as settled with nothing sent (an `upto` charge of 0): the payment is
     /// spent, and a repeat finds it like any other.
     pub async fn claim_free(&self, intent: &Intent) -> Result<Claim, StoreError> {
+        self.claim(intent, SettlementState::Settled, None).await
+    }
+
+    /// Inserts `intent` in `state` with its transaction, unless its identity is in already.
+    async fn claim(
+        &self,
+        intent: &Intent,
+        state: SettlementState,
+        tx: Option<(&str, &[u8])>,
+    ) -> Result<Claim, StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO settlements \
-             (id, network, scheme, payer, amount, state, payment_digest, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'settled', $6, $7, $7) ON CONFLICT (id) DO NOTHING",
+             (id, network, scheme, payer, amount, state, tx_hash, raw_tx, payment_digest, \
+              created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&intent.id)
         .bind(&intent.network)
         .bind(&intent.scheme)
         .bind(&intent.payer)
         .bind(&intent.amount)
+        .bind(state.as_str())
+        .bind(tx.map(|(hash, _)| hash))
+        .bind(tx.map(|(_, raw)| raw.to_vec()))
         .bind(&intent.payment_digest)
         .bind(now())
         .execute(&self.pool)
@@ -176,7 +165,8 @@ impl Ledger {
         }
         match self.get(&intent.id).await? {
             Some(rec) => Ok(Claim::Exists(Box::new(rec))),
-            None => Box::pin(self.claim_free(intent)).await,
+            // Discarded between our insert and read: its broadcast was refused; try again.
+            None => Box::pin(self.claim(intent, state, tx)).await,
         }
     }
 

@@ -3,7 +3,7 @@
 //! simulates the very proxy call a settlement sends; a refusal is diagnosed with one batched
 //! read.
 
-use alloy::primitives::{Address, Bytes, U256};
+use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::{SolCall, SolStruct};
 use tollgate_payload::read::Signed;
 use tollgate_proto::{PaymentView, Rejection, reason};
@@ -32,50 +32,24 @@ impl Method for Permit2 {
         reads: &ChainReads,
         view: &PaymentView<'_>,
     ) -> Result<Read<Permit2Authorization>, Rejection> {
-        let chain = reads.chain();
         let req = &view.requirements;
         if view.scheme != "exact" || req.scheme != "exact" {
             return Err(Rejection::new(reason::UNSUPPORTED_PAYLOAD_TYPE));
         }
         let (token, pay_to) = reads.token_and_payee(view)?;
-        let Signed { auth, signature } = parse_payload(view.payload)?;
-        let payer = auth.from.to_checksum(None);
-        let reject = |r: &'static str| Err(Rejection::new(r).with_payer(payer.clone()));
-        if !chain.permit2_deployed() {
-            return reject(reason::PERMIT2_PROXY_NOT_DEPLOYED);
-        }
-        if auth.spender != EXACT_PERMIT2_PROXY {
-            return reject(reason::PERMIT2_SPENDER);
-        }
-        if auth.to != pay_to {
-            return reject(reason::PERMIT2_RECIPIENT_MISMATCH);
-        }
-        let now = unix_now();
-        if auth.deadline < U256::from(now + VALID_BEFORE_BUFFER_SECS) {
-            return reject(reason::PERMIT2_DEADLINE_EXPIRED);
-        }
-        if auth.valid_after > U256::from(now) {
-            return reject(reason::PERMIT2_NOT_YET_VALID);
-        }
-        if auth.amount != req.amount {
-            return reject(reason::PERMIT2_AMOUNT_MISMATCH);
-        }
-        if auth.token != token {
-            return reject(reason::PERMIT2_TOKEN_MISMATCH);
-        }
-        Ok(Read {
-            from: auth.from,
-            payer,
+        let through = Through {
+            proxy: EXACT_PERMIT2_PROXY,
+            deployed: reads.chain().permit2_deployed(),
             token,
             pay_to,
-            digest: auth
-                .typed()
-                .eip712_signing_hash(&permit2_domain(chain.chain_id())),
-            amount: auth.amount,
-            identity: identity(chain.network().caip2(), token, &auth),
-            auth,
-            signature,
-        })
+        };
+        let exact = |asked: U256, permitted: U256| {
+            (asked == permitted)
+                .then_some(permitted)
+                .ok_or(reason::PERMIT2_AMOUNT_MISMATCH)
+        };
+        let signed = parse_payload(view.payload)?;
+        read_witnessed(reads, view, signed, through, |_| None, exact)
     }
 
     /// The EIP-2612 permit of `eip2612GasSponsoring`, where the chain sponsors gas that way.
@@ -85,15 +59,7 @@ impl Method for Permit2 {
         view: &PaymentView<'_>,
         read: &Read<Permit2Authorization>,
     ) -> Result<Option<Eip2612Permit>, Rejection> {
-        if !reads.chain().eip2612_gas_sponsoring() {
-            return Ok(None);
-        }
-        let auth = &read.auth;
-        let permit = eip2612::from_extensions(view.extensions)?;
-        if let Some(p) = &permit {
-            p.check(auth.from, read.token, auth.amount, unix_now())?;
-        }
-        Ok(permit)
+        sponsored_permit(reads, view, read.token, &read.auth)
     }
 
     fn bad_signature(&self, _: &[u8]) -> &'static str {
@@ -117,6 +83,112 @@ impl Method for Permit2 {
     ) -> &'static str {
         diagnose(reads, EXACT_PERMIT2_PROXY, read.token, &read.auth).await
     }
+}
+
+/// A Permit2 witness transfer as the pipeline reads it, whatever its witness adds.
+pub(super) trait Witnessed {
+    /// The transfer the payer permitted.
+    fn permit(&self) -> &Permit2Authorization;
+    /// The EIP-712 digest the payer signed on `chain_id`.
+    fn digest(&self, chain_id: u64) -> B256;
+    /// The payment's ledger identity on `network`.
+    fn identity(&self, network: &str, token: Address) -> String;
+}
+
+impl Witnessed for Permit2Authorization {
+    fn permit(&self) -> &Permit2Authorization {
+        self
+    }
+
+    fn digest(&self, chain_id: u64) -> B256 {
+        self.typed().eip712_signing_hash(&permit2_domain(chain_id))
+    }
+
+    fn identity(&self, network: &str, token: Address) -> String {
+        identity(network, token, self)
+    }
+}
+
+/// The proxy a Permit2 payment goes through, and what its requirement asks.
+pub(super) struct Through {
+    pub proxy: Address,
+    /// Whether the proxy (and Permit2) had code when the chain connected.
+    pub deployed: bool,
+    pub token: Address,
+    pub pay_to: Address,
+}
+
+/// Reads a Permit2 witness transfer, refusing what stands whatever its signature says, in the
+/// reference's order: proxy deployed, spender, recipient, then `own` checks of its kind, the
+/// deadline and start, the amount (`charge` judges what the requirement asks against what was
+/// permitted and names what moves), and the token.
+pub(super) fn read_witnessed<A: Witnessed>(
+    reads: &ChainReads,
+    view: &PaymentView<'_>,
+    signed: Signed<A>,
+    through: Through,
+    own: impl FnOnce(&A) -> Option<&'static str>,
+    charge: impl FnOnce(U256, U256) -> Result<U256, &'static str>,
+) -> Result<Read<A>, Rejection> {
+    let Signed { auth, signature } = signed;
+    let p = auth.permit();
+    let payer = p.from.to_checksum(None);
+    let now = unix_now();
+    let refused = if !through.deployed {
+        Some(reason::PERMIT2_PROXY_NOT_DEPLOYED)
+    } else if p.spender != through.proxy {
+        Some(reason::PERMIT2_SPENDER)
+    } else if p.to != through.pay_to {
+        Some(reason::PERMIT2_RECIPIENT_MISMATCH)
+    } else if let Some(why) = own(&auth) {
+        Some(why)
+    } else if p.deadline < U256::from(now + VALID_BEFORE_BUFFER_SECS) {
+        Some(reason::PERMIT2_DEADLINE_EXPIRED)
+    } else if p.valid_after > U256::from(now) {
+        Some(reason::PERMIT2_NOT_YET_VALID)
+    } else {
+        None
+    };
+    let amount = match refused {
+        Some(why) => Err(why),
+        None => charge(view.requirements.amount, p.amount),
+    }
+    .and_then(|moved| {
+        (p.token == through.token)
+            .then_some(moved)
+            .ok_or(reason::PERMIT2_TOKEN_MISMATCH)
+    })
+    .map_err(|why| Rejection::new(why).with_payer(payer.clone()))?;
+    let chain = reads.chain();
+    Ok(Read {
+        from: p.from,
+        payer,
+        token: through.token,
+        pay_to: through.pay_to,
+        digest: auth.digest(chain.chain_id()),
+        amount,
+        identity: auth.identity(chain.network().caip2(), through.token),
+        auth,
+        signature,
+    })
+}
+
+/// The EIP-2612 permit of `eip2612GasSponsoring` for everything `permit` allows, where the
+/// chain sponsors gas that way.
+pub(super) fn sponsored_permit(
+    reads: &ChainReads,
+    view: &PaymentView<'_>,
+    token: Address,
+    permit: &Permit2Authorization,
+) -> Result<Option<Eip2612Permit>, Rejection> {
+    if !reads.chain().eip2612_gas_sponsoring() {
+        return Ok(None);
+    }
+    let sponsored = eip2612::from_extensions(view.extensions)?;
+    if let Some(e) = &sponsored {
+        e.check(permit.from, token, permit.amount, unix_now())?;
+    }
+    Ok(sponsored)
 }
 
 /// Names why a simulation through `proxy` failed, with one batched round trip of reads.

@@ -5,20 +5,17 @@
 //! proxy lets no one else settle) and proves the maximum could move, so a charge of 0 (no
 //! transaction) is checked as thoroughly as any other.
 
-use alloy::primitives::{Address, Bytes, U256};
-use alloy::sol_types::SolStruct;
-use tollgate_payload::read::Signed;
+use alloy::primitives::{Address, B256, Bytes, U256};
 use tollgate_payload::upto::{UptoAuthorization, identity, parse_payload};
 use tollgate_proto::{PaymentView, Phase, Rejection, reason};
 
 use super::ChainReads;
-use super::permit2::diagnose;
+use super::permit2::{Through, Witnessed, diagnose, read_witnessed, sponsored_permit};
 use super::pipeline::{Method, Read};
-use crate::contracts::{Typed, UPTO_PERMIT2_PROXY};
-use crate::eip2612::{self, Eip2612Permit};
-use crate::permit2::permit2_domain;
-use crate::upto::settle_calldata;
-use crate::wire::{VALID_BEFORE_BUFFER_SECS, unix_now};
+use crate::contracts::UPTO_PERMIT2_PROXY;
+use crate::eip2612::Eip2612Permit;
+use crate::permit2::Permit2Authorization;
+use crate::upto::{settle_calldata, upto_digest};
 
 /// `upto` through the x402 upto Permit2 proxy, in the phase of the request being answered.
 pub(crate) struct Upto(pub Phase);
@@ -32,7 +29,6 @@ impl Method for Upto {
         reads: &ChainReads,
         view: &PaymentView<'_>,
     ) -> Result<Read<UptoAuthorization>, Rejection> {
-        let chain = reads.chain();
         let req = &view.requirements;
         if view.scheme != "upto" || req.scheme != "upto" {
             return Err(Rejection::new(reason::UPTO_SCHEME));
@@ -44,54 +40,26 @@ impl Method for Upto {
                 r
             }
         })?;
-        let Signed { auth, signature } = parse_payload(view.payload)?;
-        let p = &auth.permit;
-        let payer = p.from.to_checksum(None);
-        let reject = |r: &'static str| Err(Rejection::new(r).with_payer(payer.clone()));
-        if !chain.upto_deployed() {
-            return reject(reason::PERMIT2_PROXY_NOT_DEPLOYED);
-        }
-        if p.spender != UPTO_PERMIT2_PROXY {
-            return reject(reason::PERMIT2_SPENDER);
-        }
-        if p.to != pay_to {
-            return reject(reason::PERMIT2_RECIPIENT_MISMATCH);
-        }
-        if !chain.signer_addresses().contains(&auth.facilitator) {
-            return reject(reason::UPTO_FACILITATOR_MISMATCH);
-        }
-        let now = unix_now();
-        if p.deadline < U256::from(now + VALID_BEFORE_BUFFER_SECS) {
-            return reject(reason::PERMIT2_DEADLINE_EXPIRED);
-        }
-        if p.valid_after > U256::from(now) {
-            return reject(reason::PERMIT2_NOT_YET_VALID);
-        }
-        let charged = match self.0 {
-            Phase::Verify if req.amount != p.amount => {
-                return reject(reason::PERMIT2_AMOUNT_MISMATCH);
-            }
-            Phase::Settle if req.amount > p.amount => {
-                return reject(reason::UPTO_SETTLEMENT_EXCEEDS_AMOUNT);
-            }
-            _ => req.amount,
-        };
-        if p.token != token {
-            return reject(reason::PERMIT2_TOKEN_MISMATCH);
-        }
-        Ok(Read {
-            from: p.from,
-            payer,
+        let chain = reads.chain();
+        let through = Through {
+            proxy: UPTO_PERMIT2_PROXY,
+            deployed: chain.upto_deployed(),
             token,
             pay_to,
-            digest: auth
-                .typed()
-                .eip712_signing_hash(&permit2_domain(chain.chain_id())),
-            amount: charged,
-            identity: identity(chain.network().caip2(), token, &auth),
-            auth,
-            signature,
-        })
+        };
+        // The payer pins the signer that settles; it must be one of ours.
+        let signers = chain.signer_addresses();
+        let ours = |a: &UptoAuthorization| {
+            (!signers.contains(&a.facilitator)).then_some(reason::UPTO_FACILITATOR_MISMATCH)
+        };
+        let phase = self.0;
+        let charge = |asked: U256, permitted: U256| match phase {
+            Phase::Verify if asked != permitted => Err(reason::PERMIT2_AMOUNT_MISMATCH),
+            Phase::Settle if asked > permitted => Err(reason::UPTO_SETTLEMENT_EXCEEDS_AMOUNT),
+            _ => Ok(asked),
+        };
+        let signed = parse_payload(view.payload)?;
+        read_witnessed(reads, view, signed, through, ours, charge)
     }
 
     /// The EIP-2612 permit of `eip2612GasSponsoring` (for the maximum), where the chain
@@ -102,15 +70,7 @@ impl Method for Upto {
         view: &PaymentView<'_>,
         read: &Read<UptoAuthorization>,
     ) -> Result<Option<Eip2612Permit>, Rejection> {
-        if !reads.chain().eip2612_gas_sponsoring() {
-            return Ok(None);
-        }
-        let p = &read.auth.permit;
-        let permit = eip2612::from_extensions(view.extensions)?;
-        if let Some(e) = &permit {
-            e.check(p.from, read.token, p.amount, unix_now())?;
-        }
-        Ok(permit)
+        sponsored_permit(reads, view, read.token, &read.auth.permit)
     }
 
     fn bad_signature(&self, _: &[u8]) -> &'static str {
@@ -144,5 +104,19 @@ impl Method for Upto {
         read: &Read<UptoAuthorization>,
     ) -> &'static str {
         diagnose(reads, UPTO_PERMIT2_PROXY, read.token, &read.auth.permit).await
+    }
+}
+
+impl Witnessed for UptoAuthorization {
+    fn permit(&self) -> &Permit2Authorization {
+        &self.permit
+    }
+
+    fn digest(&self, chain_id: u64) -> B256 {
+        upto_digest(self, chain_id)
+    }
+
+    fn identity(&self, network: &str, token: Address) -> String {
+        identity(network, token, self)
     }
 }

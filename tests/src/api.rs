@@ -3,20 +3,15 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tollgate_facilitator::{Doors, Facilitator};
+
+use crate::task::{Task, loopback};
 
 /// A facilitator serving on 127.0.0.1 until dropped.
 pub struct Api {
     pub url: String,
     http: reqwest::Client,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    _server: Task,
 }
 
 impl Api {
@@ -27,17 +22,12 @@ impl Api {
 
     /// Serves `f` on a free port behind `doors`.
     pub async fn serve_with(f: Arc<Facilitator>, doors: Doors) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let server = tokio::spawn(async move {
-            tollgate_facilitator::serve(f, listener, doors)
-                .await
-                .expect("serve");
-        });
+        let (listener, url) = loopback().await;
+        let server = tollgate_facilitator::serve(f, listener, doors);
         Self {
             url,
             http: reqwest::Client::new(),
-            server,
+            _server: Task::serve(server, "facilitator serves"),
         }
     }
 

@@ -5,11 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::task::{Task, loopback};
 use crate::{Db, Env, Payment};
 use alloy::primitives::U256;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tollgate_demo_api::{Demo, PricedRoute, RouteTable};
 use tollgate_devnet::DevEvm;
 use tollgate_gateway::config::UpstreamTimeouts;
@@ -106,38 +105,27 @@ fn routes_toml(calls: u64) -> String {
 pub struct DemoApi {
     pub demo: Arc<Demo>,
     pub url: String,
-    task: JoinHandle<()>,
-}
-
-impl Drop for DemoApi {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: Task,
 }
 
 /// Starts the demo API on a free port.
 pub async fn start_demo() -> DemoApi {
     let demo = Demo::embedded();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (listener, url) = loopback().await;
     let app = tollgate_demo_api::router(demo.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("demo serves");
-    });
-    DemoApi { demo, url, task }
+    let task = Task::serve(axum::serve(listener, app), "demo serves");
+    DemoApi {
+        demo,
+        url,
+        _task: task,
+    }
 }
 
 /// A running gateway proxy.
 pub struct Proxy {
     pub gateway: Arc<Gateway>,
     pub url: String,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: Task,
 }
 
 /// Builds a gateway from TOML with the in-process facilitator and the given key ring.
@@ -182,16 +170,15 @@ pub async fn serve_within(
     upstream: &str,
     limits: &UpstreamTimeouts,
 ) -> Proxy {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (listener, url) = loopback().await;
     let up = Upstream::new(upstream, 1 << 20, limits).expect("upstream client");
-    let gw = gateway.clone();
-    let task = tokio::spawn(async move {
-        tollgate_gateway::serve_proxy(gw, up, listener)
-            .await
-            .expect("proxy serves");
-    });
-    Proxy { gateway, url, task }
+    let served = tollgate_gateway::serve_proxy(gateway.clone(), up, listener);
+    let task = Task::serve(served, "proxy serves");
+    Proxy {
+        gateway,
+        url,
+        _task: task,
+    }
 }
 
 /// Everything one gateway test needs.
@@ -222,6 +209,11 @@ pub async fn world_on(env: Env, lease: u32) -> World {
 }
 
 impl World {
+    /// GETs `url` with extra headers.
+    pub async fn get(&self, url: &str, headers: &[(&str, String)]) -> Answer {
+        get(&self.http, url, headers).await
+    }
+
     /// Asks `url` what a call costs and pays its first offer as payer `payer`: the paid call's
     /// answer.
     pub async fn pay_first_offer(&self, url: &str, payer: usize) -> Answer {

@@ -7,6 +7,7 @@ pub mod gateway;
 mod pay;
 mod permit2;
 pub mod process;
+pub mod task;
 pub mod tcp_proxy;
 mod terms;
 pub mod wait;
@@ -27,7 +28,7 @@ use tollgate_store::Ledger;
 pub use api::Api;
 pub use db::{Db, TestDb};
 pub use pay::{Payment, now};
-pub use permit2::Permit2Payment;
+pub use permit2::{Permit2Payment, Tamper, tampered, witness_tampers};
 pub use terms::Terms;
 
 /// A facilitator serving one scheme over the ledger at `db_url`, not yet serving HTTP. The

@@ -9,7 +9,7 @@ use tollgate_evm::{
     EXACT_PERMIT2_PROXY, Eip2612Permit, PERMIT2, Permit2Authorization, UPTO_PERMIT2_PROXY,
     UptoAuthorization, sign_eip2612_permit, sign_permit2, sign_upto, token_domain,
 };
-use tollgate_proto::Network;
+use tollgate_proto::{Network, reason};
 
 use crate::pay::now;
 use crate::terms::Terms;
@@ -137,3 +137,66 @@ impl Permit2Payment {
 }
 
 crate::terms::reach_terms!(Permit2Payment);
+
+/// Each of `cases` applied to a fresh valid payment from `make`: what to send, and the reason
+/// it must be refused with.
+pub fn tampered(
+    cases: Vec<Tamper>,
+    make: impl Fn() -> Permit2Payment,
+) -> Vec<(&'static str, Permit2Payment, &'static str)> {
+    let apply = |(what, tamper, want): Tamper| {
+        let mut p = make();
+        tamper(&mut p);
+        (what, p, want)
+    };
+    cases.into_iter().map(apply).collect()
+}
+
+/// One way to break a Permit2 payment, and the reason it must be refused with.
+pub type Tamper = (&'static str, fn(&mut Permit2Payment), &'static str);
+
+/// What breaks any Permit2 witness transfer, `exact` or `upto`: its witness, its time window and
+/// its signature.
+pub fn witness_tampers() -> Vec<Tamper> {
+    vec![
+        (
+            "witness pays someone else",
+            |p| p.auth.to = Address::repeat_byte(7),
+            reason::PERMIT2_RECIPIENT_MISMATCH,
+        ),
+        (
+            "deadline passed",
+            |p| p.auth.deadline = U256::from(now() - 10),
+            reason::PERMIT2_DEADLINE_EXPIRED,
+        ),
+        (
+            "deadline under 6 s ahead",
+            |p| p.auth.deadline = U256::from(now() + 3),
+            reason::PERMIT2_DEADLINE_EXPIRED,
+        ),
+        (
+            "validAfter in the future",
+            |p| p.auth.valid_after = U256::from(now() + 60),
+            reason::PERMIT2_NOT_YET_VALID,
+        ),
+        (
+            "flipped signature byte",
+            |p| {
+                let mut s = p.signature_bytes();
+                s[10] ^= 1;
+                p.signature = Some(s);
+            },
+            reason::PERMIT2_SIGNATURE,
+        ),
+        (
+            "signed by another key",
+            |p| p.signer = PrivateKeySigner::random(),
+            reason::PERMIT2_SIGNATURE,
+        ),
+        (
+            "signed for another chain id",
+            |p| p.sign_chain_id = 8453,
+            reason::PERMIT2_SIGNATURE,
+        ),
+    ]
+}

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
+
+use crate::task::Task;
 
 /// What the proxy does with a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,13 +30,7 @@ pub enum Mode {
 pub struct TcpProxy {
     addr: SocketAddr,
     mode: watch::Sender<Mode>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for TcpProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: Task,
 }
 
 impl TcpProxy {
@@ -43,8 +39,12 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let (mode, rx) = watch::channel(Mode::Forward);
-        let task = tokio::spawn(accept_loop(listener, target, rx));
-        Self { addr, mode, task }
+        let task = Task::spawn(accept_loop(listener, target, rx));
+        Self {
+            addr,
+            mode,
+            _task: task,
+        }
     }
 
     /// Starts forwarding to the host and port of an `http://` URL.

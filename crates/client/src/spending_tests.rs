@@ -19,10 +19,16 @@ fn entry(id: &str, key: &AssetKey, amount: u64) -> Outstanding {
     }
 }
 
-#[test]
-fn budget_holds_across_threads_and_processes() {
+/// A spend file in a fresh temp dir (kept while the returned guard lives).
+fn spend_file() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spent.json");
+    (dir, path)
+}
+
+#[test]
+fn budget_holds_across_threads_and_processes() {
+    let (_dir, path) = spend_file();
     let key = AssetKey::new("eip155:8453", "0xAA");
     let budget = Some(U256::from(1_000u64));
     std::thread::scope(|s| {
@@ -59,8 +65,7 @@ fn release_and_overflow() {
 
 #[test]
 fn the_file_is_replaced_never_rewritten_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("spent.json");
+    let (dir, path) = spend_file();
     let key = AssetKey::new("eip155:8453", "0xaa");
     let sp = Spending::in_file(&path);
     sp.reserve(&key, U256::from(5u64), None).unwrap();
@@ -89,8 +94,7 @@ fn the_file_is_replaced_never_rewritten_in_place() {
 
 #[test]
 fn outstanding_payments_stay_reserved_until_the_chain_says_unspent() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("spent.json");
+    let (_dir, path) = spend_file();
     let key = AssetKey::new("eip155:8453", "0xaa");
     let a = Spending::in_file(&path);
     let budget = Some(U256::from(10u64));
@@ -119,8 +123,7 @@ fn outstanding_payments_stay_reserved_until_the_chain_says_unspent() {
 
 #[test]
 fn the_earlier_file_layout_still_reads_and_junk_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("spent.json");
+    let (_dir, path) = spend_file();
     std::fs::write(&path, r#"{"eip155:8453/0xaa": "42"}"#).unwrap();
     let key = AssetKey::new("eip155:8453", "0xaa");
     assert_eq!(

@@ -10,6 +10,7 @@ use alloy::sol_types::SolValue;
 use anyhow::{Context, anyhow, bail, ensure};
 
 use crate::anvil::Anvil;
+use crate::tokens::code;
 
 /// The canonical Permit2 address (same on every chain).
 pub const PERMIT2: Address = address!("000000000022D473030F116dDEE9F6B43aC78BA3");
@@ -98,15 +99,6 @@ fn forget_cached_chain_id(code: &mut [u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A proxy's runtime bytecode from its committed artifact.
-fn runtime_code(artifact: &str) -> anyhow::Result<Vec<u8>> {
-    let v: serde_json::Value = serde_json::from_str(artifact)?;
-    let hex = v["deployedBytecode"]
-        .as_str()
-        .ok_or_else(|| anyhow!("proxy artifact has no deployedBytecode"))?;
-    Ok(alloy::hex::decode(hex)?)
-}
-
 /// The EIP-712 domain separator Permit2 must report on `chain_id`.
 pub fn expected_permit2_domain_separator(chain_id: u64) -> B256 {
     let type_hash =
@@ -128,8 +120,14 @@ pub async fn install_permit2(anvil: &Anvil) -> anyhow::Result<()> {
     let provider = anvil.provider();
     for (at, code) in [
         (PERMIT2, permit2_runtime_code()?),
-        (EXACT_PERMIT2_PROXY, runtime_code(EXACT_PROXY_ARTIFACT)?),
-        (UPTO_PERMIT2_PROXY, runtime_code(UPTO_PROXY_ARTIFACT)?),
+        (
+            EXACT_PERMIT2_PROXY,
+            code(EXACT_PROXY_ARTIFACT, "deployedBytecode")?,
+        ),
+        (
+            UPTO_PERMIT2_PROXY,
+            code(UPTO_PROXY_ARTIFACT, "deployedBytecode")?,
+        ),
     ] {
         provider
             .raw_request::<_, ()>("anvil_setCode".into(), (at, Bytes::from(code)))

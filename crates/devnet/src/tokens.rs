@@ -38,11 +38,13 @@ pub struct TestToken {
     pub decimals: u8,
 }
 
-fn creation_code(artifact: &str) -> anyhow::Result<Vec<u8>> {
+/// The code `field` (`bytecode` to deploy, `deployedBytecode` to place) of a committed
+/// `contracts/out` artifact.
+pub(crate) fn code(artifact: &str, field: &str) -> anyhow::Result<Vec<u8>> {
     let v: serde_json::Value = serde_json::from_str(artifact)?;
-    let hex = v["bytecode"]
+    let hex = v[field]
         .as_str()
-        .ok_or_else(|| anyhow!("artifact has no bytecode"))?;
+        .ok_or_else(|| anyhow!("artifact has no {field}"))?;
     Ok(alloy::hex::decode(hex)?)
 }
 
@@ -56,9 +58,9 @@ async fn deploy(
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(deployer.clone()))
         .connect_http(rpc_url.parse()?);
-    let mut code = creation_code(artifact)?;
-    code.extend(args);
-    let tx = TransactionRequest::default().with_deploy_code(Bytes::from(code));
+    let mut init = code(artifact, "bytecode")?;
+    init.extend(args);
+    let tx = TransactionRequest::default().with_deploy_code(Bytes::from(init));
     let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
     receipt
         .contract_address

@@ -370,14 +370,9 @@ both_stores!(
         // Someone else's key: the wallet says no, so simulation refuses and nothing moves.
         let mut forged = env.payment(1, PRICE);
         forged.auth.from = wallet;
-        let (_, v) = env.post("/verify", &forged.v2()).await;
-        assert_eq!(
-            v["invalidReason"],
-            json!(reason::EVM_SIMULATION_FAILED),
-            "{v}"
-        );
-        let (_, s) = env.post("/settle", &forged.v2()).await;
-        assert_eq!(s["success"], json!(false), "{s}");
+        let forged = forged.v2();
+        env.refused("forged", &forged, reason::EVM_SIMULATION_FAILED)
+            .await;
         assert_eq!(env.usdc(wallet).await, U256::from(PRICE));
         assert_eq!(env.settlements_sent().await, 1);
     }

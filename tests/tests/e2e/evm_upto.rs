@@ -3,9 +3,8 @@
 //! maximum, the seller settles what was used, and exactly that moves, once.
 
 use alloy::primitives::{Address, U256};
-use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
-use tollgate_e2e::{Env, Permit2Payment, both_stores, now, tmai};
+use tollgate_e2e::{Env, Permit2Payment, Tamper, both_stores, tampered, tmai, witness_tampers};
 use tollgate_proto::reason;
 
 /// The address the facilitator settles `upto` payments from, as `/supported` names it.
@@ -125,47 +124,6 @@ both_stores!(ten_concurrent_settles_charge_once, env = Env::start, {
     assert_eq!(env.tmai(env.dev.pay_to).await, tmai(150));
 });
 
-type Tamper = fn(&mut Permit2Payment);
-
-fn rejection_cases() -> Vec<(&'static str, Tamper, &'static str)> {
-    vec![
-        (
-            "spender is the exact proxy",
-            |p| p.auth.spender = tollgate_evm::EXACT_PERMIT2_PROXY,
-            reason::PERMIT2_SPENDER,
-        ),
-        (
-            "witness names another facilitator",
-            |p| {
-                let other = Address::repeat_byte(0x42);
-                p.witness_facilitator = Some(other);
-                p.facilitator = Some(other);
-            },
-            reason::UPTO_FACILITATOR_MISMATCH,
-        ),
-        (
-            "deadline passed",
-            |p| p.auth.deadline = U256::from(now() - 10),
-            reason::PERMIT2_DEADLINE_EXPIRED,
-        ),
-        (
-            "validAfter in the future",
-            |p| p.auth.valid_after = U256::from(now() + 60),
-            reason::PERMIT2_NOT_YET_VALID,
-        ),
-        (
-            "signed by another key",
-            |p| p.signer = PrivateKeySigner::random(),
-            reason::PERMIT2_SIGNATURE,
-        ),
-        (
-            "witness pays someone else",
-            |p| p.auth.to = Address::repeat_byte(7),
-            reason::PERMIT2_RECIPIENT_MISMATCH,
-        ),
-    ]
-}
-
 both_stores!(
     each_bad_payment_is_refused_with_its_reason_and_moves_nothing,
     env = Env::start,
@@ -173,15 +131,16 @@ both_stores!(
         env.fund_tmai(0, tmai(10), true).await;
         env.fund_tmai(1, tmai(10), false).await;
         let max = tmai(1);
-        let mut cases = Vec::new();
-        for (what, tamper, want) in rejection_cases() {
-            let mut p = upto(&env, 0, max).await;
-            tamper(&mut p);
-            cases.push((what, p, want));
-        }
+        let facilitator = settler(&env).await;
+        let make = |i: usize| {
+            let payer = env.payer(i).clone();
+            Permit2Payment::upto(&env.dev, &env.network, payer, max, facilitator)
+        };
+        let mut cases = tampered(rejection_cases(), || make(0));
+        let no_allowance = make(1);
         cases.push((
             "no Permit2 allowance and no permit",
-            upto(&env, 1, max).await,
+            no_allowance,
             reason::PERMIT2_ALLOWANCE_REQUIRED,
         ));
         for (what, pay, want) in &cases {
@@ -208,3 +167,24 @@ both_stores!(
         assert_eq!(env.settlements_sent().await, 0);
     }
 );
+
+/// What breaks an `upto` payment beyond its witness, window and signature.
+fn rejection_cases() -> Vec<Tamper> {
+    let upto_only: [Tamper; 2] = [
+        (
+            "witness names another facilitator",
+            |p| {
+                let other = Address::repeat_byte(0x42);
+                p.witness_facilitator = Some(other);
+                p.facilitator = Some(other);
+            },
+            reason::UPTO_FACILITATOR_MISMATCH,
+        ),
+        (
+            "spender is the exact proxy",
+            |p| p.auth.spender = tollgate_evm::EXACT_PERMIT2_PROXY,
+            reason::PERMIT2_SPENDER,
+        ),
+    ];
+    witness_tampers().into_iter().chain(upto_only).collect()
+}

@@ -9,7 +9,7 @@ use tollgate_e2e::gateway::*;
 async fn challenge_carries_both_forms_with_exact_amounts() {
     let w = world(Db::Sqlite, 1).await.expect("sqlite");
     let url = format!("{}/v2/trading-signals", w.proxy.url);
-    let a = get(&w.http, &url, &[]).await;
+    let a = w.get(&url, &[]).await;
     assert_eq!(a.status, 402);
     let v2 = a.decoded("payment-required");
     assert_eq!(v2["x402Version"], json!(2));
@@ -52,17 +52,17 @@ async fn challenge_carries_both_forms_with_exact_amounts() {
 async fn preferred_token_goes_first_and_browsers_get_a_page() {
     let w = world(Db::Sqlite, 1).await.expect("sqlite");
     let url = format!("{}/v2/grades/AAVE", w.proxy.url);
-    let a = get(&w.http, &url, &[("x-payment-token", "tmai".into())]).await;
+    let a = w.get(&url, &[("x-payment-token", "tmai".into())]).await;
     let tmai = json!(w.env.dev.tmai.address.to_checksum(None));
     assert_eq!(a.decoded("payment-required")["accepts"][0]["asset"], tmai);
     assert_eq!(a.body["accepts"][0]["asset"], tmai);
 
-    let html = get(
-        &w.http,
-        &url,
-        &[("accept", "text/html,application/xhtml+xml".into())],
-    )
-    .await;
+    let html = w
+        .get(
+            &url,
+            &[("accept", "text/html,application/xhtml+xml".into())],
+        )
+        .await;
     assert_eq!(html.status, 402);
     assert!(
         html.header("content-type")
@@ -80,7 +80,7 @@ async fn preferred_token_goes_first_and_browsers_get_a_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unpriced_routes_are_free() {
     let w = world(Db::Sqlite, 1).await.expect("sqlite");
-    let a = get(&w.http, &format!("{}/v2/tokens", w.proxy.url), &[]).await;
+    let a = w.get(&format!("{}/v2/tokens", w.proxy.url), &[]).await;
     assert_eq!(a.status, 200);
     assert_eq!(a.body["data"], json!(["AAVE", "CRO"]));
 }

@@ -24,11 +24,11 @@ both_stores!(
         let url = format!("{}/v2/trading-signals", w.proxy.url);
         let payer = w.env.payer(0).address();
         let before = w.env.usdc(payer).await;
-        let accepted = first_accept(&get(&w.http, &url, &[]).await);
+        let accepted = first_accept(&w.get(&url, &[]).await);
         assert_eq!(accepted["amount"], json!(SIGNALS_PRICE.to_string()));
 
         let header = v2_header(&w.env, 0, &accepted);
-        let a = get(&w.http, &url, &[("PAYMENT-SIGNATURE", header.clone())]).await;
+        let a = w.get(&url, &[("PAYMENT-SIGNATURE", header.clone())]).await;
         assert_eq!(a.status, 200, "{a:?}");
         assert_eq!(a.body["data"][0]["symbol"], json!("AAVE"));
         let settled = a.decoded("payment-response");
@@ -41,7 +41,7 @@ both_stores!(
         );
 
         // The same header again is a replay: refused, handler not run, nothing moves.
-        let again = get(&w.http, &url, &[("PAYMENT-SIGNATURE", header)]).await;
+        let again = w.get(&url, &[("PAYMENT-SIGNATURE", header)]).await;
         assert_eq!(again.status, 402, "{again:?}");
         assert_eq!(
             again.decoded("payment-required")["error"],
@@ -61,17 +61,17 @@ both_stores!(
     w = |db| world(db, 1),
     {
         let url = format!("{}/v2/grades/aave", w.proxy.url);
-        let challenge = get(&w.http, &url, &[]).await;
+        let challenge = w.get(&url, &[]).await;
         assert_eq!(challenge.body["x402Version"], json!(1));
         let price = challenge.body["accepts"][0]["maxAmountRequired"].clone();
         assert_eq!(price, json!("34000"));
 
-        let a = get(
-            &w.http,
-            &url,
-            &[("X-PAYMENT", v1_header(&w.env, 1, &challenge.body))],
-        )
-        .await;
+        let a = w
+            .get(
+                &url,
+                &[("X-PAYMENT", v1_header(&w.env, 1, &challenge.body))],
+            )
+            .await;
         assert_eq!(a.status, 200, "{a:?}");
         assert_eq!(a.body["data"]["tm_grade"], json!(72));
         assert!(
@@ -90,10 +90,10 @@ both_stores!(
     w = |db| world(db, 1),
     {
         let url = format!("{}/v2/trading-signals", w.proxy.url);
-        let accepted = first_accept(&get(&w.http, &url, &[]).await);
+        let accepted = first_accept(&w.get(&url, &[]).await);
         let header = v2_header(&w.env, 0, &accepted);
         let sig = [("PAYMENT-SIGNATURE", header)];
-        let answers = futures::future::join_all((0..10).map(|_| get(&w.http, &url, &sig))).await;
+        let answers = futures::future::join_all((0..10).map(|_| w.get(&url, &sig))).await;
         let served: Vec<_> = answers.iter().filter(|a| a.status == 200).collect();
         assert_eq!(served.len(), 1, "{answers:?}");
         for a in answers.iter().filter(|a| a.status != 200) {
@@ -131,25 +131,22 @@ both_stores!(
     w = |db| world(db, 1),
     {
         let url = format!("{}/v2/trading-signals", w.proxy.url);
-        let mut accepted = first_accept(&get(&w.http, &url, &[]).await);
+        let mut accepted = first_accept(&w.get(&url, &[]).await);
         accepted["amount"] = json!("1");
-        let cheap = get(
-            &w.http,
-            &url,
-            &[("PAYMENT-SIGNATURE", v2_header(&w.env, 0, &accepted))],
-        )
-        .await;
+        let cheap = w
+            .get(
+                &url,
+                &[("PAYMENT-SIGNATURE", v2_header(&w.env, 0, &accepted))],
+            )
+            .await;
         assert_eq!(cheap.status, 402);
         assert_eq!(
             cheap.decoded("payment-required")["error"],
             json!("No matching payment requirements")
         );
-        let junk = get(
-            &w.http,
-            &url,
-            &[("PAYMENT-SIGNATURE", "not base64!".into())],
-        )
-        .await;
+        let junk = w
+            .get(&url, &[("PAYMENT-SIGNATURE", "not base64!".into())])
+            .await;
         assert_eq!(junk.status, 400);
         assert!(
             junk.body["error"]

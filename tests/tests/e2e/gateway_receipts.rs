@@ -51,11 +51,11 @@ both_stores!(bundle_serves_exactly_n_then_402, w = |db| world(db, 1), {
         } else {
             "/v2/fundamental-grade/cro"
         };
-        let a = get(&w.http, &format!("{}{path}", w.proxy.url), &rcpt).await;
+        let a = w.get(&format!("{}{path}", w.proxy.url), &rcpt).await;
         assert_eq!(a.status, 200, "call {n}: {a:?}");
     }
     let url = format!("{}/v2/price-prediction/cro", w.proxy.url);
-    assert!(error_of(&get(&w.http, &url, &rcpt).await).starts_with("receipt_exhausted"));
+    assert!(error_of(&w.get(&url, &rcpt).await).starts_with("receipt_exhausted"));
     assert_eq!(w.api.demo.served(), BUNDLE_CALLS);
     assert_eq!(w.env.settlements_sent().await, 1);
     assert_eq!(w.env.usdc(w.env.dev.pay_to).await, U256::from(BUNDLE_PRICE));
@@ -93,11 +93,11 @@ both_stores!(
             ),
         ];
         for (what, t, reason) in cases {
-            let e = error_of(&get(&w.http, &url, &[("tollgate-receipt", t)]).await);
+            let e = error_of(&w.get(&url, &[("tollgate-receipt", t)]).await);
             assert!(e.starts_with(reason), "{what}: {e}");
         }
         let grades = format!("{}/v2/grades/aave", w.proxy.url);
-        let e = error_of(&get(&w.http, &grades, &[("tollgate-receipt", token.clone())]).await);
+        let e = error_of(&w.get(&grades, &[("tollgate-receipt", token.clone())]).await);
         assert!(e.starts_with("receipt_wrong_route"), "{e}");
         assert_eq!(
             meter.store_reads(),
@@ -111,7 +111,7 @@ both_stores!(
             routes: vec!["prediction".into()],
             exp: now() + 60,
         });
-        let e = error_of(&get(&w.http, &url, &[("tollgate-receipt", valid_unknown)]).await);
+        let e = error_of(&w.get(&url, &[("tollgate-receipt", valid_unknown)]).await);
         assert!(e.starts_with("receipt_unknown"), "{e}");
         assert_eq!(w.api.demo.served(), 1, "only the paying call was served");
     }
@@ -127,7 +127,7 @@ both_stores!(rotated_keys_work_until_retired, w = |db| world(db, 1), {
     )
     .await;
     let url = format!("{}/v2/price-prediction/aave", rotated.url);
-    let a = get(&w.http, &url, &[("tollgate-receipt", old.clone())]).await;
+    let a = w.get(&url, &[("tollgate-receipt", old.clone())]).await;
     assert_eq!(
         a.status, 200,
         "a k1 token still works while k1 is active: {a:?}"
@@ -139,9 +139,9 @@ both_stores!(rotated_keys_work_until_retired, w = |db| world(db, 1), {
     );
     let retired = serve(gateway(&w.env, &toml, &["k2"], "k2").await, &w.api.url).await;
     let url = format!("{}/v2/price-prediction/aave", retired.url);
-    let e = error_of(&get(&w.http, &url, &[("tollgate-receipt", old)]).await);
+    let e = error_of(&w.get(&url, &[("tollgate-receipt", old)]).await);
     assert!(e.starts_with("receipt_unknown_key"), "{e}");
-    let a = get(&w.http, &url, &[("tollgate-receipt", new)]).await;
+    let a = w.get(&url, &[("tollgate-receipt", new)]).await;
     assert_eq!(a.status, 200, "{a:?}");
 });
 
@@ -158,7 +158,7 @@ both_stores!(
         );
         let rcpt = [("tollgate-receipt", a.header("tollgate-receipt").unwrap())];
         for _ in 0..5 {
-            assert_eq!(get(&w.http, &url, &rcpt).await.status, 200);
+            assert_eq!(w.get(&url, &rcpt).await.status, 200);
         }
         assert_eq!(w.api.demo.served(), 6);
     }
@@ -238,7 +238,7 @@ both_stores!(leased_blocks_never_over_serve, |db: Db| async move {
 /// Buys a bundle of `calls` through a proxy built with that bundle size.
 async fn buy_bundle_n(w: &World, proxy: &str, calls: u64) -> String {
     let url = format!("{proxy}/v2/price-prediction/aave");
-    let challenge = get(&w.http, &url, &[]).await;
+    let challenge = w.get(&url, &[]).await;
     let desc: Value = challenge.decoded("payment-required")["resource"]["description"].clone();
     assert!(
         desc.as_str().unwrap().contains(&format!("{calls} calls")),

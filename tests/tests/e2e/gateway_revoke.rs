@@ -76,7 +76,8 @@ async fn drain_payer(env: &Env) {
 /// One call on the receipt through the proxy.
 async fn spend(w: &World, token: &str) -> Answer {
     let url = format!("{}/v2/fundamental-grade/aave", w.proxy.url);
-    get(&w.http, &url, &[("tollgate-receipt", token.to_string())]).await
+    w.get(&url, &[("tollgate-receipt", token.to_string())])
+        .await
 }
 
 fn summary(settled: u32, revoked: u32, pending: u32) -> CheckSummary {

@@ -8,7 +8,7 @@ use tollgate_payload::read::Signed;
 use tollgate_proto::{PaymentView, Rejection, reason};
 
 use super::ChainReads;
-use super::pipeline::{Method, Read};
+use super::pipeline::{At, Method, Read};
 use crate::contracts::IEip3009;
 use crate::contracts::Typed;
 use crate::eip3009::{
@@ -23,11 +23,8 @@ impl Method for Eip3009 {
     type Auth = Eip3009Authorization;
     type Extra = ();
 
-    fn read(
-        &self,
-        reads: &ChainReads,
-        view: &PaymentView<'_>,
-    ) -> Result<Read<Eip3009Authorization>, Rejection> {
+    fn read(&self, at: &At<'_>) -> Result<Read<Eip3009Authorization>, Rejection> {
+        let At { reads, view } = *at;
         let chain = reads.chain();
         let req = &view.requirements;
         if view.scheme != "exact" || req.scheme != "exact" {
@@ -52,12 +49,7 @@ impl Method for Eip3009 {
         })
     }
 
-    fn check(
-        &self,
-        _: &ChainReads,
-        view: &PaymentView<'_>,
-        read: &Read<Eip3009Authorization>,
-    ) -> Result<(), Rejection> {
+    fn check(&self, at: &At<'_>, read: &Read<Eip3009Authorization>) -> Result<(), Rejection> {
         let auth = &read.auth;
         let now = U256::from(unix_now());
         let cheap = if auth.to != read.pay_to {
@@ -66,7 +58,7 @@ impl Method for Eip3009 {
             reason::EVM_VALID_BEFORE
         } else if auth.valid_after > now {
             reason::EVM_VALID_AFTER
-        } else if auth.value != view.requirements.amount {
+        } else if auth.value != at.view.requirements.amount {
             reason::EVM_AUTHORIZATION_VALUE
         } else {
             return Ok(());
@@ -86,14 +78,9 @@ impl Method for Eip3009 {
         (read.token, transfer_calldata(&read.auth, &read.signature))
     }
 
-    async fn diagnose(
-        &self,
-        reads: &ChainReads,
-        view: &PaymentView<'_>,
-        read: &Read<Eip3009Authorization>,
-    ) -> &'static str {
-        let (name, version) = domain_of(view).unwrap_or_default();
-        diagnose(reads, read.token, &read.auth, name, version).await
+    async fn diagnose(&self, at: &At<'_>, read: &Read<Eip3009Authorization>) -> &'static str {
+        let (name, version) = domain_of(at.view).unwrap_or_default();
+        diagnose(at.reads, read.token, &read.auth, name, version).await
     }
 }
 

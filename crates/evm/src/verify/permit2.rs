@@ -6,10 +6,10 @@
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::{SolCall, SolStruct};
 use tollgate_payload::read::Signed;
-use tollgate_proto::{PaymentView, Rejection, reason};
+use tollgate_proto::{Rejection, reason};
 
 use super::ChainReads;
-use super::pipeline::{Method, Read};
+use super::pipeline::{At, Method, Read};
 use crate::contracts::IX402ExactPermit2Proxy as Proxy;
 use crate::contracts::Typed;
 use crate::contracts::{EXACT_PERMIT2_PROXY, IErc20, IPermit2Nonces, PERMIT2};
@@ -27,11 +27,8 @@ impl Method for Permit2 {
     type Auth = Permit2Authorization;
     type Extra = Option<Eip2612Permit>;
 
-    fn read(
-        &self,
-        reads: &ChainReads,
-        view: &PaymentView<'_>,
-    ) -> Result<Read<Permit2Authorization>, Rejection> {
+    fn read(&self, at: &At<'_>) -> Result<Read<Permit2Authorization>, Rejection> {
+        let At { reads, view } = *at;
         let req = &view.requirements;
         if view.scheme != "exact" || req.scheme != "exact" {
             return Err(Rejection::new(reason::UNSUPPORTED_PAYLOAD_TYPE));
@@ -49,17 +46,12 @@ impl Method for Permit2 {
                 .ok_or(reason::PERMIT2_AMOUNT_MISMATCH)
         };
         let signed = parse_payload(view.payload)?;
-        read_witnessed(reads, view, signed, through, |_| None, exact)
+        read_witnessed(at, signed, through, |_| None, exact)
     }
 
     /// The EIP-2612 permit of `eip2612GasSponsoring`, where the chain sponsors gas that way.
-    fn check(
-        &self,
-        reads: &ChainReads,
-        view: &PaymentView<'_>,
-        read: &Read<Permit2Authorization>,
-    ) -> Result<Option<Eip2612Permit>, Rejection> {
-        sponsored_permit(reads, view, read.token, &read.auth)
+    fn check(&self, at: &At<'_>, read: &Read<Permit2Authorization>) -> Sponsored {
+        sponsored_permit(at, read.token, &read.auth)
     }
 
     fn bad_signature(&self, _: &[u8]) -> &'static str {
@@ -75,15 +67,14 @@ impl Method for Permit2 {
         (EXACT_PERMIT2_PROXY, calldata)
     }
 
-    async fn diagnose(
-        &self,
-        reads: &ChainReads,
-        _: &PaymentView<'_>,
-        read: &Read<Permit2Authorization>,
-    ) -> &'static str {
-        diagnose(reads, EXACT_PERMIT2_PROXY, read.token, &read.auth).await
+    async fn diagnose(&self, at: &At<'_>, read: &Read<Permit2Authorization>) -> &'static str {
+        diagnose(at.reads, EXACT_PERMIT2_PROXY, read.token, &read.auth).await
     }
 }
+
+/// The EIP-2612 permit a Permit2 payment carries for gas sponsoring, if any, or why it does not
+/// stand.
+pub(super) type Sponsored = Result<Option<Eip2612Permit>, Rejection>;
 
 /// A Permit2 witness transfer as the pipeline reads it, whatever its witness adds.
 pub(super) trait Witnessed {
@@ -123,8 +114,7 @@ pub(super) struct Through {
 /// deadline and start, the amount (`charge` judges what the requirement asks against what was
 /// permitted and names what moves), and the token.
 pub(super) fn read_witnessed<A: Witnessed>(
-    reads: &ChainReads,
-    view: &PaymentView<'_>,
+    at: &At<'_>,
     signed: Signed<A>,
     through: Through,
     own: impl FnOnce(&A) -> Option<&'static str>,
@@ -151,7 +141,7 @@ pub(super) fn read_witnessed<A: Witnessed>(
     };
     let amount = match refused {
         Some(why) => Err(why),
-        None => charge(view.requirements.amount, p.amount),
+        None => charge(at.view.requirements.amount, p.amount),
     }
     .and_then(|moved| {
         (p.token == through.token)
@@ -159,7 +149,7 @@ pub(super) fn read_witnessed<A: Witnessed>(
             .ok_or(reason::PERMIT2_TOKEN_MISMATCH)
     })
     .map_err(|why| Rejection::new(why).with_payer(payer.clone()))?;
-    let chain = reads.chain();
+    let chain = at.reads.chain();
     Ok(Read {
         from: p.from,
         payer,
@@ -176,15 +166,14 @@ pub(super) fn read_witnessed<A: Witnessed>(
 /// The EIP-2612 permit of `eip2612GasSponsoring` for everything `permit` allows, where the
 /// chain sponsors gas that way.
 pub(super) fn sponsored_permit(
-    reads: &ChainReads,
-    view: &PaymentView<'_>,
+    at: &At<'_>,
     token: Address,
     permit: &Permit2Authorization,
-) -> Result<Option<Eip2612Permit>, Rejection> {
-    if !reads.chain().eip2612_gas_sponsoring() {
+) -> Sponsored {
+    if !at.reads.chain().eip2612_gas_sponsoring() {
         return Ok(None);
     }
-    let sponsored = eip2612::from_extensions(view.extensions)?;
+    let sponsored = eip2612::from_extensions(at.view.extensions)?;
     if let Some(e) = &sponsored {
         e.check(permit.from, token, permit.amount, unix_now())?;
     }

@@ -28,6 +28,12 @@ pub(crate) struct Read<A> {
     pub identity: String,
 }
 
+/// What a method works on: the chain it reads, and the payment it checks.
+pub(crate) struct At<'a> {
+    pub reads: &'a ChainReads,
+    pub view: &'a PaymentView<'a>,
+}
+
 /// The steps in which transfer methods differ.
 pub(crate) trait Method {
     type Auth;
@@ -35,19 +41,10 @@ pub(crate) trait Method {
     type Extra;
 
     /// Reads the payment, refusing what stands whatever its signature says.
-    fn read(
-        &self,
-        reads: &ChainReads,
-        view: &PaymentView<'_>,
-    ) -> Result<Read<Self::Auth>, Rejection>;
+    fn read(&self, at: &At<'_>) -> Result<Read<Self::Auth>, Rejection>;
 
     /// Checks of which a bad signature is named first, as the reference orders them.
-    fn check(
-        &self,
-        reads: &ChainReads,
-        view: &PaymentView<'_>,
-        read: &Read<Self::Auth>,
-    ) -> Result<Self::Extra, Rejection>;
+    fn check(&self, at: &At<'_>, read: &Read<Self::Auth>) -> Result<Self::Extra, Rejection>;
 
     /// The reason a signature that does not stand is refused with.
     fn bad_signature(&self, signature: &[u8]) -> &'static str;
@@ -61,12 +58,7 @@ pub(crate) trait Method {
     }
 
     /// Names why a simulation failed.
-    async fn diagnose(
-        &self,
-        reads: &ChainReads,
-        view: &PaymentView<'_>,
-        read: &Read<Self::Auth>,
-    ) -> &'static str;
+    async fn diagnose(&self, at: &At<'_>, read: &Read<Self::Auth>) -> &'static str;
 }
 
 /// Verifies a payment with `method`.
@@ -75,7 +67,8 @@ pub(crate) async fn run<M: Method>(
     reads: &ChainReads,
     view: &PaymentView<'_>,
 ) -> Result<Verified, Rejection> {
-    let read = method.read(reads, view)?;
+    let at = At { reads, view };
+    let read = method.read(&at)?;
     let payer = || read.payer.clone();
     let reject = |why: &'static str| Rejection::new(why).with_payer(payer());
     // The reason of a bad signature, `None` when it stands (or may, for a contract wallet).
@@ -87,7 +80,7 @@ pub(crate) async fn run<M: Method>(
         Ok::<_, Rejection>((!vouched).then(|| method.bad_signature(&read.signature)))
     };
     let checked = async {
-        let extra = method.check(reads, view, &read)?;
+        let extra = method.check(&at, &read)?;
         reads.ensure_deployed(read.token).await?;
         Ok::<_, Rejection>(extra)
     };
@@ -114,7 +107,7 @@ pub(crate) async fn run<M: Method>(
         Err(RpcError::ErrorResp(resp)) => {
             let cause = match signature_fault().await? {
                 Some(fault) => fault,
-                None => method.diagnose(reads, view, &read).await,
+                None => method.diagnose(&at, &read).await,
             };
             Err(reject(cause).with_message(resp.message.to_string()))
         }

@@ -7,11 +7,10 @@
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use tollgate_payload::upto::{UptoAuthorization, identity, parse_payload};
-use tollgate_proto::{PaymentView, Phase, Rejection, reason};
+use tollgate_proto::{Phase, Rejection, reason};
 
-use super::ChainReads;
-use super::permit2::{Through, Witnessed, diagnose, read_witnessed, sponsored_permit};
-use super::pipeline::{Method, Read};
+use super::permit2::{Sponsored, Through, Witnessed, diagnose, read_witnessed, sponsored_permit};
+use super::pipeline::{At, Method, Read};
 use crate::contracts::UPTO_PERMIT2_PROXY;
 use crate::eip2612::Eip2612Permit;
 use crate::permit2::Permit2Authorization;
@@ -24,11 +23,8 @@ impl Method for Upto {
     type Auth = UptoAuthorization;
     type Extra = Option<Eip2612Permit>;
 
-    fn read(
-        &self,
-        reads: &ChainReads,
-        view: &PaymentView<'_>,
-    ) -> Result<Read<UptoAuthorization>, Rejection> {
+    fn read(&self, at: &At<'_>) -> Result<Read<UptoAuthorization>, Rejection> {
+        let At { reads, view } = *at;
         let req = &view.requirements;
         if view.scheme != "upto" || req.scheme != "upto" {
             return Err(Rejection::new(reason::UPTO_SCHEME));
@@ -59,18 +55,13 @@ impl Method for Upto {
             _ => Ok(asked),
         };
         let signed = parse_payload(view.payload)?;
-        read_witnessed(reads, view, signed, through, ours, charge)
+        read_witnessed(at, signed, through, ours, charge)
     }
 
     /// The EIP-2612 permit of `eip2612GasSponsoring` (for the maximum), where the chain
     /// sponsors gas that way.
-    fn check(
-        &self,
-        reads: &ChainReads,
-        view: &PaymentView<'_>,
-        read: &Read<UptoAuthorization>,
-    ) -> Result<Option<Eip2612Permit>, Rejection> {
-        sponsored_permit(reads, view, read.token, &read.auth.permit)
+    fn check(&self, at: &At<'_>, read: &Read<UptoAuthorization>) -> Sponsored {
+        sponsored_permit(at, read.token, &read.auth.permit)
     }
 
     fn bad_signature(&self, _: &[u8]) -> &'static str {
@@ -97,13 +88,8 @@ impl Method for Upto {
         Some(read.auth.facilitator)
     }
 
-    async fn diagnose(
-        &self,
-        reads: &ChainReads,
-        _: &PaymentView<'_>,
-        read: &Read<UptoAuthorization>,
-    ) -> &'static str {
-        diagnose(reads, UPTO_PERMIT2_PROXY, read.token, &read.auth.permit).await
+    async fn diagnose(&self, at: &At<'_>, read: &Read<UptoAuthorization>) -> &'static str {
+        diagnose(at.reads, UPTO_PERMIT2_PROXY, read.token, &read.auth.permit).await
     }
 }
 

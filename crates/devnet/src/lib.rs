@@ -3,6 +3,7 @@
 //! accounts. Nothing here touches a real chain.
 
 mod anvil;
+mod artifact;
 mod permit2;
 mod tokens;
 

@@ -10,7 +10,7 @@ use alloy::sol_types::SolValue;
 use anyhow::{Context, anyhow, bail, ensure};
 
 use crate::anvil::Anvil;
-use crate::tokens::code;
+use crate::artifact::code;
 
 /// The canonical Permit2 address (same on every chain).
 pub const PERMIT2: Address = address!("000000000022D473030F116dDEE9F6B43aC78BA3");

@@ -6,9 +6,10 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolValue;
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 
 use crate::anvil::Anvil;
+use crate::artifact::code;
 use crate::permit2::{PERMIT2, install_permit2};
 
 const TEST_USDC: &str = include_str!("../../../contracts/out/TestUSDC.json");
@@ -36,16 +37,6 @@ pub struct TestToken {
     /// EIP-712 domain version.
     pub version: String,
     pub decimals: u8,
-}
-
-/// The code `field` (`bytecode` to deploy, `deployedBytecode` to place) of a committed
-/// `contracts/out` artifact.
-pub(crate) fn code(artifact: &str, field: &str) -> anyhow::Result<Vec<u8>> {
-    let v: serde_json::Value = serde_json::from_str(artifact)?;
-    let hex = v[field]
-        .as_str()
-        .ok_or_else(|| anyhow!("artifact has no {field}"))?;
-    Ok(alloy::hex::decode(hex)?)
 }
 
 /// Deploys an artifact with ABI-encoded constructor arguments appended; returns its address.

@@ -84,6 +84,10 @@ impl PaymentScheme for EvmExactScheme {
                 s.parse()
                     .map_err(|_| SchemeError::Config(format!("bad address {s}")))
             };
+            if v.signer.is_some() && v.amount.is_zero() {
+                // An `upto` charge of 0 sends nothing; its calldata only proved the maximum.
+                return Err(SchemeError::Config("a charge of 0 is not sent".into()));
+            }
             let to = address(&v.target)?;
             let signer = v.signer.as_deref().map(address).transpose()?;
             let data = v.data.clone().into();

@@ -419,9 +419,13 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Internal {
 
 /// What a payment is, as the ledger tells repeats from other payments under one identity: a
 /// digest of its payload, the payer's signed terms (the same payer and nonce signed over other
-/// terms make another payload).
+/// terms make another payload), and for `upto` the charge too (settling one authorization at
+/// another charge is not a repeat of the first settlement, and must not be told it settled).
 fn payment_digest(view: &PaymentView<'_>) -> String {
-    let bytes = serde_json::to_vec(view.payload).expect("JSON values serialize");
+    let mut bytes = serde_json::to_vec(view.payload).expect("JSON values serialize");
+    if view.requirements.scheme == "upto" {
+        bytes.extend(format!("\ncharge {}", view.requirements.amount).as_bytes());
+    }
     format!("{:x}", Sha256::digest(bytes))
 }
 

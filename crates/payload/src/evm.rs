@@ -57,9 +57,9 @@ pub fn payment_identity(view: &PaymentView<'_>) -> Result<String, Rejection> {
     let net = view.requirements.network.caip2();
     let token = requirement_address(view.requirements.asset, "asset")?;
     if view.requirements.scheme == "upto" || view.scheme == "upto" {
-        if view.scheme != view.requirements.scheme {
+        if view.scheme != view.requirements.scheme || view.version != 2 {
             return Err(Rejection::new(reason::UPTO_SCHEME)
-                .with_message("an upto payment answers upto requirements only"));
+                .with_message("upto is x402 v2 only, for upto requirements only"));
         }
         return Ok(upto::identity(
             net,

@@ -77,13 +77,22 @@ both_stores!(charges_move_exactly_what_was_used_once, env = Env::start, {
         assert_eq!(env.tmai(payer).await, tmai(1000) - moved, "{what}");
         assert_eq!(env.settlements_sent().await, sent, "{what}");
 
-        // The same payment again, at any charge: refused, naming what settled it.
-        for again in [charge, U256::from(1u8)] {
-            let s2 = settle(&env, &pay, again).await;
-            assert_eq!(s2["success"], json!(false), "{what} again: {s2}");
-            assert_eq!(s2["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
-            assert_eq!(s2["transaction"], s["transaction"], "{what}: the original");
-        }
+        // The same settlement again: refused, naming what settled it.
+        let again = settle(&env, &pay, charge).await;
+        assert_eq!(again["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+        assert_eq!(
+            again["transaction"], s["transaction"],
+            "{what}: the original"
+        );
+        assert_eq!(again["extra"]["settlementState"], json!("settled"));
+        // The same authorization at another charge: refused, and never told it settled.
+        let other = settle(&env, &pay, charge + U256::from(1u8)).await;
+        assert_eq!(other["errorReason"], json!(reason::DUPLICATE_SETTLEMENT));
+        assert_eq!(
+            other["extra"]["settlementState"],
+            json!("failed"),
+            "{other}"
+        );
     }
     assert_eq!(env.tmai(env.dev.pay_to).await, moved);
     assert_eq!(env.settlements_sent().await, sent);

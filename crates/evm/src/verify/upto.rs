@@ -2,8 +2,8 @@
 //! x402 upto proxy, settled by the one facilitator its witness names. At `/verify` the
 //! requirement's amount is the maximum and must be what the payer permitted; at `/settle` it is
 //! the actual charge, at most that maximum. The simulation runs from the named facilitator (the
-//! proxy lets no one else settle) and proves the maximum could move, so a charge of 0 (no
-//! transaction) is checked as thoroughly as any other.
+//! proxy lets no one else settle) and proves the very call a settlement sends; for a charge of 0
+//! (no transaction) it proves the maximum could move, so that is checked as thoroughly.
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use tollgate_payload::upto::{UptoAuthorization, identity, parse_payload};
@@ -26,7 +26,7 @@ impl Method for Upto {
     fn read(&self, at: &At<'_>) -> Result<Read<UptoAuthorization>, Rejection> {
         let At { reads, view } = *at;
         let req = &view.requirements;
-        if view.scheme != "upto" || req.scheme != "upto" {
+        if view.scheme != "upto" || req.scheme != "upto" || view.version != 2 {
             return Err(Rejection::new(reason::UPTO_SCHEME));
         }
         let (token, pay_to) = reads.token_and_payee(view).map_err(|r| {

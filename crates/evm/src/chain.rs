@@ -161,6 +161,17 @@ impl EvmChain {
             .collect()
     }
 
+    /// The signer `upto` payers are told to name: the first configured one still in rotation
+    /// (funded above the minimum), else the first configured one.
+    pub fn settler(&self) -> Address {
+        let configured = self.signers.configured();
+        configured
+            .iter()
+            .find(|s| s.in_rotation())
+            .unwrap_or(&configured[0])
+            .address()
+    }
+
     /// The address simulations run from, so they see what a settlement would.
     pub fn simulation_sender(&self) -> Address {
         self.signers.configured()[0].address()

@@ -50,7 +50,7 @@ impl PaymentScheme for EvmExactScheme {
         // `upto` is v2-only; its payer pins the signer that settles, so the kind names one.
         if self.exact.upto_enabled() {
             let mut extra = Object::new();
-            let settler = self.chain().simulation_sender().to_checksum(None);
+            let settler = self.chain().settler().to_checksum(None);
             extra.insert("facilitatorAddress".into(), settler.into());
             kinds.push(SupportedKind {
                 scheme: "upto".into(),
@@ -127,8 +127,11 @@ impl PaymentScheme for EvmExactScheme {
         boxed(self.chain().wait_receipt(hash, timeout))
     }
 
-    fn failed_reason(&self) -> &'static str {
-        reason::EVM_TRANSACTION_FAILED
+    fn failed_reason(&self, scheme: &str) -> &'static str {
+        match scheme {
+            "upto" => reason::UPTO_TRANSACTION_FAILED,
+            _ => reason::EVM_TRANSACTION_FAILED,
+        }
     }
 
     fn health(&self) -> BoxFuture<'_, Vec<EndpointHealth>> {

@@ -137,7 +137,7 @@ async fn reconcile_one(
     let earlier = f.ledger().replaced_txs(&rec.id).await.map_err(internal)?;
     let seen = match mined(scheme.as_ref(), &current.hash, &earlier, wait).await {
         Lookup::Mined(hash, status) => {
-            let why = (!status).then(|| scheme.failed_reason());
+            let why = (!status).then(|| scheme.failed_reason(&rec.scheme));
             record(f, &rec.id, &hash, status, why).await?;
             return Ok(true);
         }

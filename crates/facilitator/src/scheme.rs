@@ -89,8 +89,9 @@ pub trait PaymentScheme: Send + Sync {
         hash: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<bool>, SchemeError>>;
-    /// The reason string for a settlement that landed but failed on chain.
-    fn failed_reason(&self) -> &'static str;
+    /// The reason string for a settlement of `scheme` (`exact`, `upto`) that landed but failed
+    /// on chain.
+    fn failed_reason(&self, scheme: &str) -> &'static str;
     /// Asks each of the chain's RPC endpoints whether it answers; named by index, never URL.
     fn health(&self) -> BoxFuture<'_, Vec<EndpointHealth>>;
     /// Its settlement signers' balances and rotation, for `/health` and `/metrics`; `None`

@@ -287,6 +287,7 @@ impl Facilitator {
         }
         let out = Outbound {
             scheme: scheme.as_ref(),
+            kind: view.requirements.scheme,
             verified: &verified,
             signed: &signed,
             net,
@@ -320,6 +321,7 @@ impl Facilitator {
     async fn finish(&self, out: Outbound<'_>) -> Result<SettleResponse, Internal> {
         let Outbound {
             scheme,
+            kind,
             verified: v,
             signed,
             net,
@@ -337,7 +339,7 @@ impl Facilitator {
                 Ok(settled(v, net, signed.hash.clone()))
             }
             Ok(Some(false)) => {
-                let why = scheme.failed_reason();
+                let why = scheme.failed_reason(kind);
                 self.ledger
                     .record_mined(&v.identity, &signed.hash, false, Some(why))
                     .await
@@ -382,6 +384,8 @@ impl Facilitator {
 /// A settlement the ledger holds, on its way to the chain: what its answer is made of.
 struct Outbound<'a> {
     scheme: &'a dyn PaymentScheme,
+    /// The payment's scheme name (`exact`, `upto`).
+    kind: &'a str,
     verified: &'a Verified,
     signed: &'a SignedTx,
     /// The network as the request named it.

@@ -76,7 +76,7 @@ impl PaymentScheme for SvmExactScheme {
         boxed(self.exact.confirm(hash, timeout))
     }
 
-    fn failed_reason(&self) -> &'static str {
+    fn failed_reason(&self, _: &str) -> &'static str {
         reason::SVM_TRANSACTION_FAILED
     }
 

@@ -225,7 +225,7 @@ impl PaymentScheme for FakeChain {
         Box::pin(std::future::ready(receipt))
     }
 
-    fn failed_reason(&self) -> &'static str {
+    fn failed_reason(&self, _: &str) -> &'static str {
         FAILED_REASON
     }
 

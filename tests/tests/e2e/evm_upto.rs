@@ -177,6 +177,24 @@ both_stores!(
     }
 );
 
+both_stores!(upto_is_v2_only, env = Env::start, {
+    env.fund_tmai(0, tmai(10), true).await;
+    let v2 = upto(&env, 0, tmai(1)).await.v2();
+    let req = &v2["paymentRequirements"];
+    let v1 = json!({
+        "x402Version": 1,
+        "paymentPayload": {"x402Version": 1, "scheme": "upto", "network": req["network"],
+            "payload": v2["paymentPayload"]["payload"]},
+        "paymentRequirements": {"scheme": "upto", "network": req["network"],
+            "maxAmountRequired": req["amount"], "resource": "http://127.0.0.1/data",
+            "description": "", "mimeType": "application/json", "payTo": req["payTo"],
+            "maxTimeoutSeconds": 60, "asset": req["asset"], "extra": req["extra"]},
+    });
+    env.refused("upto over x402 v1", &v1, reason::UPTO_SCHEME)
+        .await;
+    assert_eq!(env.tmai(env.dev.pay_to).await, U256::ZERO);
+});
+
 /// What breaks an `upto` payment beyond its witness, window and signature.
 fn rejection_cases() -> Vec<Tamper> {
     let upto_only: [Tamper; 2] = [

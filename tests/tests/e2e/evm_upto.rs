@@ -2,9 +2,18 @@
 //! proxy, through the facilitator's HTTP API, on SQLite and PostgreSQL: the payer signs a
 //! maximum, the seller settles what was used, and exactly that moves, once.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
 use serde_json::{Value, json};
-use tollgate_e2e::{Env, Permit2Payment, Tamper, both_stores, tampered, tmai, witness_tampers};
+use tollgate_e2e::{
+    Api, Env, Permit2Payment, Tamper, both_stores, facilitator_with, tampered, tmai,
+    witness_tampers,
+};
+use tollgate_evm::{ChainConfig, EvmChain};
+use tollgate_facilitator::EvmExactScheme;
 use tollgate_proto::reason;
 
 /// The address the facilitator settles `upto` payments from, as `/supported` names it.
@@ -176,6 +185,42 @@ both_stores!(
         assert_eq!(env.settlements_sent().await, 0);
     }
 );
+
+// With several signers, the one the payment names sends its settlement, whatever the rotation.
+both_stores!(the_signer_the_payment_names_settles_it, env = Env::start, {
+    let second = PrivateKeySigner::random();
+    let eth = U256::from(10u64).pow(U256::from(18u8));
+    env.dev
+        .anvil
+        .set_balance(second.address(), eth)
+        .await
+        .unwrap();
+    let keys = vec![env.dev.facilitator.clone(), second.clone()];
+    let mut cfg = ChainConfig::new(env.network.clone(), env.dev.anvil.rpc_url.clone(), keys);
+    cfg.receipt_poll = Duration::from_millis(20);
+    let chain = EvmChain::connect(cfg).await.expect("chain connects");
+    let scheme = Arc::new(EvmExactScheme::new(chain));
+    let two_keys = facilitator_with(scheme, &env.db.url, Duration::from_secs(20)).await;
+    let api = Api::serve(Arc::new(two_keys)).await;
+    env.fund_tmai(0, tmai(10), true).await;
+    for charge in [tmai(1), tmai(2)] {
+        let payer = env.payer(0).clone();
+        let pay = Permit2Payment::upto(&env.dev, &env.network, payer, tmai(2), second.address());
+        let (_, s) = api.post("/settle", &pay.v2_charging(charge)).await;
+        assert_eq!(s["success"], json!(true), "{s}");
+    }
+    assert_eq!(
+        env.dev.tx_count(second.address()).await.unwrap(),
+        2,
+        "the named signer sent both"
+    );
+    assert_eq!(
+        env.settlements_sent().await,
+        0,
+        "the other signer sent nothing"
+    );
+    assert_eq!(env.tmai(env.dev.pay_to).await, tmai(3));
+});
 
 both_stores!(upto_is_v2_only, env = Env::start, {
     env.fund_tmai(0, tmai(10), true).await;

@@ -2,12 +2,11 @@
 // fetch client pays it. Prints one JSON line: {status, body, paymentResponse}.
 //
 // Env: FACILITATOR_URL, PAYER_KEY, NETWORK (CAIP-2), ASSET, AMOUNT (atomic), PAY_TO,
-//      TOKEN_NAME, TOKEN_VERSION.
-import { ExactEvmScheme as ClientEvm } from "@x402/evm/exact/client";
+//      TOKEN_NAME, TOKEN_VERSION; SCHEME=upto with CHARGE (see `paidDataApp`).
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { wrapFetchWithPaymentFromConfig, decodePaymentResponseHeader } from "@x402/fetch";
 import { privateKeyToAccount } from "viem/accounts";
-import { env, listen, paidDataApp } from "./peers.mjs";
+import { env, evmClient, listen, paidDataApp } from "./peers.mjs";
 
 const network = env("NETWORK");
 const { url: base, server } = await listen(
@@ -17,7 +16,7 @@ const url = `${base}/data`;
 let out;
 try {
   const pay = wrapFetchWithPaymentFromConfig(fetch, {
-    schemes: [{ network, client: new ClientEvm(privateKeyToAccount(env("PAYER_KEY"))) }],
+    schemes: [{ network, client: await evmClient(privateKeyToAccount(env("PAYER_KEY"))) }],
     // The local test token is no SDK default asset: allow it, capped at this payment.
     spendControls: { allowedAssets: [{ network, asset: env("ASSET"), maxAmountPerPayment: env("AMOUNT") }] },
   });

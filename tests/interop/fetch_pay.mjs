@@ -1,10 +1,11 @@
-// Interop client: the official x402 SDK's fetch wrapper pays one URL with its `exact` client for
-// the network's family (EVM or Solana). Prints one JSON line: {status, body, paymentResponse}.
+// Interop client: the official x402 SDK's fetch wrapper pays one URL with its client for the
+// network's family (EVM: `exact`, or `upto` with SCHEME=upto; Solana: `exact`). Prints one JSON
+// line: {status, body, paymentResponse}.
 //
 // Env: URL, NETWORK (CAIP-2), ASSET, CAP (atomic per-payment cap for ASSET), PAYER_KEY (EVM: hex
-// private key; Solana: base58 64-byte keypair), RPC_URL (Solana only).
+// private key; Solana: base58 64-byte keypair), RPC_URL (Solana only), SCHEME (EVM only).
 import { wrapFetchWithPaymentFromConfig, decodePaymentResponseHeader } from "@x402/fetch";
-import { env } from "./peers.mjs";
+import { env, evmClient } from "./peers.mjs";
 
 async function schemeClient(network) {
   if (network.startsWith("solana:")) {
@@ -13,9 +14,8 @@ async function schemeClient(network) {
     const signer = await createKeyPairSignerFromBytes(getBase58Encoder().encode(env("PAYER_KEY")));
     return new ExactSvmScheme(signer, { rpcUrl: env("RPC_URL") });
   }
-  const { ExactEvmScheme } = await import("@x402/evm/exact/client");
   const { privateKeyToAccount } = await import("viem/accounts");
-  return new ExactEvmScheme(privateKeyToAccount(env("PAYER_KEY")));
+  return evmClient(privateKeyToAccount(env("PAYER_KEY")));
 }
 
 const network = env("NETWORK");

@@ -1,10 +1,12 @@
 // What the interop peers share: reading their settings from the environment, the official SDK's
-// facilitator on a local chain, an SDK resource server that sells GET /data, and serving an
-// Express app on a free local port.
+// facilitator on a local chain, an SDK resource server that sells GET /data (`exact`, or `upto`
+// charging what its handler names), and serving an Express app on a free local port.
 import express from "express";
-import { paymentMiddleware, x402ResourceServer } from "@x402/express";
+import { paymentMiddleware, setSettlementOverrides, x402ResourceServer } from "@x402/express";
 import { ExactEvmScheme as ServerEvm } from "@x402/evm/exact/server";
+import { UptoEvmScheme as UptoServerEvm } from "@x402/evm/upto/server";
 import { registerExactEvmScheme } from "@x402/evm/exact/facilitator";
+import { UptoEvmScheme as UptoFacilitatorEvm } from "@x402/evm/upto/facilitator";
 import { toFacilitatorEvmSigner } from "@x402/evm";
 import { x402Facilitator } from "@x402/core/facilitator";
 import { createWalletClient, defineChain, http, nonceManager, publicActions } from "viem";
@@ -17,8 +19,17 @@ export const env = (k) => {
   return v;
 };
 
+/** The scheme a peer sells or pays in: SCHEME, `exact` unless set. */
+export const scheme = () => process.env.SCHEME || "exact";
+
+/** The SDK's EVM client for SCHEME (`exact` or `upto`), signing as `account`. */
+export async function evmClient(account) {
+  if (scheme() === "upto") return new (await import("@x402/evm/upto/client")).UptoEvmScheme(account);
+  return new (await import("@x402/evm/exact/client")).ExactEvmScheme(account);
+}
+
 /**
- * The official SDK's facilitator (x402Facilitator with the exact EVM scheme, a viem wallet of
+ * The official SDK's facilitator (x402Facilitator with the exact and upto EVM schemes, a viem wallet of
  * `key` on `rpc`) as an Express app: GET /supported, POST /verify and POST /settle taking
  * {paymentPayload, paymentRequirements} like Tollgate's facilitator. `withNonceManager` gives
  * the account viem's nonceManager, so concurrent settlements take consecutive nonces.
@@ -33,10 +44,9 @@ export function sdkFacilitatorApp({ network, rpc, key, withNonceManager = false 
   const account = privateKeyToAccount(key, withNonceManager ? { nonceManager } : {});
   const wallet = createWalletClient({ account, chain, transport: http(rpc) }).extend(publicActions);
   const facilitator = new x402Facilitator();
-  registerExactEvmScheme(facilitator, {
-    signer: toFacilitatorEvmSigner({ ...wallet, address: account.address }),
-    networks: network,
-  });
+  const signer = toFacilitatorEvmSigner({ ...wallet, address: account.address });
+  registerExactEvmScheme(facilitator, { signer, networks: network });
+  facilitator.register(network, new UptoFacilitatorEvm(signer));
   const app = express();
   app.use(express.json());
   app.get("/supported", (_req, res) => res.json(facilitator.getSupported()));
@@ -55,17 +65,22 @@ export function sdkFacilitatorApp({ network, rpc, key, withNonceManager = false 
 /**
  * An SDK resource server (@x402/express) selling GET /data for AMOUNT of ASSET to PAY_TO on
  * `network`, settled through `facilitatorClient`. Settings: PAY_TO, ASSET, AMOUNT (atomic),
- * TOKEN_NAME, TOKEN_VERSION.
+ * TOKEN_NAME, TOKEN_VERSION; with SCHEME=upto, AMOUNT is the maximum and the handler charges
+ * CHARGE (a Settlement-Overrides amount: atomic, `NN%` or `$x`).
  */
 export function paidDataApp(network, facilitatorClient) {
-  const server = new x402ResourceServer(facilitatorClient).register(network, new ServerEvm());
+  const upto = scheme() === "upto";
+  const server = new x402ResourceServer(facilitatorClient).register(
+    network,
+    upto ? new UptoServerEvm() : new ServerEvm(),
+  );
   const app = express();
   app.use(
     paymentMiddleware(
       {
         "GET /data": {
           accepts: {
-            scheme: "exact",
+            scheme: scheme(),
             network,
             payTo: env("PAY_TO"),
             price: {
@@ -80,7 +95,10 @@ export function paidDataApp(network, facilitatorClient) {
       server,
     ),
   );
-  app.get("/data", (_req, res) => res.json({ signal: "bullish" }));
+  app.get("/data", (_req, res) => {
+    if (upto) setSettlementOverrides(res, { amount: env("CHARGE") });
+    res.json({ signal: "bullish" });
+  });
   return app;
 }
 

@@ -97,6 +97,9 @@ fn routes_toml(calls: u64) -> String {
         price: "0.017".into(),
         description: None,
         bundle: None,
+        scheme: None,
+        meter: None,
+        unit_price: None,
     });
     table.to_toml()
 }

@@ -19,9 +19,7 @@ use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
 use tollgate_evm::{ChainConfig, EvmChain};
-use tollgate_facilitator::{
-    Allowlist, EvmExactScheme, Facilitator, FacilitatorOptions, PaymentScheme,
-};
+use tollgate_facilitator::{Allowlist, EvmScheme, Facilitator, FacilitatorOptions, PaymentScheme};
 use tollgate_proto::{Network, Verified};
 use tollgate_store::Ledger;
 
@@ -140,7 +138,7 @@ impl Env {
         let mut cfg = ChainConfig::new(network, dev.anvil.rpc_url.clone(), vec![signer]);
         cfg.receipt_poll = Duration::from_millis(20);
         let chain = EvmChain::connect(cfg).await.expect("chain connects");
-        Arc::new(EvmExactScheme::new(chain))
+        Arc::new(EvmScheme::new(chain))
     }
 
     /// A settlement that moves nothing (a 0-value call from the settlement signer to itself):

@@ -27,11 +27,13 @@ const PLAN: &[(&str, &str)] = &[
     ("/v2/trading-signals", "usdc"),
     ("/v2/trading-signals", "tmai"),
     ("/v2/trading-signals", "sol"),
-    ("/v2/grades/AAVE", "usdc"),
+    ("/v2/scenario-search?symbol=AAVE&min_cap=16", "usdc"),
     ("/v2/grades/CRO", "sol"),
     ("/v2/price-prediction/AAVE", "usdc"),
     ("/v2/fundamental-grade/AAVE", "usdc"),
     ("/v2/price-prediction/CRO", "usdc"),
+    ("/v2/scenario-search?case=moon", "tmai"),
+    ("/v2/grades/AAVE", "usdc"),
     ("/v2/grades/CRO", "tmai"),
     ("/v2/fundamental-grade/CRO", "usdc"),
 ];
@@ -40,8 +42,17 @@ struct Call {
     path: &'static str,
     took: Duration,
     status: u16,
-    paid: Option<(AssetKey, U256, String)>,
+    paid: Option<Paid>,
     receipt: bool,
+}
+
+/// What one call paid: the charge, the most it could have cost (more on a metered route), and
+/// the settlement transaction (none when nothing was charged).
+struct Paid {
+    asset: AssetKey,
+    charged: U256,
+    max: U256,
+    tx: String,
 }
 
 fn policy(s: &Stack) -> anyhow::Result<SpendPolicy> {
@@ -87,9 +98,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let t = Instant::now();
         let out = client.execute(req).await?;
         let status = out.response.status().as_u16();
-        let paid = out.payment.map(|p| {
-            let tx = p.settlement.map(|s| s.transaction).unwrap_or_default();
-            (p.asset, p.amount, tx)
+        let paid = out.payment.map(|p| Paid {
+            tx: p.settlement.map(|s| s.transaction).unwrap_or_default(),
+            asset: p.asset,
+            charged: p.amount,
+            max: p.authorized,
         });
         let _ = out.response.bytes().await?;
         calls.push(Call {
@@ -116,11 +129,20 @@ fn print_summary(s: &Stack, calls: &[Call]) {
         _ => ("TMAI", 18),
     };
     let mut spent: BTreeMap<&str, (U256, u8, usize)> = BTreeMap::new();
-    for (asset, amount, _) in calls.iter().filter_map(|c| c.paid.as_ref()) {
-        let (sym, dec) = symbol(asset);
+    let mut metered: BTreeMap<&str, (U256, U256, u8, usize)> = BTreeMap::new();
+    for p in calls.iter().filter_map(|c| c.paid.as_ref()) {
+        let (sym, dec) = symbol(&p.asset);
         let e = spent.entry(sym).or_insert((U256::ZERO, dec, 0));
-        e.0 += *amount;
+        e.0 += p.charged;
         e.2 += 1;
+        if p.max != p.charged {
+            let m = metered
+                .entry(sym)
+                .or_insert((U256::ZERO, U256::ZERO, dec, 0));
+            m.0 += p.charged;
+            m.1 += p.max;
+            m.3 += 1;
+        }
     }
     let mut lat: Vec<Duration> = calls.iter().map(|c| c.took).collect();
     lat.sort();
@@ -154,22 +176,32 @@ fn print_summary(s: &Stack, calls: &[Call]) {
         pct(0.5).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3
     );
+    for (sym, (charged, max, dec, n)) in &metered {
+        let show = |a: &U256| TokenAmount::from_atomic(*a, *dec);
+        println!(
+            "  metered (upto)        {} {sym} charged of at most {} {sym} in {n} payments",
+            show(charged),
+            show(max)
+        );
+    }
     println!(
-        "\n  {:<30} {:>6}  {:<24} transaction",
+        "\n  {:<44} {:>6}  {:<30} transaction",
         "call", "status", "paid"
     );
     for c in calls {
         let (paid, tx) = match &c.paid {
-            Some((a, amt, tx)) => {
-                let (sym, dec) = symbol(a);
-                (
-                    format!("{} {sym}", TokenAmount::from_atomic(*amt, dec)),
-                    tx.clone(),
-                )
+            Some(p) => {
+                let (sym, dec) = symbol(&p.asset);
+                let show = |a: U256| TokenAmount::from_atomic(a, dec);
+                let mut paid = format!("{} {sym}", show(p.charged));
+                if p.max != p.charged {
+                    paid = format!("{} of max {}", paid, show(p.max));
+                }
+                (paid, p.tx.clone())
             }
             None if c.receipt => ("receipt".to_string(), String::new()),
             None => ("-".to_string(), String::new()),
         };
-        println!("  {:<30} {:>6}  {:<24} {tx}", c.path, c.status, paid);
+        println!("  {:<44} {:>6}  {:<30} {tx}", c.path, c.status, paid);
     }
 }

@@ -173,8 +173,11 @@ pub async fn start() -> anyhow::Result<Stack> {
     let tmai_each = U256::from(100_000u64) * U256::from(10u64).pow(U256::from(18u64));
     dev.mint(dev.tmai.address, payer.address(), tmai_each)
         .await?;
-    dev.approve_permit2(&payer, dev.tmai.address, U256::MAX)
-        .await?;
+    // The one-time approvals a wallet makes before paying through Permit2 (TMAI's exact
+    // offers, and upto offers in either token).
+    for token in [dev.tmai.address, dev.usdc.address] {
+        dev.approve_permit2(&payer, token, U256::MAX).await?;
+    }
     let (solana, fee_payer) = solana.context("starting the local Solana validator")?;
     let dir = tempfile::tempdir()?;
     let sqlite = |name: &str| format!("sqlite://{}", dir.path().join(name).display());

@@ -20,6 +20,20 @@ use crate::svm_wallet::SvmWallet;
 use crate::wallet::{EvmWallet, WalletError};
 use tollgate_proto::headers::{RECEIPT as RECEIPT_HEADER, RECEIPT_CALLS_LEFT};
 
+/// What a paid call cost: an `upto` offer costs the amount its settlement states, when that is
+/// within the maximum signed; everything else (and an upto answer that states no amount, or
+/// one above the maximum) costs all that was signed for.
+fn charged(offer: &Offer, settlement: Option<&SettleResponse>) -> U256 {
+    if offer.requirements.scheme != "upto" {
+        return offer.amount;
+    }
+    settlement
+        .and_then(|s| s.amount.as_deref())
+        .and_then(|a| tollgate_proto::parse_atomic(a).ok())
+        .filter(|a| *a <= offer.amount)
+        .unwrap_or(offer.amount)
+}
+
 /// Times the same signed payment is resent after a transport error.
 const RESENDS: usize = 2;
 
@@ -46,8 +60,12 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct PaymentMade {
     pub asset: AssetKey,
+    /// Atomic units charged: the price of an `exact` offer, the settled amount of an `upto` one.
     pub amount: U256,
-    /// The amount in the asset's own terms, e.g. `0.017 USDC`.
+    /// Atomic units signed for: the price, or the maximum of an `upto` offer.
+    pub authorized: U256,
+    /// The charge in the asset's own terms, e.g. `0.017 USDC`, or for `upto`
+    /// `0.012 USDC of at most 0.05 USDC`.
     pub display: String,
     pub pay_to: String,
     /// The server's settlement answer (`transaction` holds the hash).
@@ -209,13 +227,20 @@ impl PayingClient {
                 receipt_used: false,
             });
         }
-        if let Err(e) = self.spending.paid(&id) {
+        let charged = charged(offer, settlement.as_ref());
+        if let Err(e) = self.spending.settled(&id, charged) {
             tracing::warn!(error = %e, "paid, but the spending record kept it outstanding");
         }
+        let mut display = self.policy.describe(&key, charged);
+        if offer.requirements.scheme == "upto" {
+            let max = self.policy.describe(&key, offer.amount);
+            display = format!("{display} of at most {max}");
+        }
         let payment = PaymentMade {
-            display: self.policy.describe(&key, offer.amount),
+            display,
             asset: key,
-            amount: offer.amount,
+            amount: charged,
+            authorized: offer.amount,
             pay_to: offer.requirements.pay_to.clone(),
             settlement,
         };

@@ -198,7 +198,12 @@ impl SpendPolicy {
     pub fn check(&self, offer: &Offer, spent: U256) -> Result<AssetKey, PolicyError> {
         let r = &offer.requirements;
         let key = AssetKey::new(offer.network.caip2(), &r.asset);
-        if r.scheme != "exact" {
+        // `upto` is Permit2 on EVM; its amount is the maximum, held against caps and budgets.
+        let evm = matches!(
+            offer.network.family(),
+            tollgate_proto::NetworkFamily::Evm(_)
+        );
+        if r.scheme != "exact" && !(r.scheme == "upto" && evm) {
             return Err(PolicyError::Scheme(r.scheme.clone()));
         }
         if self

@@ -2,7 +2,8 @@
 //! overrun a budget together, and optionally kept in a file so a budget spans processes.
 //!
 //! A signed payment that left the client is held as [`Outstanding`] until its outcome is
-//! proven: a paid answer (2xx, or a settlement header saying it landed) makes it spent; any
+//! proven: a paid answer (2xx, or a settlement header saying it landed) makes it spent (an `upto`
+//! payment only what its settlement charged); any
 //! other answer (402, 5xx, a refusal reason such as `invalid_exact_evm_payload_signature`, a
 //! lost connection) leaves it reserved, because a dishonest server can settle a payment and
 //! still answer 402, and the client cannot tell an honest refusal from that lie. Only the
@@ -103,9 +104,20 @@ impl Spending {
         })
     }
 
-    /// The server proved payment `id` landed: it stays spent and is no longer tracked.
-    pub fn paid(&self, id: &str) -> Result<(), SpendingError> {
-        self.resolve(id, Verdict::Spent).map(|_| ())
+    /// Payment `id` landed charging `charged`, which may be less than was reserved for it (an
+    /// `upto` payment reserves its maximum): the rest is given back, in one step with the
+    /// payment leaving the outstanding list.
+    pub fn settled(&self, id: &str, charged: U256) -> Result<(), SpendingError> {
+        self.with_state(|s| {
+            let Some(i) = s.outstanding.iter().position(|o| o.id == id) else {
+                return Ok(());
+            };
+            let entry = s.outstanding.remove(i);
+            let unspent = entry.amount.saturating_sub(charged);
+            let e = s.totals.entry(entry.asset).or_default();
+            *e = e.saturating_sub(unspent);
+            Ok(())
+        })
     }
 
     /// Payments still reserved without a proven outcome, oldest first.

@@ -135,3 +135,36 @@ fn the_earlier_file_layout_still_reads_and_junk_is_refused() {
     std::fs::write(&path, r#"{"eip155:8453/0xaa": "-1"}"#).unwrap();
     assert!(Spending::in_file(&path).spent(&key).is_err());
 }
+
+#[test]
+fn an_upto_payment_keeps_what_it_charged_and_gives_back_the_rest() {
+    let (_dir, path) = spend_file();
+    let key = AssetKey::new("eip155:8453", "0xTMAI");
+    // 1000 TMAI maximum at 18 decimals: above 2^64 atomic units.
+    let max = U256::from(10u8).pow(U256::from(21u8));
+    let sp = Spending::in_file(&path);
+    sp.reserve(&key, max, Some(max)).unwrap();
+    let mut e = entry("upto-1", &key, 0);
+    e.amount = max;
+    sp.hold(e).unwrap();
+    let charged = U256::from(123_456_789_000_000_000_000u128);
+    sp.settled("upto-1", charged).unwrap();
+    assert_eq!(sp.spent(&key).unwrap(), charged);
+    assert!(sp.outstanding().unwrap().is_empty());
+    // Told again (another process, a repeated answer): nothing changes.
+    sp.settled("upto-1", U256::ZERO).unwrap();
+    assert_eq!(sp.spent(&key).unwrap(), charged);
+    // What was given back can be spent again, up to the budget exactly.
+    sp.reserve(&key, max - charged, Some(max)).unwrap();
+    assert!(sp.reserve(&key, U256::from(1u8), Some(max)).is_err());
+}
+
+#[test]
+fn a_settled_charge_above_the_reservation_keeps_the_reservation() {
+    let sp = Spending::in_memory();
+    let key = AssetKey::new("eip155:8453", "0xAA");
+    sp.reserve(&key, U256::from(50u64), None).unwrap();
+    sp.hold(entry("p", &key, 50)).unwrap();
+    sp.settled("p", U256::from(70u64)).unwrap();
+    assert_eq!(sp.spent(&key).unwrap(), U256::from(50u64));
+}

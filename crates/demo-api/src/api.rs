@@ -23,6 +23,7 @@ pub fn router(demo: Arc<Demo>) -> Router {
         .route("/v2/fundamental-grade/{symbol}", get(fundamental))
         .route("/v2/technology-grade/{symbol}", get(technology))
         .route("/v2/price-prediction/{symbol}", get(prediction))
+        .route("/v2/scenario-search", get(scenario_search))
         .route("/v2/indices", get(indices))
         .with_state(demo)
 }
@@ -120,6 +121,64 @@ async fn prediction(State(d): State<Arc<Demo>>, UrlPath(symbol): UrlPath<String>
     let data = json!({"symbol": key, "horizon": "2027", "scenarios": tiers,
         "twelve_month": d.facts["twelve_month_view"].get(&key)});
     ok(&d, data)
+}
+
+/// Header a metered answer counts its rows in; the gateway charges per row.
+pub const RESULT_ROWS: &str = "x-result-rows";
+
+/// Filters of a scenario search; each left out matches everything.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioQuery {
+    symbol: Option<String>,
+    /// `bear`, `base` or `moon`.
+    case: Option<String>,
+    /// Smallest total crypto market cap tier, in USD trillions.
+    min_cap: Option<u64>,
+}
+
+/// One row per (symbol, market-cap tier, case) that matches, counted in [`RESULT_ROWS`]: a
+/// search whose price is per row returned.
+async fn scenario_search(State(d): State<Arc<Demo>>, Query(q): Query<ScenarioQuery>) -> Response {
+    let s = &d.facts["price_scenarios_2027"];
+    let tiers = s["tiers_total_crypto_market_cap_usd_trillions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for symbol in d.symbols() {
+        let Some(table) = s.get(&symbol).and_then(Value::as_object) else {
+            continue;
+        };
+        if q.symbol
+            .as_deref()
+            .is_some_and(|w| !w.eq_ignore_ascii_case(&symbol))
+        {
+            continue;
+        }
+        for tier in &tiers {
+            let cap = tier.as_u64().unwrap_or_default();
+            if q.min_cap.is_some_and(|m| cap < m) {
+                continue;
+            }
+            let Some(row) = table.get(&tier.to_string()) else {
+                continue;
+            };
+            for case in ["bear", "base", "moon"] {
+                if q.case.as_deref().is_some_and(|c| c != case) {
+                    continue;
+                }
+                rows.push(
+                    json!({"symbol": symbol, "total_market_cap_usd_trillions": cap,
+                    "case": case, "price": row[case]}),
+                );
+            }
+        }
+    }
+    let count = rows.len();
+    let mut answer = ok(&d, Value::Array(rows));
+    answer.headers_mut().insert(RESULT_ROWS, count.into());
+    answer
 }
 
 /// Index data is not part of the fixtures, so this endpoint says so with a 503.

@@ -9,6 +9,6 @@ mod api;
 mod facts;
 mod routes;
 
-pub use api::router;
+pub use api::{RESULT_ROWS, router};
 pub use facts::Demo;
 pub use routes::{Bundle, PricedRoute, RouteTable};

@@ -33,6 +33,15 @@ pub struct PricedRoute {
     /// Calls or a time window sold for one payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<Bundle>,
+    /// `upto`: `price` is the most one call may cost and the call pays for what it returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// For `upto`: the response header counting the rows a call returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter: Option<String>,
+    /// For `upto`: USD price of one row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<String>,
 }
 
 /// A bundle a route sells, spelled as the gateway config spells it.
@@ -93,7 +102,7 @@ mod tests {
     #[test]
     fn the_table_renders_to_itself() {
         let table = RouteTable::demo();
-        assert_eq!(table.routes.len(), 5);
+        assert_eq!(table.routes.len(), 6);
         let text = table.to_toml();
         assert_eq!(toml::from_str::<RouteTable>(&text).unwrap(), table);
         assert_eq!(routes_of(&text), routes_of(ROUTES));

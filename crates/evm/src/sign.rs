@@ -1,15 +1,16 @@
-//! The payer's side of `exact` on EVM in one call: read a requirement, take the transfer method
-//! the seller asked for and sign it, so a wallet never builds an authorization itself and signs
-//! exactly what the facilitator's verification reads.
+//! The payer's side of EVM payments in one call: read a requirement, take the scheme and transfer
+//! method the seller asked for and sign it, so a wallet never builds an authorization itself and
+//! signs exactly what the facilitator's verification reads.
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::signers::{Signer, SignerSync};
 use tollgate_proto::RequirementsView;
 use tollgate_proto::v2::Object;
 
-use crate::contracts::EXACT_PERMIT2_PROXY;
+use crate::contracts::{EXACT_PERMIT2_PROXY, UPTO_PERMIT2_PROXY};
 use crate::eip3009::{Eip3009Authorization, sign_eip3009, token_domain};
 use crate::permit2::{Permit2Authorization, sign_permit2};
+use crate::upto::{UptoAuthorization, sign_upto};
 use crate::wire::{TransferMethod, parse_address};
 
 /// The unix seconds a payment may settle in; the payer picks them (clock skew, timeout caps).
@@ -22,6 +23,7 @@ pub struct Validity {
 }
 
 /// What was signed, by transfer method: its nonce is what the chain marks used on settlement.
+/// An `upto` payment is a Permit2 authorization of its maximum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authorization {
     Eip3009(Eip3009Authorization),
@@ -52,12 +54,15 @@ pub enum SignError {
     MissingDomain,
     #[error("assetTransferMethod {0:?} is not one this payer signs")]
     Method(String),
+    #[error("scheme {0:?} is not one this payer signs")]
+    Scheme(String),
     #[error("signing failed: {0}")]
     Signer(#[from] alloy::signers::Error),
 }
 
-/// Signs the `exact` payment `requirements` ask for, valid over `validity`: Permit2 when
-/// `extra.assetTransferMethod` says so, EIP-3009 otherwise, each with a fresh random nonce.
+/// Signs the payment `requirements` ask for, valid over `validity`, with a fresh random nonce:
+/// `exact` through Permit2 when `extra.assetTransferMethod` says so and EIP-3009 otherwise;
+/// `upto` through Permit2 for the maximum, pinned to `extra.facilitatorAddress`.
 pub fn sign_payment(
     signer: &(impl SignerSync + Signer),
     requirements: &RequirementsView<'_>,
@@ -77,19 +82,44 @@ pub fn sign_payment(
     let pay_to = address(requirements.pay_to, "payTo")?;
     let valid_after = U256::from(validity.valid_after);
     let valid_before = U256::from(validity.valid_before);
+    let permit = |spender| Permit2Authorization {
+        from: signer.address(),
+        token,
+        amount: requirements.amount,
+        spender,
+        nonce: U256::from_be_bytes(B256::random().0),
+        deadline: valid_before,
+        to: pay_to,
+        valid_after,
+    };
+    match requirements.scheme {
+        "exact" => {}
+        "upto" => {
+            let facilitator = requirements
+                .extra_str("facilitatorAddress")
+                .ok_or_else(|| SignError::Address {
+                    what: "extra.facilitatorAddress",
+                    value: String::new(),
+                })
+                .and_then(|f| address(f, "extra.facilitatorAddress"))?;
+            let auth = UptoAuthorization {
+                permit: permit(UPTO_PERMIT2_PROXY),
+                facilitator,
+            };
+            let sig = sign_upto(signer, chain_id, &auth)?;
+            return Ok(SignedPayment {
+                payload: auth.to_payload(&sig),
+                chain_id,
+                token,
+                authorization: Authorization::Permit2(auth.permit),
+            });
+        }
+        other => return Err(SignError::Scheme(other.into())),
+    }
     let method = TransferMethod::asked(requirements).map_err(|m| SignError::Method(m.into()))?;
     let (payload, authorization) = match method {
         TransferMethod::Permit2 => {
-            let auth = Permit2Authorization {
-                from: signer.address(),
-                token,
-                amount: requirements.amount,
-                spender: EXACT_PERMIT2_PROXY,
-                nonce: U256::from_be_bytes(B256::random().0),
-                deadline: valid_before,
-                to: pay_to,
-                valid_after,
-            };
+            let auth = permit(EXACT_PERMIT2_PROXY);
             let sig = sign_permit2(signer, chain_id, &auth)?;
             (auth.to_payload(&sig), Authorization::Permit2(auth))
         }
@@ -130,7 +160,7 @@ mod tests {
 
     use super::*;
     use crate::contracts::Typed;
-    use crate::exact::payment_identity;
+    use crate::payments::payment_identity;
     use crate::permit2::permit2_domain;
     use crate::wire::ecdsa_matches;
 
@@ -202,6 +232,38 @@ mod tests {
         let digest = auth.typed().eip712_signing_hash(&permit2_domain(8453));
         assert!(ecdsa_matches(&parsed.signature, &digest, signer.address()));
         assert!(identity_of(&req, &signed.payload).starts_with("permit2:eip155:8453/"));
+    }
+
+    #[test]
+    fn an_upto_offer_authorizes_its_maximum_to_the_named_facilitator() {
+        let signer = PrivateKeySigner::random();
+        let facilitator = "0x00000000000000000000000000000000000000fa";
+        let extra = crate::wire::object(
+            json!({"assetTransferMethod": "permit2", "facilitatorAddress": facilitator}),
+        );
+        let mut req = requirements(&extra);
+        req.scheme = "upto";
+        let signed = sign_payment(&signer, &req, WINDOW).unwrap();
+        let parsed = tollgate_payload::upto::parse_payload(&signed.payload).unwrap();
+        let auth = &parsed.auth;
+        assert_eq!(auth.facilitator, parse_address(facilitator, "f").unwrap());
+        assert_eq!(auth.permit.spender, UPTO_PERMIT2_PROXY);
+        assert_eq!(auth.permit.amount, req.amount);
+        assert_eq!(
+            signed.authorization,
+            Authorization::Permit2(auth.permit.clone())
+        );
+        let digest = crate::upto::upto_digest(auth, 8453);
+        assert!(ecdsa_matches(&parsed.signature, &digest, signer.address()));
+        // Without the facilitator to pin, nothing is signed.
+        let bare = crate::wire::object(json!({"assetTransferMethod": "permit2"}));
+        let mut req = requirements(&bare);
+        req.scheme = "upto";
+        let err = sign_payment(&signer, &req, WINDOW).unwrap_err();
+        assert!(err.to_string().contains("facilitatorAddress"), "{err}");
+        req.scheme = "deferred";
+        let err = sign_payment(&signer, &req, WINDOW).unwrap_err();
+        assert!(matches!(err, SignError::Scheme(_)), "{err}");
     }
 
     #[test]

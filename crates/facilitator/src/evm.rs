@@ -1,38 +1,38 @@
-//! `exact` on EVM behind the facilitator's scheme trait.
+//! EVM payments (`exact` and `upto`) behind the facilitator's scheme trait.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use tollgate_evm::{EvmChain, ExactEvm};
+use tollgate_evm::{EvmChain, EvmPayments};
 use tollgate_proto::rpc::EndpointHealth;
 use tollgate_proto::v2::{Object, SupportedKind};
 use tollgate_proto::{Broadcast, Network, Networks, SignedTx, Verified, reason};
 
-use crate::scheme::{PaymentScheme, SchemeError, boxed, exact_checks, exact_kind, exact_kinds};
+use crate::scheme::{PaymentScheme, SchemeError, boxed, chain_checks, exact_kind, exact_kinds};
 use crate::signers::{SignerHealth, SignerPoolHealth};
 
 /// `exact` payments on one EVM chain (EIP-3009 always, Permit2 where its contracts exist), and
 /// `upto` where its proxy exists.
-pub struct EvmExactScheme {
-    exact: ExactEvm,
+pub struct EvmScheme {
+    payments: EvmPayments,
 }
 
-impl EvmExactScheme {
-    /// Serves `exact` on `chain`.
+impl EvmScheme {
+    /// Serves EVM payments on `chain`.
     pub fn new(chain: Arc<EvmChain>) -> Self {
         Self {
-            exact: ExactEvm::new(chain),
+            payments: EvmPayments::new(chain),
         }
     }
 
     fn chain(&self) -> &EvmChain {
-        self.exact.chain()
+        self.payments.chain()
     }
 }
 
-impl PaymentScheme for EvmExactScheme {
+impl PaymentScheme for EvmScheme {
     fn network(&self) -> &Network {
         self.chain().network()
     }
@@ -42,13 +42,13 @@ impl PaymentScheme for EvmExactScheme {
         let mut kinds = exact_kinds(net, networks, None);
         // Permit2 is v2-only and needs its contracts on chain: a separate kind names it the way
         // a requirement does (`extra.assetTransferMethod`), leaving the plain kind unchanged.
-        if self.exact.permit2_enabled() {
+        if self.payments.permit2_enabled() {
             let mut extra = Object::new();
             extra.insert("assetTransferMethod".into(), "permit2".into());
             kinds.push(exact_kind(2, net.caip2(), Some(extra)));
         }
         // `upto` is v2-only; its payer pins the signer that settles, so the kind names one.
-        if self.exact.upto_enabled() {
+        if self.payments.upto_enabled() {
             let mut extra = Object::new();
             let settler = self.chain().settler().to_checksum(None);
             extra.insert("facilitatorAddress".into(), settler.into());
@@ -61,7 +61,7 @@ impl PaymentScheme for EvmExactScheme {
     }
 
     fn extensions(&self) -> Vec<String> {
-        self.exact.extensions()
+        self.payments.extensions()
     }
 
     fn signer_family(&self) -> &'static str {
@@ -76,7 +76,7 @@ impl PaymentScheme for EvmExactScheme {
             .collect()
     }
 
-    exact_checks!();
+    chain_checks!(payments);
 
     fn sign<'a>(&'a self, v: &'a Verified) -> BoxFuture<'a, Result<SignedTx, SchemeError>> {
         async move {

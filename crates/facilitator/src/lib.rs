@@ -22,7 +22,7 @@ mod tests;
 
 pub use allow::Allowlist;
 pub use doors::Doors;
-pub use evm::EvmExactScheme;
+pub use evm::EvmScheme;
 pub use failpoint::{Failpoint, Step};
 pub use metrics::Metrics;
 pub use options::{FacilitatorOptions, ReconcileOptions};

@@ -14,15 +14,15 @@ use tollgate_proto::{
 
 use crate::signers::SignerPoolHealth;
 
-/// `identity` and `verify` of a [`PaymentScheme`] whose chain crate checks `exact` payments
-/// itself (its `self.exact`): written once for every chain.
-macro_rules! exact_checks {
-    () => {
+/// `identity` and `verify` of a [`PaymentScheme`] whose chain crate checks payments itself
+/// (through the field named): written once for every chain.
+macro_rules! chain_checks {
+    ($checker:ident) => {
         fn identity(
             &self,
             view: &::tollgate_proto::PaymentView<'_>,
         ) -> Result<String, ::tollgate_proto::Rejection> {
-            self.exact.identity(view)
+            self.$checker.identity(view)
         }
 
         fn verify<'a>(
@@ -33,11 +33,11 @@ macro_rules! exact_checks {
             'a,
             Result<::tollgate_proto::Verified, ::tollgate_proto::Rejection>,
         > {
-            ::futures::FutureExt::boxed(self.exact.verify(view, phase))
+            ::futures::FutureExt::boxed(self.$checker.verify(view, phase))
         }
     };
 }
-pub(crate) use exact_checks;
+pub(crate) use chain_checks;
 
 /// A payment scheme on one network.
 pub trait PaymentScheme: Send + Sync {

@@ -20,7 +20,7 @@ pub use config::{
 pub use signers::signers_of;
 
 use crate::{
-    Allowlist, EvmExactScheme, Facilitator, FacilitatorOptions, Failpoint, PaymentScheme,
+    Allowlist, EvmScheme, Facilitator, FacilitatorOptions, Failpoint, PaymentScheme,
     ReconcileOptions, SvmExactScheme,
 };
 
@@ -78,7 +78,7 @@ pub async fn build_with_chains(
             .await
             .with_context(|| format!("connecting to {network}"))?;
         chains.push((c.clone(), chain.clone()));
-        schemes.push(Arc::new(EvmExactScheme::new(chain)));
+        schemes.push(Arc::new(EvmScheme::new(chain)));
     }
     for c in &cfg.svm {
         let scheme = svm_scheme(c, env, &mut networks).await?;

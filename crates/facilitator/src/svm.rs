@@ -10,7 +10,7 @@ use tollgate_proto::v2::{Object, SupportedKind};
 use tollgate_proto::{Broadcast, Network, Networks, SignedTx, Verified, reason};
 use tollgate_solana::{ExactSvm, Limits, SolanaChain};
 
-use crate::scheme::{PaymentScheme, SchemeError, boxed, exact_checks, exact_kinds};
+use crate::scheme::{PaymentScheme, SchemeError, boxed, chain_checks, exact_kinds};
 
 /// `exact` SPL payments on one Solana cluster, the facilitator paying the fees.
 pub struct SvmExactScheme {
@@ -52,7 +52,7 @@ impl PaymentScheme for SvmExactScheme {
             .collect()
     }
 
-    exact_checks!();
+    chain_checks!(exact);
 
     fn sign<'a>(&'a self, v: &'a Verified) -> BoxFuture<'a, Result<SignedTx, SchemeError>> {
         futures::future::ready(self.exact.sign(v).map_err(SchemeError::Config)).boxed()

@@ -5,7 +5,12 @@ use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::http::response::Parts;
 use axum::response::Response;
+use serde_json::Value;
+use tollgate_proto::U256;
+use tollgate_proto::amount::parse_atomic;
+use tollgate_proto::headers::SETTLEMENT_OVERRIDES;
 use tollgate_proto::v2::SettleResponse;
+use tollgate_store::RecordedAnswer;
 
 use crate::answers;
 use crate::bundle::attach_receipt;
@@ -29,6 +34,45 @@ pub(crate) struct PaidCall<'a> {
     pub fingerprint: String,
     /// The payer's `payment-identifier`, when it sent one.
     pub pay_id: Option<String>,
+    /// Which of the route's `accepts` the payment takes.
+    pub accepted: usize,
+}
+
+impl PaidCall<'_> {
+    /// On an upto route, the charge the answer names, taken out of it, in atomic units of the
+    /// asset paid; `None` on an exact route (the price is the charge).
+    pub fn charge(&self, parts: &mut Parts) -> Option<U256> {
+        let Some(upto) = &self.route.upto else {
+            // Nothing for the payer to see, whatever an upstream written for upto sent.
+            parts.headers.remove(SETTLEMENT_OVERRIDES);
+            parts.extensions.remove::<crate::Charge>();
+            return None;
+        };
+        let asset = self.route.assets.get(self.accepted)?;
+        let max = parse_atomic(&self.route.accepts.get(self.accepted)?.amount).ok()?;
+        Some(upto.charge(&self.route.name, asset, max, parts))
+    }
+
+    /// The `/settle` body: on an upto route the requirements' amount is the charge.
+    pub fn settle_body(&self, charge: Option<U256>) -> Vec<u8> {
+        let Some(charge) = charge else {
+            return self.body.clone();
+        };
+        let mut body: Value = serde_json::from_slice(&self.body).expect("the gateway's own JSON");
+        body["paymentRequirements"]["amount"] = Value::String(charge.to_string());
+        serde_json::to_vec(&body).expect("JSON values serialize")
+    }
+
+    /// The answer as kept for the payer's retry; an upto charge goes with it as the
+    /// `Settlement-Overrides` header the retry reads again, so the retry settles the same amount.
+    pub fn unsent(&self, charge: Option<U256>, parts: &Parts, bytes: &[u8]) -> RecordedAnswer {
+        let mut a = answers::unsent(&self.fingerprint, parts, bytes);
+        if let Some(c) = charge {
+            let named = serde_json::json!({ "amount": c.to_string() }).to_string();
+            a.headers.push((SETTLEMENT_OVERRIDES.to_string(), named));
+        }
+        a
+    }
 }
 
 impl Gateway {

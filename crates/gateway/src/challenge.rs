@@ -33,7 +33,7 @@ pub fn preferred_order(route: &Route, req_headers: &HeaderMap) -> Vec<usize> {
         .map(str::trim);
     let mut order: Vec<usize> = (0..route.accepts.len()).collect();
     if let Some(w) = want {
-        order.sort_by_key(|&i| !route.symbols[i].eq_ignore_ascii_case(w));
+        order.sort_by_key(|&i| !route.assets[i].symbol.eq_ignore_ascii_case(w));
     }
     order
 }
@@ -105,7 +105,7 @@ impl Challenge<'_> {
             let a = &r.accepts[i];
             rows.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td><code>{}</code> atomic units</td></tr>",
-                escape(&r.symbols[i]),
+                escape(&r.assets[i].symbol),
                 escape(&a.network),
                 escape(&a.amount)
             ));
@@ -113,11 +113,16 @@ impl Challenge<'_> {
         format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>Payment required</title></head>\
              <body><h1>402 Payment Required</h1><p>{desc}</p>\
-             <p>This call costs <strong>${price}</strong>, paid per call with x402.</p>\
+             <p>This call costs {costs}<strong>${price}</strong>, paid per call with x402.</p>\
              <table><tr><th>Token</th><th>Network</th><th>Amount</th></tr>{rows}</table>\
              <p>Pay with an x402 client: it reads the <code>PAYMENT-REQUIRED</code> header.</p>\
              </body></html>",
             desc = escape(&r.description),
+            costs = if r.upto.is_some() {
+                "what it uses, at most "
+            } else {
+                ""
+            },
             price = r.price,
         )
     }

@@ -319,6 +319,28 @@ pub struct RouteConfig {
     /// Calls of this route the upstream may have under way at once; no cap unless set.
     #[serde(default)]
     pub max_concurrent: Option<usize>,
+    /// `exact`: `price` is what each call costs; `upto`: `price` is the most one call may
+    /// cost and the upstream names the actual charge.
+    #[serde(default)]
+    pub scheme: RouteScheme,
+    /// For `upto`: the response header that counts the units a call used (rows, tokens,
+    /// seconds); the charge is units times `unit_price`, capped at `price`.
+    #[serde(default)]
+    pub meter: Option<String>,
+    /// For `upto` with `meter`: USD price of one unit, e.g. `"0.002"`.
+    #[serde(default)]
+    pub unit_price: Option<String>,
+}
+
+/// How a route charges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteScheme {
+    /// One fixed price per call (or bundle).
+    #[default]
+    Exact,
+    /// The payer authorizes `price`; the call is charged what it used, at most that.
+    Upto,
 }
 
 fn any_method() -> String {

@@ -7,6 +7,7 @@ mod bundle;
 mod call;
 pub mod canon;
 pub mod challenge;
+pub mod charge;
 pub mod config;
 pub mod facilitator;
 mod gate;
@@ -34,6 +35,7 @@ pub mod setup;
 mod unsettled;
 pub mod upstream;
 
+pub use charge::Charge;
 pub use config::{ConfigError, GatewayConfig};
 #[cfg(feature = "in-process")]
 pub use facilitator::InProcess;

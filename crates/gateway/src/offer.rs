@@ -184,22 +184,21 @@ impl Reader {
     }
 }
 
-/// A `/supported` answer naming every configured asset's kind: what the configuration needs to
-/// hold whatever the facilitator says later.
+/// A `/supported` answer naming every configured asset's kind, in its own scheme and in upto:
+/// what the configuration needs to hold whatever the facilitator says later.
 fn every_asset(cfg: &GatewayConfig) -> Result<SupportedResponse, ConfigError> {
-    let kinds = cfg
-        .assets
-        .iter()
-        .map(|a| {
-            let p = PricedAsset::from_config(a)?;
-            Ok(SupportedKind {
+    let mut kinds = Vec::new();
+    for a in &cfg.assets {
+        let p = PricedAsset::from_config(a)?;
+        for scheme in [p.scheme.as_str(), "upto"] {
+            kinds.push(SupportedKind {
                 x402_version: 2,
-                scheme: p.scheme,
+                scheme: scheme.to_string(),
                 network: p.network.caip2().to_string(),
                 extra: None,
-            })
-        })
-        .collect::<Result<_, ConfigError>>()?;
+            });
+        }
+    }
     Ok(SupportedResponse {
         kinds,
         extensions: Vec::new(),
@@ -211,7 +210,7 @@ fn every_asset(cfg: &GatewayConfig) -> Result<SupportedResponse, ConfigError> {
 fn unpayable(mut routes: Vec<Route>) -> Vec<Route> {
     for r in &mut routes {
         r.accepts.clear();
-        r.symbols.clear();
+        r.assets.clear();
     }
     routes
 }

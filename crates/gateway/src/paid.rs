@@ -9,6 +9,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::http::response::Parts;
 use axum::response::Response;
+use tollgate_proto::U256;
 use tollgate_proto::clock::unix_now;
 use tollgate_proto::reason;
 use tollgate_proto::v2::{SettleResponse, VerifyResponse};
@@ -18,6 +19,7 @@ use crate::body::{Unread, buffer};
 use crate::call::PaidCall;
 use crate::gate::Gateway;
 use crate::handler::Next;
+use crate::headers;
 use crate::leases::Hold;
 use crate::metrics::Outcome;
 use crate::payment::{self, Accepts, Carrier, PaymentError};
@@ -33,6 +35,7 @@ struct Payment {
     identity: String,
     fingerprint: String,
     pay_id: Option<String>,
+    accepted: usize,
 }
 
 impl Gateway {
@@ -67,6 +70,7 @@ impl Gateway {
             identity: p.identity,
             fingerprint: p.fingerprint,
             pay_id: p.pay_id,
+            accepted: p.accepted,
         };
         let held = match self.hold(&call).await {
             Ok(held) => held,
@@ -86,8 +90,10 @@ impl Gateway {
             return Ok(self.settle_kept(call, kept).await);
         }
         let verdict = self.verify(call).await?;
-        let answer = self.run(call.route, req, next).await?;
-        let settled = self.settle(call, &answer).await?;
+        let (mut parts, bytes) = self.run(call.route, req, next).await?;
+        let charge = call.charge(&mut parts);
+        let answer = (parts, bytes);
+        let settled = self.settle(call, charge, &answer).await?;
         let pending = is_pending(&settled);
         // A bundle sold on a pending settlement is checked later with this very body.
         let recheck = Some(call.body.as_slice()).filter(|_| pending);
@@ -123,6 +129,7 @@ impl Gateway {
             body,
             identity,
             pay_id,
+            accepted: i,
         })
     }
 
@@ -186,7 +193,7 @@ impl Gateway {
             return Err(resp);
         }
         self.metrics.handler_ran(&route.name);
-        let (parts, inner_body) = resp.into_parts();
+        let (mut parts, inner_body) = resp.into_parts();
         let bytes = match buffer(inner_body, self.max_body).await {
             Ok(bytes) => bytes,
             Err(Unread::TooLarge) => {
@@ -205,26 +212,30 @@ impl Gateway {
             }
         };
         if parts.status.as_u16() >= 400 {
+            // Uncharged: whatever charge it named is nobody's business.
+            parts.headers.remove(headers::SETTLEMENT_OVERRIDES);
             return Err(Response::from_parts(parts, Body::from(bytes)));
         }
         Ok((parts, bytes))
     }
 
-    /// Settles the payment of a call whose handler answered; goes on when it settled or is
-    /// surely settling. When the outcome is unknown, the answer is kept for the payer's retry.
+    /// Settles the payment of a call whose handler answered (for `charge`, on an upto route);
+    /// goes on when it settled or is surely settling. When the outcome is unknown, the answer is
+    /// kept for the payer's retry.
     async fn settle(
         &self,
         call: &PaidCall<'_>,
+        charge: Option<U256>,
         (parts, bytes): &(Parts, bytes::Bytes),
     ) -> Step<SettleResponse> {
         let started = Instant::now();
-        let settled = match self.facilitator.settle(call.body.clone()).await {
+        let settled = match self.facilitator.settle(call.settle_body(charge)).await {
             Ok(s) => s,
             Err(e) => {
                 self.metrics.settled("error", started.elapsed());
                 // Whether it settled is unknown: the payer's retry gets this answer (and, on a
                 // bundle route, the bundle it paid for).
-                let unsent = answers::unsent(&call.fingerprint, parts, bytes);
+                let unsent = call.unsent(charge, parts, bytes);
                 self.keep(&call.identity, unsent).await;
                 return Err(unavailable(&e));
             }
@@ -246,7 +257,7 @@ impl Gateway {
         if why == reason::UNEXPECTED_SETTLE_ERROR {
             // The facilitator stumbled partway through this very attempt: the payer's retry of
             // the payment gets this answer once it settles, without a second run.
-            let unsent = answers::unsent(&call.fingerprint, parts, bytes);
+            let unsent = call.unsent(charge, parts, bytes);
             self.keep(&call.identity, unsent).await;
         }
         let mut refused = self.refuse_call(call, why);

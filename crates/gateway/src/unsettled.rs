@@ -48,7 +48,12 @@ impl Gateway {
         call: &PaidCall<'_>,
         mut kept: RecordedAnswer,
     ) -> Response {
-        let settled = match self.facilitator.settle(call.body.clone()).await {
+        // An upto charge was kept with the answer; reading it takes it out of the answer.
+        let bytes = std::mem::take(&mut kept.body);
+        let (mut parts, _) = answers::rebuild(kept.clone()).into_parts();
+        kept.body = bytes;
+        let charge = call.charge(&mut parts);
+        let settled = match self.facilitator.settle(call.settle_body(charge)).await {
             Ok(s) => s,
             Err(e) => {
                 self.keep(&call.identity, kept).await;
@@ -73,7 +78,6 @@ impl Gateway {
             return out;
         }
         let bytes = std::mem::take(&mut kept.body);
-        let (parts, _) = answers::rebuild(kept).into_parts();
         let payer = settled.payer.clone().unwrap_or_default();
         // A bundle sold on a settlement still pending is checked later with this very body.
         let recheck = Some(call.body.as_slice()).filter(|_| standing != Standing::Settled);

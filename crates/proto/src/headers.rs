@@ -21,3 +21,7 @@ pub const RECEIPT: &str = "tollgate-receipt";
 /// instances serve the receipt (each counts down from what it last read), exact with one; `0`
 /// tells the client to stop presenting the receipt.
 pub const RECEIPT_CALLS_LEFT: &str = "tollgate-receipt-calls-left";
+/// Response header an upto route's upstream sets to name the call's actual charge, JSON
+/// `{"amount": "…"}` (atomic units, `"37.5%"` of the maximum, or `"$0.0123"`); read and removed
+/// by the server before the answer reaches the payer.
+pub const SETTLEMENT_OVERRIDES: &str = "settlement-overrides";

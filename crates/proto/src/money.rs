@@ -76,6 +76,19 @@ impl Money {
     pub fn is_zero(self) -> bool {
         self.units.is_zero()
     }
+
+    /// This price per unit times `count` units (a decimal quantity such as `"12"` or `"1.5"`),
+    /// rounded up to the next 10^-18 USD.
+    pub fn times(self, count: TokenAmount) -> Result<Money, MoneyError> {
+        let scale = U256::from(10u8)
+            .checked_pow(U256::from(count.decimals))
+            .ok_or(MoneyError::Overflow)?;
+        let num = self
+            .units
+            .checked_mul(count.atomic)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Self::from_units(div_ceil(num, scale)))
+    }
 }
 
 impl fmt::Display for Money {
@@ -188,6 +201,25 @@ mod tests {
 
     fn m(s: &str) -> Money {
         Money::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_unit_price_times_a_count_rounds_up() {
+        let rows = TokenAmount::parse_units("12", 0).unwrap();
+        assert_eq!(m("0.005").times(rows).unwrap(), m("0.06"));
+        let secs = TokenAmount::parse_units("1.5", 18).unwrap();
+        assert_eq!(m("0.001").times(secs).unwrap(), m("0.0015"));
+        let third = TokenAmount::parse_units("0.333333333333333333", 18).unwrap();
+        // 10^-18 USD x 0.33.. is below one unit: rounded up to one, never to zero.
+        assert_eq!(
+            Money::from_units(U256::from(1u8))
+                .times(third)
+                .unwrap()
+                .units(),
+            U256::from(1u8)
+        );
+        let huge = TokenAmount::from_atomic(U256::MAX, 0);
+        assert_eq!(m("2").times(huge), Err(MoneyError::Overflow));
     }
 
     #[test]

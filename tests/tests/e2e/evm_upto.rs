@@ -13,7 +13,7 @@ use tollgate_e2e::{
     witness_tampers,
 };
 use tollgate_evm::{ChainConfig, EvmChain};
-use tollgate_facilitator::EvmExactScheme;
+use tollgate_facilitator::EvmScheme;
 use tollgate_proto::reason;
 
 /// The address the facilitator settles `upto` payments from, as `/supported` names it.
@@ -199,7 +199,7 @@ both_stores!(the_signer_the_payment_names_settles_it, env = Env::start, {
     let mut cfg = ChainConfig::new(env.network.clone(), env.dev.anvil.rpc_url.clone(), keys);
     cfg.receipt_poll = Duration::from_millis(20);
     let chain = EvmChain::connect(cfg).await.expect("chain connects");
-    let scheme = Arc::new(EvmExactScheme::new(chain));
+    let scheme = Arc::new(EvmScheme::new(chain));
     let two_keys = facilitator_with(scheme, &env.db.url, Duration::from_secs(20)).await;
     let api = Api::serve(Arc::new(two_keys)).await;
     env.fund_tmai(0, tmai(10), true).await;

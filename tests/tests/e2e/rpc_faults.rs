@@ -12,7 +12,7 @@ use tollgate_devnet::{Anvil, AnvilOptions, DevEvm};
 use tollgate_e2e::tcp_proxy::{Mode, TcpProxy};
 use tollgate_e2e::{Api, Db, Payment, TestDb, facilitator_with};
 use tollgate_evm::{ChainConfig, EvmChain};
-use tollgate_facilitator::EvmExactScheme;
+use tollgate_facilitator::EvmScheme;
 use tollgate_proto::{Network, reason};
 
 /// The fake API key in the proxy's URL path.
@@ -63,7 +63,7 @@ impl Rig {
         let mut cfg = chain_config(network.clone(), urls, &dev);
         cfg.receipt_poll = Duration::from_millis(20);
         let chain = EvmChain::connect(cfg).await.expect("chain connects");
-        let scheme = Arc::new(EvmExactScheme::new(chain));
+        let scheme = Arc::new(EvmScheme::new(chain));
         let f = facilitator_with(scheme, &db.url, Duration::from_secs(20)).await;
         let api = Api::serve(Arc::new(f)).await;
         Self {

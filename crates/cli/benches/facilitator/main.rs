@@ -2,8 +2,9 @@
 //! (no tuned `receipt_poll_ms`), in one run:
 //!
 //! 1. `/verify` of valid EIP-3009 payments at 32 connections against the raw `eth_call` ceiling
-//!    (the same simulation straight to anvil) with their ratio; Permit2 verify; RPC calls per
-//!    verify; peak RSS.
+//!    (the same simulation straight to anvil) with their ratio; Permit2 verify, and `upto`
+//!    verify (the same Permit2 payments through the upto proxy) with its ratio to Permit2 exact;
+//!    RPC calls per verify; peak RSS.
 //! 2. `/settle` with anvil automining at 16 connections: round 1; a burst whose client is
 //!    aborted with settles in flight (connections dropped); round 2 right after. Settles/s, p50,
 //!    p99 and successes per round, what the cut burst left on chain, the signer's nonces.

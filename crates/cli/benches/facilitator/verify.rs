@@ -1,5 +1,5 @@
-//! The verify half: raw `eth_call` ceiling, `/verify` of valid EIP-3009 and Permit2 payments,
-//! RPC calls per verify.
+//! The verify half: raw `eth_call` ceiling, `/verify` of valid EIP-3009, Permit2 and `upto`
+//! payments, RPC calls per verify.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,14 +60,27 @@ pub async fn run(dev: &DevEvm, secs: Duration, quick: bool) -> Figures {
         verify.per_sec() / baseline.per_sec()
     );
 
-    let permit2_set = permit2_payments(dev, if quick { 512 } else { 4096 }).await;
-    verify_run(
+    let n = if quick { 512 } else { 4096 };
+    let permit2_set = permit2_payments(dev, n, Scheme::Exact).await;
+    let exact = verify_run(
         &f.url,
         Arc::new(permit2_set),
         secs,
         "/verify (valid Permit2 TMAI, one simulation each)",
     )
     .await;
+    let upto_set = permit2_payments(dev, n, Scheme::Upto).await;
+    let upto = verify_run(
+        &f.url,
+        Arc::new(upto_set),
+        secs,
+        "/verify (valid upto TMAI, one simulation each)",
+    )
+    .await;
+    println!(
+        "    upto verify throughput is {:.2} x Permit2 exact",
+        upto.per_sec() / exact.per_sec()
+    );
 
     let (tap_url, counts) = rpc_tap::start(&dev.anvil.rpc_url).await;
     let tapped = facilitator(dev, &tap_url).await;
@@ -118,8 +131,16 @@ async fn verify_run(
     r
 }
 
+/// Which Permit2 payment a verify set holds.
+#[derive(Clone, Copy)]
+enum Scheme {
+    Exact,
+    /// `upto` for the same maximum, pinned to the facilitator's key.
+    Upto,
+}
+
 /// Valid Permit2 TMAI payments: every payer holds TMAI and has approved Permit2 once.
-async fn permit2_payments(dev: &DevEvm, n: usize) -> Vec<Vec<u8>> {
+async fn permit2_payments(dev: &DevEvm, n: usize, scheme: Scheme) -> Vec<Vec<u8>> {
     let tmai = U256::from(1_000_000u64) * U256::from(10u64).pow(U256::from(18u64));
     for p in &dev.payers {
         dev.mint(dev.tmai.address, p.address(), tmai)
@@ -133,8 +154,14 @@ async fn permit2_payments(dev: &DevEvm, n: usize) -> Vec<Vec<u8>> {
     let amount = U256::from(153u64) * U256::from(10u64).pow(U256::from(16u64)); // 1.53 TMAI
     (0..n)
         .map(|i| {
-            let p =
-                Permit2Payment::new(dev, &net, dev.payers[i % dev.payers.len()].clone(), amount);
+            let payer = dev.payers[i % dev.payers.len()].clone();
+            let p = match scheme {
+                Scheme::Exact => Permit2Payment::new(dev, &net, payer, amount),
+                Scheme::Upto => {
+                    let settler = dev.facilitator.address();
+                    Permit2Payment::upto(dev, &net, payer, amount, settler)
+                }
+            };
             serde_json::to_vec(&p.v2()).expect("json")
         })
         .collect()

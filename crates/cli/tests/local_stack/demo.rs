@@ -1,5 +1,6 @@
 //! `tollgate demo` in a short run: the whole stack starts, the agent pays in USDC and TMAI and
-//! in USDC on Solana, uses receipts, and the summary is printed with exit code 0.
+//! in USDC on Solana, uses receipts, pays a metered search for the rows it returned, and the
+//! summary is printed with exit code 0.
 
 use std::time::Duration;
 
@@ -33,6 +34,13 @@ async fn demo_runs_the_stack_and_prints_the_summary() {
             "spent{asset}...: {stdout}"
         );
     }
+    // AAVE scenarios from the $16T tier up: 3 tiers x 3 cases = 9 rows at $0.002.
+    assert!(
+        stdout.contains(
+            "metered (upto)        0.018 USDC charged of at most 0.048 USDC in 1 payments"
+        ),
+        "{stdout}"
+    );
     assert!(
         !stdout.contains("Waiting for first slot"),
         "the validator library's chatter stays out of the terminal: {stdout}"

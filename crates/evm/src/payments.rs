@@ -15,13 +15,14 @@ use crate::wire::TransferMethod;
 
 pub use tollgate_payload::evm::payment_identity;
 
-/// The `exact` scheme on one EVM chain.
-pub struct ExactEvm {
+/// The EVM payments one chain serves: `exact` (EIP-3009, Permit2) and `upto`.
+pub struct EvmPayments {
     reads: ChainReads,
 }
 
-impl ExactEvm {
-    /// Serves `exact` payments on `chain`; Permit2 only if the chain had its contracts at connect.
+impl EvmPayments {
+    /// Serves payments on `chain`; Permit2 and `upto` only if the chain had their contracts at
+    /// connect.
     pub fn new(chain: Arc<EvmChain>) -> Self {
         Self {
             reads: ChainReads::new(chain),

@@ -92,7 +92,14 @@ pub(crate) fn duplicate(rec: &SettlementRecord, network: String, digest: &str) -
         SettlementState::Failed => ("failed on chain", Wire::Failed),
     };
     let r = already_settled(rec).with_message(format!("payment already {state}"));
-    failed(r, network, rec.tx_hash.clone()).with_settlement_state(wire)
+    // An upto payment's answer always says what it was charged (the retry of a lost answer
+    // learns it here).
+    let amount = (rec.scheme == "upto").then(|| rec.amount.clone());
+    SettleResponse {
+        amount,
+        ..failed(r, network, rec.tx_hash.clone())
+    }
+    .with_settlement_state(wire)
 }
 
 pub(crate) fn pending(

@@ -383,3 +383,62 @@ fn upto_header(env: &Env, i: usize, offer: &Value) -> String {
         "accepted": offer, "payload": signed.payload}),
     )
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_lost_settle_answer_settles_the_same_charge() {
+    use tollgate_e2e::tcp_proxy::{Mode, TcpProxy};
+    let env = Env::start(Db::Sqlite).await.expect("sqlite always runs");
+    let payer = env.payer(0).clone();
+    env.dev
+        .approve_permit2(&payer, env.dev.usdc.address, U256::MAX)
+        .await
+        .unwrap();
+    let link = Arc::new(TcpProxy::to_url(&env.url).await);
+    let remote = tollgate_gateway::Remote::new(&format!("http://{}", link.addr()))
+        .expect("client")
+        .with_timeout(std::time::Duration::from_secs(10));
+    let toml = config(&env, "http://unused.invalid");
+    let gw = gateway_with(Arc::new(remote), &toml, &["k1"], "k1").await;
+    // The handler charges 4321 and, on its first run, cuts the facilitator's answers: the
+    // settle that follows goes through unheard.
+    let runs = Arc::new(AtomicU64::new(0));
+    let (counted, cut) = (runs.clone(), link.clone());
+    let app = Router::new()
+        .route(
+            "/layer",
+            route_get(move || {
+                if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                    cut.set(Mode::CutReplies);
+                }
+                async {
+                    (
+                        Extension(Charge::Atomic(U256::from(4321u64))),
+                        Json(json!({})),
+                    )
+                }
+            }),
+        )
+        .layer(PaywallLayer::new(gw));
+    let (listener, base) = loopback().await;
+    let _served = Task::serve(axum::serve(listener, app), "layer app serves");
+    let url = format!("{base}/layer");
+    let http = reqwest::Client::new();
+    let offer = first_accept(&get(&http, &url, &[]).await);
+    let pay = [("PAYMENT-SIGNATURE", upto_header(&env, 0, &offer))];
+    let lost = get(&http, &url, &pay).await;
+    assert_eq!(lost.status, 502, "{lost:?}");
+
+    link.set(Mode::Forward);
+    let retry = get(&http, &url, &pay).await;
+    assert_eq!(retry.status, 200, "{retry:?}");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the kept answer, not a second run"
+    );
+    assert!(retry.header("settlement-overrides").is_none(), "{retry:?}");
+    let settled = retry.decoded("payment-response");
+    assert_eq!(settled["amount"], json!("4321"), "{settled}");
+    assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(4321u64));
+    assert_eq!(env.settlements_sent().await, 1);
+}

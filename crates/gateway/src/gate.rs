@@ -222,10 +222,12 @@ impl Gateway {
             .headers()
             .get(headers::RECEIPT)
             .map(|v| v.to_str().unwrap_or("").to_string());
+        // A charge header a careless upstream echoed back would let the payer name its charge.
         for name in [
             headers::PAYMENT_SIGNATURE,
             headers::X_PAYMENT,
             headers::RECEIPT,
+            headers::SETTLEMENT_OVERRIDES,
         ]
         .into_iter()
         .chain(headers::METHOD_OVERRIDES)
@@ -238,6 +240,9 @@ impl Gateway {
         };
         let table = self.offer.table();
         let route = &table.routes[i];
+        if let Some(m) = route.upto.as_ref().and_then(|u| u.meter.as_ref()) {
+            req.headers_mut().remove(&m.header);
+        }
         if let Some(t) = route.timeout {
             req.extensions_mut().insert(RouteTimeout(t));
         }

@@ -57,10 +57,21 @@ fn upstream(served: Arc<AtomicU64>) -> Router {
             (status, h, Json(json!({"rows": []})))
         }
     };
+    // A careless upstream that echoes request headers into its answer.
+    let echo = |h: HeaderMap| async move {
+        let mut out = HeaderMap::new();
+        for name in ["settlement-overrides", "x-result-rows"] {
+            if let Some(v) = h.get(name) {
+                out.insert(name, v.clone());
+            }
+        }
+        (out, Json(json!({"rows": []})))
+    };
     Router::new()
         .route("/charge", route_get(charge.clone()))
         .route("/big", route_get(charge.clone()))
         .route("/rows", route_get(charge))
+        .route("/echo", route_get(echo))
 }
 
 fn config(env: &Env, upstream: &str) -> String {
@@ -92,6 +103,15 @@ method = "GET"
 path = "/big"
 price = "1"
 scheme = "upto"
+
+[[routes]]
+name = "echo"
+method = "GET"
+path = "/echo"
+price = "0.05"
+scheme = "upto"
+meter = "x-result-rows"
+unit_price = "0.002"
 
 [[routes]]
 name = "layer"
@@ -441,4 +461,25 @@ async fn a_retry_after_a_lost_settle_answer_settles_the_same_charge() {
     assert_eq!(settled["amount"], json!("4321"), "{settled}");
     assert_eq!(env.usdc(env.dev.pay_to).await, U256::from(4321u64));
     assert_eq!(env.settlements_sent().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payer_cannot_name_its_own_charge_through_an_echoing_upstream() {
+    let w = upto_world(Db::Sqlite).await.expect("sqlite always runs");
+    let http = reqwest::Client::new();
+    let url = format!("{}/echo", w.proxy.url);
+    let offer = first_accept(&get(&http, &url, &[]).await);
+    let pay = [
+        ("PAYMENT-SIGNATURE", upto_header(&w.env, 1, &offer)),
+        ("Settlement-Overrides", r#"{"amount":"1"}"#.to_string()),
+        ("X-Result-Rows", "0".to_string()),
+    ];
+    let a = get(&http, &url, &pay).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    // Neither header reached the upstream, so it named no rows: the maximum is charged.
+    assert_eq!(
+        a.decoded("payment-response")["amount"],
+        json!(MAX.to_string())
+    );
+    assert_eq!(w.env.usdc(w.env.dev.pay_to).await, U256::from(MAX));
 }

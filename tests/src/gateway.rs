@@ -6,14 +6,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::task::{Task, loopback};
+use crate::tcp_proxy::TcpProxy;
 use crate::{Db, Env, Payment};
 use alloy::primitives::U256;
 use serde_json::{Value, json};
+use tollgate_client::{AssetBook, EvmWallet, PayingClient, SpendPolicy, Spending};
 use tollgate_demo_api::{Demo, PricedRoute, RouteTable};
 use tollgate_devnet::DevEvm;
 use tollgate_gateway::config::UpstreamTimeouts;
 use tollgate_gateway::{
-    FacilitatorClient, Gateway, GatewayConfig, InProcess, KeyRing, Upstream, setup,
+    FacilitatorClient, Gateway, GatewayConfig, InProcess, KeyRing, Remote, Upstream, setup,
 };
 use tollgate_proto::codec::{decode_header, encode_header};
 
@@ -160,6 +162,30 @@ pub async fn gateway_with(
             .await
             .expect("gateway builds"),
     )
+}
+
+/// A gateway built from `toml` whose facilitator (`env`'s) is reached through a TCP link the
+/// test can cut, and that link.
+pub async fn gateway_over_link(env: &Env, toml: &str) -> (Arc<TcpProxy>, Arc<Gateway>) {
+    let link = Arc::new(TcpProxy::to_url(&env.url).await);
+    let remote = Remote::new(&format!("http://{}", link.addr()))
+        .expect("client")
+        .with_timeout(std::time::Duration::from_secs(10));
+    let gw = gateway_with(Arc::new(remote), toml, &["k1"], "k1").await;
+    (link, gw)
+}
+
+/// A client paying as `env`'s payer `i`, knowing USDC and TMAI on its chain, within `caps` a
+/// call and `budgets` in all (e.g. `"0.05 USDC"`).
+pub fn paying_client(env: &Env, i: usize, caps: &[&str], budgets: &[&str]) -> PayingClient {
+    let mut book = AssetBook::default();
+    let net = env.network.caip2();
+    book.add("USDC", net, &env.dev.usdc.address.to_string(), 6);
+    book.add("TMAI", net, &env.dev.tmai.address.to_string(), 18);
+    let policy = SpendPolicy::capped(book, caps, budgets).expect("test limits parse");
+    let key = alloy::hex::encode(env.payer(i).to_bytes());
+    let wallet = EvmWallet::from_hex(&key).expect("test key");
+    PayingClient::new(wallet, policy, Arc::new(Spending::in_memory()))
 }
 
 /// Serves `gateway` as a reverse proxy to `upstream` on a free port.

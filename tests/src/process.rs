@@ -85,6 +85,17 @@ pub fn sdk_usdc_seller(env: &crate::Env, script: &str, amount: u64) -> Command {
     cmd
 }
 
+/// An SDK seller (`sdk_server_and_facilitator.mjs`) of GET /data for `amount` USDC atomic units
+/// that settles through the SDK's own facilitator, paying gas from the chain's deployer key
+/// (not Tollgate's facilitator key, so the facilitator's transaction count shows who settled).
+pub fn sdk_self_settling_seller(env: &crate::Env, amount: u64) -> Command {
+    let mut cmd = sdk_usdc_seller(env, "sdk_server_and_facilitator.mjs", amount);
+    let key = alloy::hex::encode(env.dev.deployer.to_bytes());
+    cmd.env("RPC_URL", &env.dev.anvil.rpc_url)
+        .env("FACILITATOR_KEY", format!("0x{key}"));
+    cmd
+}
+
 /// Runs the official x402 fetch client (`tests/interop/fetch_pay.mjs`) with `envs` and returns
 /// the one JSON line it prints: `{status, body, paymentResponse}`.
 pub async fn official_fetch_pay(envs: &[(&str, String)]) -> serde_json::Value {
@@ -92,13 +103,36 @@ pub async fn official_fetch_pay(envs: &[(&str, String)]) -> serde_json::Value {
     for (k, v) in envs {
         cmd.env(k, v);
     }
+    last_json_line(cmd).await
+}
+
+/// Runs an interop script to its end and reads the JSON line it prints last.
+pub async fn last_json_line(mut cmd: Command) -> serde_json::Value {
     let out = cmd
         .output()
         .await
         .expect("node runs (is Node.js installed and tests/interop set up?)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|_| panic!("fetch_pay printed {stdout:?}"))
+        .unwrap_or_else(|_| panic!("the interop script printed {stdout:?}"))
+}
+
+/// Starts an interop server script that prints `{"url": …}` once it serves (within 60 s): the
+/// process (killed when dropped) and that URL.
+pub async fn serving(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs (is Node.js installed and tests/interop set up?)");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the interop server starts")
+        .expect("read stdout")
+        .expect("ready line");
+    let ready: serde_json::Value = serde_json::from_str(&ready).expect("ready line is JSON");
+    let url = ready["url"].as_str().expect("url").to_string();
+    (child, url)
 }
 
 /// Sends signal `name` (`HUP`, `TERM`, `KILL`) to process `pid`, as `kill -<name> <pid>` does;

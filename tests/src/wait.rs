@@ -19,3 +19,20 @@ pub async fn finished(ledger: &Ledger, id: &str, within: Duration) -> Option<Set
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// What `read` gives once it gives `want`, or the last value it gave when `within` passed: for
+/// balances that move when a settlement answered pending is mined.
+pub async fn until_eq<T, F>(mut read: impl FnMut() -> F, want: T, within: Duration) -> T
+where
+    T: PartialEq,
+    F: std::future::Future<Output = T>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let got = read().await;
+        if got == want || tokio::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

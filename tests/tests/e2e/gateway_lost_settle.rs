@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use alloy::primitives::U256;
 use alloy::providers::Provider;
@@ -14,20 +13,16 @@ use axum::routing::get as route_get;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tollgate_e2e::gateway::*;
-use tollgate_e2e::tcp_proxy::{Mode, TcpProxy};
+use tollgate_e2e::tcp_proxy::Mode;
 use tollgate_e2e::{Db, Env};
-use tollgate_gateway::{PaywallLayer, Remote};
+use tollgate_gateway::PaywallLayer;
 use tollgate_proto::reason;
 
 #[tokio::test]
 async fn a_bundle_whose_settle_answer_was_lost_reaches_its_payer_on_retry() {
     let env = Env::start(Db::Sqlite).await.expect("SQLite is always here");
-    let link = Arc::new(TcpProxy::to_url(&env.url).await);
-    let remote = Remote::new(&format!("http://{}", link.addr()))
-        .expect("client")
-        .with_timeout(Duration::from_secs(10));
     let toml = config_toml(&env, "http://unused.invalid", 1, BUNDLE_CALLS);
-    let gw = gateway_with(Arc::new(remote), &toml, &["k1"], "k1").await;
+    let (link, gw) = gateway_over_link(&env, &toml).await;
 
     // The handler runs after verify and before settle: its first run cuts the facilitator's
     // answers, so the settle it is about to get goes through unheard.

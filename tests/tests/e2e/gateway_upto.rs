@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::get as route_get;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
-use tollgate_client::{AssetBook, EvmWallet, PaidResponse, PayingClient, SpendPolicy, Spending};
+use tollgate_client::{PaidResponse, PayingClient};
 use tollgate_e2e::gateway::*;
 use tollgate_e2e::task::{Task, loopback};
 use tollgate_e2e::{Db, Env, both_stores};
@@ -181,19 +181,7 @@ pub(crate) async fn upto_world(db: Db) -> Option<UptoWorld> {
 impl UptoWorld {
     /// A client paying as payer `i`, within `0.05 USDC` and `50 TMAI` a call.
     pub(crate) fn client(&self, i: usize) -> PayingClient {
-        let env = &self.env;
-        let mut book = AssetBook::default();
-        book.add("USDC", "eip155:31337", &env.dev.usdc.address.to_string(), 6);
-        book.add(
-            "TMAI",
-            "eip155:31337",
-            &env.dev.tmai.address.to_string(),
-            18,
-        );
-        let p = SpendPolicy::capped(book, &["0.05 USDC", "50 TMAI"], &["1 USDC"]).unwrap();
-        let key = alloy::hex::encode(env.payer(i).to_bytes());
-        let wallet = EvmWallet::from_hex(&key).unwrap();
-        PayingClient::new(wallet, p, Arc::new(Spending::in_memory()))
+        paying_client(&self.env, i, &["0.05 USDC", "50 TMAI"], &["1 USDC"])
     }
 
     /// Pays `path` (on the proxy) in `token` and checks the answer is a paid 200.
@@ -406,19 +394,14 @@ fn upto_header(env: &Env, i: usize, offer: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_a_lost_settle_answer_settles_the_same_charge() {
-    use tollgate_e2e::tcp_proxy::{Mode, TcpProxy};
+    use tollgate_e2e::tcp_proxy::Mode;
     let env = Env::start(Db::Sqlite).await.expect("sqlite always runs");
     let payer = env.payer(0).clone();
     env.dev
         .approve_permit2(&payer, env.dev.usdc.address, U256::MAX)
         .await
         .unwrap();
-    let link = Arc::new(TcpProxy::to_url(&env.url).await);
-    let remote = tollgate_gateway::Remote::new(&format!("http://{}", link.addr()))
-        .expect("client")
-        .with_timeout(std::time::Duration::from_secs(10));
-    let toml = config(&env, "http://unused.invalid");
-    let gw = gateway_with(Arc::new(remote), &toml, &["k1"], "k1").await;
+    let (link, gw) = gateway_over_link(&env, &config(&env, "http://unused.invalid")).await;
     // The handler charges 4321 and, on its first run, cuts the facilitator's answers: the
     // settle that follows goes through unheard.
     let runs = Arc::new(AtomicU64::new(0));

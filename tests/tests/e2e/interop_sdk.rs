@@ -3,27 +3,20 @@
 //! (installed by `scripts/setup.sh`).
 
 use alloy::primitives::U256;
-use serde_json::{Value, json};
-use tollgate_e2e::process::sdk_usdc_seller;
+use serde_json::json;
+use tollgate_e2e::process::{last_json_line, sdk_usdc_seller};
 use tollgate_e2e::{Db, Env};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_sdk_server_and_client_settle_through_tollgate() {
     let env = Env::start(Db::Sqlite).await.expect("sqlite always runs");
     let payer = env.payer(0);
-    let out = sdk_usdc_seller(&env, "express_via_facilitator.mjs", 17_000)
-        .env("FACILITATOR_URL", &env.url)
-        .env(
-            "PAYER_KEY",
-            format!("0x{}", alloy::hex::encode(payer.to_bytes())),
-        )
-        .output()
-        .await
-        .expect("node runs (is Node.js installed and tests/interop set up?)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    let v: Value =
-        serde_json::from_str(line).unwrap_or_else(|_| panic!("interop script printed {stdout:?}"));
+    let mut peer = sdk_usdc_seller(&env, "express_via_facilitator.mjs", 17_000);
+    peer.env("FACILITATOR_URL", &env.url).env(
+        "PAYER_KEY",
+        format!("0x{}", alloy::hex::encode(payer.to_bytes())),
+    );
+    let v = last_json_line(peer).await;
     assert_eq!(v["status"], json!(200), "{v}");
     assert_eq!(v["body"], json!("{\"signal\":\"bullish\"}"), "{v}");
     assert_eq!(v["paymentResponse"]["success"], json!(true), "{v}");

@@ -4,13 +4,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::task::{Task, loopback};
-use crate::tcp_proxy::TcpProxy;
+use crate::tcp_proxy::{Mode, TcpProxy};
 use crate::{Db, Env, Payment};
 use alloy::primitives::U256;
 use serde_json::{Value, json};
-use tollgate_client::{AssetBook, EvmWallet, PayingClient, SpendPolicy, Spending};
+use tollgate_client::{
+    AssetBook, ClientError, EvmWallet, PaidResponse, PayingClient, PaymentMade, SpendPolicy,
+    Spending,
+};
 use tollgate_demo_api::{Demo, PricedRoute, RouteTable};
 use tollgate_devnet::DevEvm;
 use tollgate_gateway::config::UpstreamTimeouts;
@@ -18,6 +22,7 @@ use tollgate_gateway::{
     FacilitatorClient, Gateway, GatewayConfig, InProcess, KeyRing, Remote, Upstream, setup,
 };
 use tollgate_proto::codec::{decode_header, encode_header};
+use tollgate_proto::headers::PAYMENT_TOKEN;
 
 /// The `[pay_to]` table and the USDC `[[assets]]` entry of a gateway that takes USDC on the
 /// local anvil chain: the part every single-asset gateway config of the tests shares.
@@ -186,6 +191,55 @@ pub fn paying_client(env: &Env, i: usize, caps: &[&str], budgets: &[&str]) -> Pa
     let key = alloy::hex::encode(env.payer(i).to_bytes());
     let wallet = EvmWallet::from_hex(&key).expect("test key");
     PayingClient::new(wallet, policy, Arc::new(Spending::in_memory()))
+}
+
+/// GETs `url` through `client`, preferring `token` (`usdc`, `tmai`), paying if asked.
+pub async fn pay_in(
+    client: &PayingClient,
+    url: &str,
+    token: &str,
+) -> Result<PaidResponse, ClientError> {
+    let req = client.http().get(url).header(PAYMENT_TOKEN, token);
+    client.execute(req.build().expect("request")).await
+}
+
+/// GETs `url` through `client`, which must pay and get a 200: what it paid, and the body.
+pub async fn paid_get(client: &PayingClient, url: &str) -> (PaymentMade, String) {
+    let out = client.get(url).await.expect("paid call");
+    let status = out.response.status();
+    let payment = out.payment.expect("a payment was made");
+    let body = out.response.text().await.expect("body");
+    assert_eq!(status, 200, "{body}");
+    (payment, body)
+}
+
+/// A handler-side switch: counts the handler's runs and, on its first, cuts the replies of the
+/// facilitator link, so the settle that follows goes through unheard.
+#[derive(Clone)]
+pub struct CutOnFirstRun {
+    runs: Arc<AtomicU64>,
+    link: Arc<TcpProxy>,
+}
+
+impl CutOnFirstRun {
+    pub fn new(link: Arc<TcpProxy>) -> Self {
+        Self {
+            runs: Arc::default(),
+            link,
+        }
+    }
+
+    /// Called by the handler each time it runs.
+    pub fn ran(&self) {
+        if self.runs.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.link.set(Mode::CutReplies);
+        }
+    }
+
+    /// The handler's runs so far.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::SeqCst)
+    }
 }
 
 /// Serves `gateway` as a reverse proxy to `upstream` on a free port.

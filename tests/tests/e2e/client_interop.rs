@@ -3,7 +3,7 @@
 //! wire, and the payment lands on chain once.
 
 use alloy::primitives::U256;
-use tollgate_e2e::gateway::paying_client;
+use tollgate_e2e::gateway::{paid_get, paying_client};
 use tollgate_e2e::process::{sdk_self_settling_seller, serving};
 use tollgate_e2e::{Db, Env};
 
@@ -13,11 +13,7 @@ async fn tollgate_client_pays_an_official_sdk_server() {
     let (mut child, url) = serving(sdk_self_settling_seller(&env, 34_000)).await;
     let client = paying_client(&env, 0, &["0.05 USDC"], &[]);
 
-    let out = client.get(&url).await.expect("paid call");
-    let status = out.response.status();
-    let payment = out.payment.expect("a payment was made");
-    let body = out.response.text().await.unwrap();
-    assert_eq!(status, 200, "{body}");
+    let (payment, body) = paid_get(&client, &url).await;
     assert_eq!(body, "{\"signal\":\"bullish\"}");
     assert_eq!(payment.display, "0.034 USDC");
     let settlement = payment.settlement.expect("PAYMENT-RESPONSE decoded");

@@ -41,26 +41,12 @@ fn client_for(env: &Env, payer: usize, caps: &[&str], budgets: &[&str]) -> Payin
     paying_client(env, payer, caps, budgets)
 }
 
-async fn call(
-    c: &PayingClient,
-    url: &str,
-    token: &str,
-) -> Result<tollgate_client::PaidResponse, ClientError> {
-    let req = c
-        .http()
-        .get(url)
-        .header("x-payment-token", token)
-        .build()
-        .unwrap();
-    c.execute(req).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pays_the_gateway_in_usdc_and_in_tmai() {
     let (env, _api, proxy) = gateway_world("0.02").await;
     let c = client(&env, &["0.1 USDC", "5 TMAI"], &[]);
     let url = format!("{}/v2/trading-signals", proxy.url);
-    let usdc = call(&c, &url, "usdc").await.unwrap();
+    let usdc = pay_in(&c, &url, "usdc").await.unwrap();
     assert_eq!(usdc.response.status(), 200);
     let paid = usdc.payment.expect("paid");
     assert_eq!(paid.display, "0.017 USDC");
@@ -70,7 +56,7 @@ async fn pays_the_gateway_in_usdc_and_in_tmai() {
             .is_some_and(|s| s.success && s.transaction.len() == 66)
     );
 
-    let tmai = call(&c, &url, "tmai").await.unwrap();
+    let tmai = pay_in(&c, &url, "tmai").await.unwrap();
     assert_eq!(tmai.response.status(), 200);
     let paid = tmai.payment.expect("paid");
     assert_eq!(
@@ -93,7 +79,7 @@ async fn pays_the_gateway_in_usdc_and_in_tmai() {
 async fn amounts_above_2_pow_64_are_paid_exactly() {
     let (env, _api, proxy) = gateway_world("0.0001").await;
     let c = client(&env, &["200 TMAI"], &["200 TMAI"]);
-    let out = call(&c, &format!("{}/v2/trading-signals", proxy.url), "tmai")
+    let out = pay_in(&c, &format!("{}/v2/trading-signals", proxy.url), "tmai")
         .await
         .unwrap();
     assert_eq!(out.response.status(), 200);
@@ -117,7 +103,7 @@ async fn amounts_above_2_pow_64_are_paid_exactly() {
 async fn a_limit_below_the_price_signs_nothing_and_names_the_limit() {
     let (env, _api, proxy) = gateway_world("0.02").await;
     let c = client(&env, &["0.01 USDC"], &[]);
-    let err = call(&c, &format!("{}/v2/trading-signals", proxy.url), "usdc")
+    let err = pay_in(&c, &format!("{}/v2/trading-signals", proxy.url), "usdc")
         .await
         .unwrap_err();
     let msg = err.to_string();
@@ -146,7 +132,7 @@ async fn a_budget_holds_across_100_calls_including_concurrent_ones() {
     let mut paid = 0usize;
     let mut over_budget = 0usize;
     for wave in 0..10 {
-        let calls = (0..10).map(|_| call(&c, &url, "usdc"));
+        let calls = (0..10).map(|_| pay_in(&c, &url, "usdc"));
         for r in futures::future::join_all(calls).await {
             match r {
                 Ok(r) => {
@@ -181,7 +167,7 @@ async fn permit2_without_approval_is_a_412_and_costs_nothing() {
         .await
         .unwrap();
     let c = client_for(&env, 1, &["5 TMAI"], &["5 TMAI"]);
-    let err = call(&c, &format!("{}/v2/trading-signals", proxy.url), "tmai")
+    let err = pay_in(&c, &format!("{}/v2/trading-signals", proxy.url), "tmai")
         .await
         .unwrap_err();
     match &err {
@@ -211,13 +197,13 @@ async fn a_receipt_whose_answer_says_none_left_is_not_presented_again() {
     let (env, _api, proxy) = gateway_world("0.02").await;
     let c = client(&env, &["1 USDC"], &[]);
     let url = format!("{}/v2/price-prediction/aave", proxy.url);
-    let first = call(&c, &url, "usdc").await.unwrap();
+    let first = pay_in(&c, &url, "usdc").await.unwrap();
     assert!(
         first.payment.is_some(),
         "the first call buys the bundle of 10"
     );
     for i in 1..10 {
-        let r = call(&c, &url, "usdc").await.unwrap();
+        let r = pay_in(&c, &url, "usdc").await.unwrap();
         assert!(
             r.receipt_used && r.payment.is_none(),
             "call {i} on the receipt"
@@ -228,7 +214,7 @@ async fn a_receipt_whose_answer_says_none_left_is_not_presented_again() {
             .to_string();
         assert_eq!(left, (9 - i).to_string());
     }
-    let next = call(&c, &url, "usdc").await.unwrap();
+    let next = pay_in(&c, &url, "usdc").await.unwrap();
     assert!(next.payment.is_some() && !next.receipt_used, "a new bundle");
     let metrics = proxy.gateway.metrics().render();
     assert!(

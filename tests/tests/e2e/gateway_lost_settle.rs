@@ -26,15 +26,13 @@ async fn a_bundle_whose_settle_answer_was_lost_reaches_its_payer_on_retry() {
 
     // The handler runs after verify and before settle: its first run cuts the facilitator's
     // answers, so the settle it is about to get goes through unheard.
-    let runs = Arc::new(AtomicU64::new(0));
-    let (counted, cut) = (runs.clone(), link.clone());
+    let cut = CutOnFirstRun::new(link.clone());
+    let handler = cut.clone();
     let app = Router::new()
         .route(
             "/v2/price-prediction/{symbol}",
             route_get(move || {
-                if counted.fetch_add(1, Ordering::SeqCst) == 0 {
-                    cut.set(Mode::CutReplies);
-                }
+                handler.ran();
                 async { axum::Json(json!({ "scenarios": 3 })) }
             }),
         )
@@ -53,16 +51,12 @@ async fn a_bundle_whose_settle_answer_was_lost_reaches_its_payer_on_retry() {
     let lost = get(&http, &url, &pay).await;
     assert_eq!(lost.status, 502, "{lost:?}");
     assert_eq!(lost.body["error"], "facilitator_unavailable");
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(cut.runs(), 1);
 
     link.set(Mode::Forward);
     let retry = get(&http, &url, &pay).await;
     assert_eq!(retry.status, 200, "{retry:?}");
-    assert_eq!(
-        runs.load(Ordering::SeqCst),
-        1,
-        "the kept answer, not a second run"
-    );
+    assert_eq!(cut.runs(), 1, "the kept answer, not a second run");
     assert_eq!(retry.body["scenarios"], 3);
     let token = retry
         .header("tollgate-receipt")
@@ -79,7 +73,7 @@ async fn a_bundle_whose_settle_answer_was_lost_reaches_its_payer_on_retry() {
     }
     let spent = get(&http, &url, &[("tollgate-receipt", token)]).await;
     assert_eq!(spent.status, 402, "the bundle held {BUNDLE_CALLS} calls");
-    assert_eq!(runs.load(Ordering::SeqCst), BUNDLE_CALLS);
+    assert_eq!(cut.runs(), BUNDLE_CALLS);
     served.abort();
 }
 

@@ -184,6 +184,17 @@ impl UptoWorld {
         paying_client(&self.env, i, &["0.05 USDC", "50 TMAI"], &["1 USDC"])
     }
 
+    /// The URL of `path` on the proxy and a `PAYMENT-SIGNATURE` for its first offer, signed by
+    /// payer 1 as any wallet would sign it.
+    async fn offer_signed(&self, path: &str) -> (String, (&'static str, String)) {
+        let url = format!("{}{path}", self.proxy.url);
+        let offer = first_accept(&get(&reqwest::Client::new(), &url, &[]).await);
+        (
+            url,
+            ("PAYMENT-SIGNATURE", upto_header(&self.env, 1, &offer)),
+        )
+    }
+
     /// Pays `path` (on the proxy) in `token` and checks the answer is a paid 200.
     async fn pay(&self, c: &PayingClient, path: &str, token: &str) -> PaidResponse {
         pay_at(c, &format!("{}{path}", self.proxy.url), token).await
@@ -191,13 +202,7 @@ impl UptoWorld {
 }
 
 async fn pay_at(c: &PayingClient, url: &str, token: &str) -> PaidResponse {
-    let req = c
-        .http()
-        .get(url)
-        .header("x-payment-token", token)
-        .build()
-        .unwrap();
-    let out = c.execute(req).await.expect("the call is paid");
+    let out = pay_in(c, url, token).await.expect("the call is paid");
     assert_eq!(out.response.status(), 200, "{:?}", out.response);
     assert!(
         out.response.headers().get("settlement-overrides").is_none(),
@@ -333,17 +338,15 @@ async fn an_upto_payment_runs_the_handler_and_settles_once() {
     let w = upto_world(Db::Sqlite).await.expect("sqlite always runs");
     let env = &w.env;
     let http = reqwest::Client::new();
-    let url = format!("{}/charge?amount=777", w.proxy.url);
-    let offer = first_accept(&get(&http, &url, &[]).await);
-    let header = upto_header(env, 1, &offer);
+    let (url, header) = w.offer_signed("/charge?amount=777").await;
     let sent = env.settlements_sent().await;
-    let pay = [("PAYMENT-SIGNATURE", header.clone())];
+    let pay = [header];
     let copies = (0..5).map(|_| get(&http, &url, &pay));
     let answers = futures::future::join_all(copies).await;
     let ok: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
     assert_eq!(ok.len(), 1, "{answers:?}");
     assert_eq!(ok[0].decoded("payment-response")["amount"], json!("777"));
-    let again = get(&http, &url, &[("PAYMENT-SIGNATURE", header)]).await;
+    let again = get(&http, &url, &pay).await;
     assert_eq!(again.status, 402, "{again:?}");
     assert_eq!(w.served.load(Ordering::SeqCst), 1, "the handler ran once");
     assert_eq!(env.settlements_sent().await, sent + 1);
@@ -354,11 +357,8 @@ async fn an_upto_payment_runs_the_handler_and_settles_once() {
 async fn a_failing_upstream_charges_nothing() {
     let w = upto_world(Db::Sqlite).await.expect("sqlite always runs");
     let env = &w.env;
-    let http = reqwest::Client::new();
-    let url = format!("{}/charge?amount=777&fail=1", w.proxy.url);
-    let offer = first_accept(&get(&http, &url, &[]).await);
-    let header = upto_header(env, 1, &offer);
-    let a = get(&http, &url, &[("PAYMENT-SIGNATURE", header)]).await;
+    let (url, header) = w.offer_signed("/charge?amount=777&fail=1").await;
+    let a = get(&reqwest::Client::new(), &url, &[header]).await;
     assert_eq!(a.status, 500, "{a:?}");
     assert!(a.header("settlement-overrides").is_none());
     assert!(a.header("payment-response").is_none());
@@ -404,15 +404,13 @@ async fn a_retry_after_a_lost_settle_answer_settles_the_same_charge() {
     let (link, gw) = gateway_over_link(&env, &config(&env, "http://unused.invalid")).await;
     // The handler charges 4321 and, on its first run, cuts the facilitator's answers: the
     // settle that follows goes through unheard.
-    let runs = Arc::new(AtomicU64::new(0));
-    let (counted, cut) = (runs.clone(), link.clone());
+    let cut = CutOnFirstRun::new(link.clone());
+    let handler = cut.clone();
     let app = Router::new()
         .route(
             "/layer",
             route_get(move || {
-                if counted.fetch_add(1, Ordering::SeqCst) == 0 {
-                    cut.set(Mode::CutReplies);
-                }
+                handler.ran();
                 async {
                     (
                         Extension(Charge::Atomic(U256::from(4321u64))),
@@ -434,11 +432,7 @@ async fn a_retry_after_a_lost_settle_answer_settles_the_same_charge() {
     link.set(Mode::Forward);
     let retry = get(&http, &url, &pay).await;
     assert_eq!(retry.status, 200, "{retry:?}");
-    assert_eq!(
-        runs.load(Ordering::SeqCst),
-        1,
-        "the kept answer, not a second run"
-    );
+    assert_eq!(cut.runs(), 1, "the kept answer, not a second run");
     assert!(retry.header("settlement-overrides").is_none(), "{retry:?}");
     let settled = retry.decoded("payment-response");
     assert_eq!(settled["amount"], json!("4321"), "{settled}");
@@ -449,15 +443,13 @@ async fn a_retry_after_a_lost_settle_answer_settles_the_same_charge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payer_cannot_name_its_own_charge_through_an_echoing_upstream() {
     let w = upto_world(Db::Sqlite).await.expect("sqlite always runs");
-    let http = reqwest::Client::new();
-    let url = format!("{}/echo", w.proxy.url);
-    let offer = first_accept(&get(&http, &url, &[]).await);
+    let (url, header) = w.offer_signed("/echo").await;
     let pay = [
-        ("PAYMENT-SIGNATURE", upto_header(&w.env, 1, &offer)),
+        header,
         ("Settlement-Overrides", r#"{"amount":"1"}"#.to_string()),
         ("X-Result-Rows", "0".to_string()),
     ];
-    let a = get(&http, &url, &pay).await;
+    let a = get(&reqwest::Client::new(), &url, &pay).await;
     assert_eq!(a.status, 200, "{a:?}");
     // Neither header reached the upstream, so it named no rows: the maximum is charged.
     assert_eq!(

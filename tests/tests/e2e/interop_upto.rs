@@ -5,7 +5,7 @@
 
 use alloy::primitives::U256;
 use serde_json::json;
-use tollgate_e2e::gateway::paying_client;
+use tollgate_e2e::gateway::{paid_get, paying_client};
 use tollgate_e2e::process::{
     last_json_line, official_fetch_pay, sdk_self_settling_seller, sdk_usdc_seller, serving,
 };
@@ -76,11 +76,7 @@ async fn tollgate_client_pays_an_official_upto_server() {
     seller.env("SCHEME", "upto").env("CHARGE", "12345");
     let (mut child, url) = serving(seller).await;
     let client = paying_client(&env, 0, &["0.05 USDC"], &[]);
-    let out = client.get(&url).await.expect("paid call");
-    let status = out.response.status();
-    let payment = out.payment.expect("a payment was made");
-    let body = out.response.text().await.unwrap();
-    assert_eq!(status, 200, "{body}");
+    let (payment, _) = paid_get(&client, &url).await;
     assert_eq!(payment.display, "0.012345 USDC of at most 0.05 USDC");
     let settlement = payment.settlement.expect("PAYMENT-RESPONSE decoded");
     assert!(settlement.success, "{settlement:?}");

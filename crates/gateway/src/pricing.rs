@@ -89,11 +89,17 @@ impl PricedAsset {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tollgate_proto::U256;
 
-    fn asset(symbol: &str, decimals: u8, rate: &str, discount: Option<&str>) -> PricedAsset {
+    /// A valid asset on Base for unit tests.
+    pub(crate) fn asset(
+        symbol: &str,
+        decimals: u8,
+        rate: &str,
+        discount: Option<&str>,
+    ) -> PricedAsset {
         PricedAsset::from_config(&AssetConfig {
             symbol: symbol.into(),
             network: "eip155:8453".into(),

@@ -1,21 +1,7 @@
 use axum::http::{HeaderValue, Response};
 
 use super::*;
-use crate::config::AssetConfig;
-
-fn asset(symbol: &str, decimals: u8, usd_rate: &str, discount: Option<&str>) -> PricedAsset {
-    PricedAsset::from_config(&AssetConfig {
-        symbol: symbol.into(),
-        network: "eip155:8453".into(),
-        address: "0x0000000000000000000000000000000000000001".into(),
-        decimals,
-        usd_rate: usd_rate.into(),
-        discount_percent: discount.map(str::to_string),
-        scheme: None,
-        extra: None,
-    })
-    .unwrap()
-}
+use crate::pricing::tests::asset;
 
 fn usdc() -> PricedAsset {
     asset("USDC", 6, "1", None)
